@@ -1,0 +1,61 @@
+"""`flask infra up|check|down --stage NAME`: the AWS resources a stage needs."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from . import config, infra
+from .aws import client
+
+
+def _stage_settings(stage: str | None) -> dict:
+    settings = dict(current_app.config)
+    if stage:
+        # The stage's names, unless the environment names them explicitly.
+        named = config.from_env({**os.environ, "STAGE": stage})
+        for name in ("STAGE", "UPLOADS_BUCKET", "RESULTS_BUCKET", "JOBS_TABLE"):
+            settings[name] = named[name]
+    return settings
+
+
+@click.group("infra")
+def infra_cli():
+    """Create, check or remove a stage's buckets and table."""
+
+
+@infra_cli.command("up")
+@click.option("--stage", help="stage name (default: STAGE, or local)")
+@with_appcontext
+def up(stage):
+    """Create the buckets and the table, or bring them to the expected setup."""
+    settings = _stage_settings(stage)
+    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+    click.echo(f"stage {settings['STAGE']} is up")
+
+
+@infra_cli.command("check")
+@click.option("--stage", help="stage name (default: STAGE, or local)")
+@with_appcontext
+def check(stage):
+    """Report what differs from the expected setup; exit 1 if anything does."""
+    settings = _stage_settings(stage)
+    problems = infra.check(settings, client("s3", settings), client("dynamodb", settings))
+    for problem in problems:
+        click.echo(f"- {problem}")
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"stage {settings['STAGE']}: buckets and table are as expected")
+
+
+@infra_cli.command("down")
+@click.option("--stage", help="stage name (default: STAGE, or local)")
+@click.confirmation_option(prompt="Delete the stage's buckets, their objects and the table?")
+@with_appcontext
+def down(stage):
+    """Delete the stage's buckets (with their objects) and its table."""
+    settings = _stage_settings(stage)
+    infra.down(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)

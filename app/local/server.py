@@ -1,0 +1,84 @@
+"""moto's server behind the S3 gate, on a fixed loopback port, started once and reused."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+
+from werkzeug.serving import make_server
+
+from .gate import S3Gate
+
+MARKER_PATH = "/__thumbs__/embedded-aws"
+MARKER = b"thumbs-embedded-aws"
+
+
+class LocalAWSError(RuntimeError):
+    """The embedded AWS cannot start; the message says why and what to change."""
+
+
+class _Marker:
+    """Answer the marker path, so a second process knows the port holds this server."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == MARKER_PATH:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [MARKER]
+        return self.app(environ, start_response)
+
+
+class EmbeddedAWS:
+    """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
+
+    def __init__(self, port: int, credentials: dict[str, str], host: str = "127.0.0.1"):
+        self.host, self.port, self.credentials = host, port, credentials
+        self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def is_running(self) -> bool:
+        """Return True when this port already serves an embedded AWS (ours or a sibling's)."""
+        try:
+            with urllib.request.urlopen(self.endpoint + MARKER_PATH, timeout=2) as response:
+                return response.read() == MARKER
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start_or_reuse(self) -> bool:
+        """Start the server unless one already runs here; True when this call started it."""
+        if self.is_running():
+            return False
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+        )
+
+        class QuietHandler(MotoRequestHandler):
+            # The pump polls SQS every second: log only what went wrong.
+            def log_request(self, code="-", size="-"):
+                if str(code).isdigit() and int(code) >= 500:
+                    super().log_request(code, size)
+
+        app = _Marker(S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials))
+        try:
+            # make_server binds here, so a busy port fails now instead of hanging a thread.
+            self._server = make_server(self.host, self.port, app, threaded=True,
+                                       request_handler=QuietHandler)
+        except OSError as error:
+            raise LocalAWSError(
+                f"Port {self.port} is in use by another program, so the embedded AWS cannot "
+                f"start: stop that program or set LOCAL_AWS_PORT to a free port."
+            ) from error
+        threading.Thread(target=self._server.serve_forever, name="embedded-aws",
+                         daemon=True).start()
+        return True
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None

@@ -1,0 +1,112 @@
+"""S3: presigned POST and GET, read a source, write renditions, delete a job's objects."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+UPLOADS_PREFIX = "uploads/"
+RESULTS_PREFIX = "results/"
+# What a browser without script sends; S3 stores it, nothing trusts it (the worker
+# reads the real type from the bytes).
+DEFAULT_UPLOAD_TYPE = "image/unknown"
+
+
+def upload_prefix(job_id: str) -> str:
+    return f"{UPLOADS_PREFIX}{job_id}/"
+
+
+def result_key(job_id: str, name: str, extension: str) -> str:
+    return f"{RESULTS_PREFIX}{job_id}/{name}.{extension}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """Return `(job id, filename)` for a key under uploads/, or None for any other key."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    job_id, _, filename = key[len(UPLOADS_PREFIX):].partition("/")
+    if not job_id or not filename:
+        return None
+    return job_id, filename
+
+
+def content_disposition(filename: str) -> str:
+    """Return an attachment header for `filename` that no browser misreads (RFC 6266)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_"
+                       for c in filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class Storage:
+    """The uploads and results buckets, through one boto3 S3 client."""
+
+    def __init__(self, client, uploads_bucket: str, results_bucket: str, *,
+                 max_upload_bytes: int, upload_expires: int, link_expires: int):
+        self._client = client
+        self.uploads_bucket = uploads_bucket
+        self.results_bucket = results_bucket
+        self._max_upload_bytes = max_upload_bytes
+        self._upload_expires = upload_expires
+        self._link_expires = link_expires
+
+    def presigned_post(self, job_id: str, *, redirect: str | None = None,
+                       status: int | None = None) -> dict:
+        """Return the URL and fields of a browser upload into this job's prefix only.
+
+        With `redirect`, S3 answers 303 to it (a plain form); with `status`, S3 answers
+        with that status and no redirect (a script that reads the answer).
+        """
+        fields = {"Content-Type": DEFAULT_UPLOAD_TYPE}
+        conditions: list = [
+            ["starts-with", "$Content-Type", "image/"],
+            ["content-length-range", 1, self._max_upload_bytes],
+        ]
+        if redirect is not None:
+            fields["success_action_redirect"] = redirect
+            conditions.append({"success_action_redirect": redirect})
+        if status is not None:
+            fields["success_action_status"] = str(status)
+            conditions.append({"success_action_status": str(status)})
+        # A key ending in ${filename} makes boto3 add ["starts-with", "$key", prefix].
+        return self._client.generate_presigned_post(
+            Bucket=self.uploads_bucket, Key=upload_prefix(job_id) + "${filename}",
+            Fields=fields, Conditions=conditions, ExpiresIn=self._upload_expires,
+        )
+
+    def presigned_get(self, key: str, download_name: str | None = None) -> str:
+        """Return a short-lived link to a result; with `download_name`, as an attachment."""
+        params = {"Bucket": self.results_bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = content_disposition(download_name)
+        return self._client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self._link_expires,
+        )
+
+    def origins(self) -> set[str]:
+        """Return the origins (scheme://host) a browser talks to for uploads and results."""
+        urls = [self.presigned_post("origin-probe")["url"], self.presigned_get("origin-probe")]
+        return {"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in urls}
+
+    def read_source(self, key: str) -> bytes:
+        """Return an uploaded object's bytes, never more than the upload limit allows."""
+        response = self._client.get_object(Bucket=self.uploads_bucket, Key=key)
+        with response["Body"] as body:
+            return body.read(self._max_upload_bytes + 1)
+
+    def write_rendition(self, job_id: str, rendition) -> str:
+        """Store a rendition under results/<job>/ and return its key."""
+        key = result_key(job_id, rendition.name, rendition.extension)
+        self._client.put_object(
+            Bucket=self.results_bucket, Key=key, Body=rendition.data,
+            ContentType=rendition.content_type,
+            CacheControl="private, max-age=31536000, immutable",
+        )
+        return key
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete every object of a job, upload and results."""
+        for bucket, prefix in ((self.uploads_bucket, upload_prefix(job_id)),
+                               (self.results_bucket, f"{RESULTS_PREFIX}{job_id}/")):
+            listing = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+            keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+            if keys:
+                self._client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

@@ -1,0 +1,69 @@
+"""Visitor ids and job tickets: what a URL may claim, signed so nobody can edit it."""
+
+from __future__ import annotations
+
+import secrets
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+SALT = "thumbs.job-ticket"
+
+
+class TicketInvalid(Exception):
+    """The ticket was not made by this site (tampered, truncated, another salt or key)."""
+
+    status = 404
+    title = "Link not valid"
+    message = "This link is not valid. Check that it was copied in full."
+
+
+class TicketExpired(TicketInvalid):
+    """The ticket is genuine but older than its maximum age."""
+
+    status = 403
+    title = "Link expired"
+    message = "This link has expired. Upload the image again to get a new one."
+
+
+class TicketForeign(TicketInvalid):
+    """The ticket is genuine but belongs to another visitor."""
+
+    status = 403
+    title = "Not your upload"
+    message = (
+        "This link belongs to someone else's upload. Links to uploads only work in the "
+        "browser that made them."
+    )
+
+
+def new_visitor_id() -> str:
+    """Return a fresh, unguessable visitor id."""
+    return secrets.token_urlsafe(16)
+
+
+class Tickets:
+    """Issue and check job tickets: `{job id, visitor id}`, signed and timed."""
+
+    def __init__(self, secret_key: str, fallbacks=(), max_age: int = 7 * 24 * 3600):
+        # itsdangerous signs with the last key and accepts any of them: rotation.
+        self._serializer = URLSafeTimedSerializer([*fallbacks, secret_key], salt=SALT)
+        self._max_age = max_age
+
+    def issue(self, job_id: str, visitor_id: str) -> str:
+        """Return a ticket for `job_id`, usable by `visitor_id` only."""
+        return self._serializer.dumps({"j": job_id, "v": visitor_id})
+
+    def job_id(self, ticket: str, visitor_id: str | None) -> str:
+        """Return the job id `ticket` names, if it is genuine, fresh and `visitor_id`'s."""
+        try:
+            payload = self._serializer.loads(ticket, max_age=self._max_age)
+        except SignatureExpired as error:
+            raise TicketExpired() from error
+        except BadSignature as error:
+            raise TicketInvalid() from error
+        if not isinstance(payload, dict) or not isinstance(payload.get("j"), str):
+            raise TicketInvalid()
+        owner = str(payload.get("v")).encode()
+        if not visitor_id or not secrets.compare_digest(owner, visitor_id.encode()):
+            raise TicketForeign()
+        return payload["j"]

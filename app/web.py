@@ -1,0 +1,143 @@
+"""The blueprint: thin views over tickets, jobs and storage."""
+
+from __future__ import annotations
+
+import time
+from pathlib import PurePosixPath
+
+from flask import (
+    Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for,
+)
+
+from .aws import Services, build_services
+from .jobs import (
+    AWAITING_UPLOAD, DONE, EXPIRED, FAILED, PROCESSING, STALLED, UPLOADED, Job,
+)
+from .tickets import TicketInvalid, Tickets, new_visitor_id
+
+bp = Blueprint("web", __name__)
+
+MESSAGES = {
+    AWAITING_UPLOAD: "Waiting for your file to arrive.",
+    UPLOADED: "Your file has arrived. Converting starts in a moment.",
+    PROCESSING: "Converting your image…",
+    DONE: "Done. Your images are ready.",
+    STALLED: "Converting this image was interrupted. It is tried again automatically; if "
+             "nothing changes within a few minutes, upload it again.",
+    EXPIRED: "This upload form expired before a file arrived. Upload the image again.",
+}
+TERMINAL = {DONE, FAILED, EXPIRED}
+
+
+class JobMissing(TicketInvalid):
+    """The ticket is genuine, but its job was deleted or has expired."""
+
+    status = 404
+    title = "Upload not found"
+    message = "This upload no longer exists. It may have been deleted, or it expired."
+
+
+def services() -> Services:
+    """Return this app's AWS services, built on first use (clients only, no data)."""
+    if "thumbs.services" not in current_app.extensions:
+        current_app.extensions["thumbs.services"] = build_services(current_app.config)
+    return current_app.extensions["thumbs.services"]
+
+
+def tickets() -> Tickets:
+    config = current_app.config
+    return Tickets(config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"],
+                   config["TICKET_MAX_AGE_SECONDS"])
+
+
+def visitor_id() -> str:
+    """Return the visitor id from the signed session cookie, creating one if needed."""
+    if "visitor" not in session:
+        session["visitor"] = new_visitor_id()
+        session.permanent = True
+    return session["visitor"]
+
+
+def job_for(ticket: str) -> Job:
+    """Return the job a ticket names, if the ticket is genuine and this visitor's."""
+    job = services().jobs.get(tickets().job_id(ticket, session.get("visitor")))
+    if job is None:
+        raise JobMissing()
+    return job
+
+
+def present(job: Job, ticket: str) -> dict:
+    """Return what a person sees of a job: status, message, and links to its renditions."""
+    status = job.shown_status()
+    message = job.error_message if status == FAILED else MESSAGES[status]
+    renditions = []
+    if status == DONE:
+        storage = services().storage
+        stem = PurePosixPath(job.filename or "image").stem or "image"
+        for item in job.renditions:
+            extension = item["key"].rsplit(".", 1)[-1]
+            renditions.append({
+                "name": item["name"], "width": item["width"], "height": item["height"],
+                "content_type": item["content_type"], "size": item.get("size"),
+                "url": storage.presigned_get(item["key"]),
+                "download_url": storage.presigned_get(
+                    item["key"], f"{stem}-{item['name']}.{extension}"),
+            })
+    return {
+        "status": status, "message": message, "finished": status in TERMINAL,
+        "error_code": job.error_code if status == FAILED else None,
+        "filename": job.filename, "renditions": renditions,
+        "status_url": url_for("web.status", ticket=ticket),
+    }
+
+
+@bp.get("/")
+def upload():
+    visitor = visitor_id()
+    job = services().jobs.create(visitor, current_app.config["UPLOAD_EXPIRES_SECONDS"])
+    ticket = tickets().issue(job.job_id, visitor)
+    post = services().storage.presigned_post(
+        job.job_id, redirect=url_for("web.uploaded", ticket=ticket, _external=True))
+    return render_template("upload.html", post=post, ticket=ticket,
+                           max_upload_mb=current_app.config["MAX_UPLOAD_MB"])
+
+
+@bp.get("/jobs/<ticket>/uploaded")
+def uploaded(ticket: str):
+    job = job_for(ticket)
+    # The worker may already have claimed it; then there is nothing to record.
+    services().jobs.mark_uploaded(job.job_id)
+    return redirect(url_for("web.job", ticket=ticket), 303)
+
+
+@bp.get("/jobs/<ticket>")
+def job(ticket: str):
+    record = job_for(ticket)
+    view = present(record, ticket)
+    return render_template("job.html", job=view, refresh=_refresh_seconds(record, view))
+
+
+@bp.get("/jobs/<ticket>/status")
+def status(ticket: str):
+    return jsonify(present(job_for(ticket), ticket))
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok", stage=current_app.config["STAGE"])
+
+
+@bp.errorhandler(TicketInvalid)
+def ticket_refused(error: TicketInvalid):
+    if request.endpoint == "web.status":
+        return jsonify(error=type(error).__name__, message=error.message), error.status
+    return render_template("error.html", status=error.status, title=error.title,
+                           message=error.message), error.status
+
+
+def _refresh_seconds(job: Job, view: dict) -> int | None:
+    """Without script the page reloads itself: often at first, then less (backoff by age)."""
+    if view["finished"]:
+        return None
+    age = time.time() - (job.started_at or job.uploaded_at or job.created_at)
+    return 1 if age < 10 else 3 if age < 60 else 5
