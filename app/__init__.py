@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -14,8 +16,11 @@ csrf = CSRFProtect()
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, overridden by `config`."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    settings = config_module.from_env()
-    settings.update(config or {})
+    overrides = dict(config or {})
+    # A stage given here names its own buckets and table, as STAGE in the environment does.
+    environ = {**os.environ, **({"STAGE": overrides["STAGE"]} if "STAGE" in overrides else {})}
+    settings = config_module.from_env(environ)
+    settings.update(overrides)
     app.config.update(config_module.finalize(settings))
     if app.config["LOCAL_AWS"]:
         from . import local

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import boto3
@@ -32,10 +33,21 @@ def client(service: str, settings: dict):
         options["signature_version"] = "s3v4"
         # A localhost endpoint has no bucket subdomains; AWS prefers virtual hosts.
         options["s3"] = {"addressing_style": "path" if endpoint else "virtual"}
-    # A session per client: boto3's default session is not safe to share across threads.
-    session = boto3.session.Session()
-    return session.client(service, region_name=settings["AWS_REGION"], endpoint_url=endpoint,
-                          config=Config(**options))
+    with _session_lock:
+        return _session().client(service, region_name=settings["AWS_REGION"],
+                                 endpoint_url=endpoint, config=Config(**options))
+
+
+_session_lock = threading.Lock()
+_sessions: list[boto3.session.Session] = []
+
+
+def _session() -> boto3.session.Session:
+    # One session per process keeps botocore's parsed service models: a client then costs
+    # milliseconds instead of a tenth of a second. Sessions are not thread-safe, hence the lock.
+    if not _sessions:
+        _sessions.append(boto3.session.Session())
+    return _sessions[0]
 
 
 def build_services(settings: dict) -> Services:

@@ -1,0 +1,148 @@
+import io
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from app import imaging, worker
+from app.jobs import DONE, FAILED, PROCESSING, STALLED
+from support import jpeg_bytes, s3_event
+
+
+@pytest.fixture
+def worker_env(monkeypatch, app):
+    """The worker reads its settings from the environment, as in Lambda."""
+    monkeypatch.setenv("STAGE", "test")
+
+
+@pytest.fixture
+def upload(services, worker_env):
+    """Put a file where the browser would, for a fresh job; return (job id, key)."""
+    def put(data: bytes, filename: str = "photo.jpg"):
+        job = services.jobs.create("visitor", 600)
+        key = f"uploads/{job.job_id}/{filename}"
+        services.storage._client.put_object(Bucket=services.storage.uploads_bucket, Key=key,
+                                            Body=data)
+        return job.job_id, key
+    return put
+
+
+def run(services, key, size=1000):
+    worker.handle_s3_event(s3_event(services.storage.uploads_bucket, key, size), None)
+
+
+def result(services, key) -> Image.Image:
+    body = services.storage._client.get_object(Bucket=services.storage.results_bucket, Key=key)
+    return Image.open(io.BytesIO(body["Body"].read()))
+
+
+def test_an_upload_becomes_renditions_and_the_job_is_done(services, upload):
+    job_id, key = upload(jpeg_bytes((3000, 2000)))
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == DONE
+    sizes = {r["name"]: (r["width"], r["height"]) for r in job.renditions}
+    assert sizes == {"thumb": (256, 171), "preview": (1024, 683)}
+    for rendition in job.renditions:
+        assert rendition["key"].startswith(f"results/{job_id}/")
+        assert result(services, rendition["key"]).size == sizes[rendition["name"]]
+
+
+def test_a_small_image_is_never_upscaled(services, upload):
+    job_id, key = upload(jpeg_bytes((300, 200)))
+    run(services, key)
+    sizes = {r["name"]: (r["width"], r["height"]) for r in services.jobs.get(job_id).renditions}
+    assert sizes == {"thumb": (256, 171), "preview": (300, 200)}
+
+
+def test_a_non_image_fails_with_a_message_a_person_understands(services, upload):
+    job_id, key = upload(b"Shopping list: eggs, milk, bread.", "notes.jpg")
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == FAILED
+    assert job.error_code == "not_an_image"
+    assert "not an image" in job.error_message
+
+
+def test_a_duplicate_event_converts_once(services, upload, monkeypatch):
+    calls = []
+    real = imaging.make_renditions
+    monkeypatch.setattr(imaging, "make_renditions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    job_id, key = upload(jpeg_bytes())
+    for _ in range(3):
+        run(services, key)
+    assert len(calls) == 1
+    assert services.jobs.get(job_id).status == DONE
+    assert services.jobs.get(job_id).attempts == 1
+
+
+def test_an_event_for_a_finished_failed_job_changes_nothing(services, upload):
+    job_id, key = upload(b"not an image")
+    run(services, key)
+    run(services, key)
+    assert services.jobs.get(job_id).status == FAILED
+
+
+@pytest.mark.parametrize("filename", ["my holiday photo.jpg", "été à Noël – 日本.jpeg",
+                                      "a+b & c%20d.jpg"])
+def test_keys_with_spaces_and_non_ascii_characters_work(services, upload, filename):
+    job_id, key = upload(jpeg_bytes(), filename)
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == DONE
+    assert job.filename == filename
+
+
+def test_the_s3_test_event_and_foreign_keys_are_skipped(services, upload, monkeypatch):
+    monkeypatch.setattr(imaging, "make_renditions", lambda *a, **k: pytest.fail("converted"))
+    worker.handle_s3_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}, None)
+    run(services, "results/abc/thumb.jpg")
+    run(services, "uploads/no-filename")
+    run(services, "uploads/unknown-job/photo.jpg")
+
+
+def test_an_event_from_another_bucket_is_ignored(services, upload):
+    job_id, key = upload(jpeg_bytes())
+    worker.handle_s3_event(s3_event("someone-elses-bucket", key), None)
+    assert services.jobs.get(job_id).status != DONE
+
+
+def test_an_infrastructure_error_is_recorded_and_raised_then_a_retry_succeeds(
+        services, upload, monkeypatch):
+    job_id, key = upload(jpeg_bytes())
+    from app.storage import Storage
+    real = Storage.read_source
+    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your rate"}},
+                            "GetObject")
+    monkeypatch.setattr(Storage, "read_source", lambda self, k: (_ for _ in ()).throw(throttled))
+    with pytest.raises(ClientError):
+        run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == PROCESSING and job.last_error == "ClientError: SlowDown"
+    assert job.shown_status(now=time.time() + 0.01) == STALLED
+    monkeypatch.setattr(Storage, "read_source", real)
+    run(services, key)  # Lambda's retry
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and job.attempts == 2 and job.last_error is None
+
+
+def test_a_job_whose_attempts_are_spent_fails_with_an_explanation(services, upload, monkeypatch):
+    job_id, key = upload(jpeg_bytes())
+    monkeypatch.setattr(imaging, "make_renditions",
+                        lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    for _ in range(3):
+        with pytest.raises(MemoryError):
+            run(services, key)
+    run(services, key)  # a late duplicate finds nothing left to try
+    job = services.jobs.get(job_id)
+    assert job.status == FAILED and job.error_code == "gave_up"
+    assert "3 times" in job.error_message
+
+
+def test_a_file_over_the_limit_is_refused_without_converting(services, upload, monkeypatch):
+    monkeypatch.setenv("MAX_UPLOAD_MB", "1")
+    job_id, key = upload(b"\xff" * (1024 * 1024 + 10))
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == FAILED and "larger than 1 MB" in job.error_message
