@@ -81,10 +81,13 @@ def embedded_aws():
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "app.local"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = process.stdout.readline()
-    if "ready" not in line:
-        process.kill()
-        raise RuntimeError(f"the embedded AWS did not start: {line}{process.stdout.read()}")
+    started = []
+    for line in process.stdout:
+        started.append(line)
+        if "ready" in line:
+            break
+    else:
+        raise RuntimeError("the embedded AWS did not start:\n" + "".join(started))
     # Keep reading its output, so a full pipe never blocks it.
     log = []
     threading.Thread(target=lambda: log.extend(process.stdout), daemon=True).start()

@@ -38,3 +38,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def multipart(fields: list[tuple[str, str]], file: tuple[str, bytes, str] | None,
+              after: list[tuple[str, str]] = ()) -> tuple[bytes, str]:
+    """Encode a browser's form upload: `fields` in order, then the file, then `after`."""
+    from urllib3 import encode_multipart_formdata
+
+    parts = list(fields) + ([("file", file)] if file else []) + list(after)
+    return encode_multipart_formdata(parts)

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.local", description=__doc__)
     parser.add_argument("--port", type=int, help="port (default: LOCAL_AWS_PORT or 5100)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(logging.INFO)
     settings = config.from_env()
     settings["LOCAL_AWS"] = True
     if args.port:

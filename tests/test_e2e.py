@@ -1,0 +1,72 @@
+"""The whole flow over real HTTP: the site, the embedded AWS with its gate, and the worker."""
+
+import io
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+from support import jpeg_bytes, upload_form
+
+pytestmark = pytest.mark.e2e
+
+
+def upload(site: str, browser: requests.Session, filename: str, data: bytes,
+           content_type: str = "image/jpeg") -> requests.Response:
+    """Do what the browser does: open the page, post the form to S3, follow the redirect."""
+    action, fields = upload_form(browser.get(site + "/").text)
+    fields = [(n, content_type if n == "Content-Type" else v) for n, v in fields]
+    return browser.post(action, data=fields, files={"file": (filename, data, content_type)})
+
+
+def wait_until_finished(browser: requests.Session, job_url: str) -> dict:
+    for _ in range(200):
+        status = browser.get(job_url + "/status").json()
+        if status["finished"]:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"the job never finished: {status}")
+
+
+def test_a_photo_becomes_a_thumbnail(live_site):
+    browser = requests.Session()
+    landed = upload(live_site, browser, "holiday in Nice.jpg", jpeg_bytes((2400, 1600)))
+    # S3 redirected to /uploaded, which redirected to the job's page.
+    assert [r.status_code for r in landed.history] == [303, 303]
+    assert landed.status_code == 200 and "/jobs/" in landed.url
+    status = wait_until_finished(browser, landed.url)
+    assert status["status"] == "done"
+    thumb = next(r for r in status["renditions"] if r["name"] == "thumb")
+    image = Image.open(io.BytesIO(requests.get(thumb["url"]).content))
+    assert max(image.size) <= 256 and image.size == (256, 171)
+    download = requests.get(thumb["download_url"])
+    assert "holiday in Nice-thumb.jpg" in download.headers["Content-Disposition"]
+
+
+def test_a_non_image_ends_failed_with_its_message(live_site):
+    browser = requests.Session()
+    landed = upload(live_site, browser, "notes.jpg", b"Dear diary, this is not a picture.")
+    status = wait_until_finished(browser, landed.url)
+    assert status["status"] == "failed"
+    assert status["error_code"] == "not_an_image"
+    assert "not an image" in status["message"]
+    assert "not an image" in browser.get(landed.url).text
+
+
+def test_s3_refuses_an_upload_outside_the_policy(live_site):
+    browser = requests.Session()
+    response = upload(live_site, browser, "page.html", b"<html></html>", content_type="text/html")
+    assert response.status_code == 403
+    assert "<Code>AccessDenied</Code>" in response.text
+
+
+def test_another_visitor_cannot_see_the_job(live_site):
+    owner, stranger = requests.Session(), requests.Session()
+    landed = upload(live_site, owner, "mine.jpg", jpeg_bytes())
+    stranger.get(live_site + "/")
+    assert stranger.get(landed.url).status_code == 403
+    refused = stranger.get(landed.url + "/status")
+    assert refused.status_code == 403 and "renditions" not in refused.json()
+    nobody = requests.Session()
+    assert nobody.get(landed.url + "/status").status_code == 403

@@ -1,0 +1,182 @@
+import base64
+import calendar
+import json
+import re
+import time
+
+import pytest
+
+from app import create_app
+from app.config import ConfigError
+from app.jobs import AWAITING_UPLOAD, DONE, UPLOADED
+from support import upload_form
+
+
+def open_upload_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    action, fields = upload_form(response.get_data(as_text=True))
+    fields = dict(fields)
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    ticket = re.search(r"/jobs/([^/]+)/uploaded", fields["success_action_redirect"]).group(1)
+    job_id = fields["key"].split("/")[1]
+    return response, action, fields, policy, ticket, job_id
+
+
+def test_the_upload_page_creates_a_job_and_a_form_straight_to_s3(client, services):
+    response, action, fields, _, _, job_id = open_upload_page(client)
+    page = response.get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page
+    assert action.rstrip("/").endswith(services.storage.uploads_bucket) or \
+        services.storage.uploads_bucket in action
+    form = page[page.index('<form id="upload"'):page.index("</form>")]
+    named = re.findall(r'<input[^>]*name="([^"]+)"', form)
+    assert named[-1] == "file"
+    assert fields["key"] == f"uploads/{job_id}/${{filename}}"
+    assert services.jobs.get(job_id).status == AWAITING_UPLOAD
+
+
+def test_the_policy_holds_every_condition(client, app, services):
+    _, _, fields, policy, ticket, job_id = open_upload_page(client)
+    conditions = policy["conditions"]
+    limit = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    assert ["content-length-range", 1, limit] in conditions
+    assert ["starts-with", "$Content-Type", "image/"] in conditions
+    assert ["starts-with", "$key", f"uploads/{job_id}/"] in conditions
+    assert {"bucket": services.storage.uploads_bucket} in conditions
+    redirect = fields["success_action_redirect"]
+    assert {"success_action_redirect": redirect} in conditions
+    assert redirect == f"http://localhost/jobs/{ticket}/uploaded"
+    expires = calendar.timegm(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(expires - (time.time() + app.config["UPLOAD_EXPIRES_SECONDS"])) < 5
+    # Every field the form sends is covered by a condition (S3 refuses extras).
+    covered = {c[1].lstrip("$").lower() if isinstance(c, list) else next(iter(c)).lower()
+               for c in conditions if not (isinstance(c, list) and c[0] == "content-length-range")}
+    assert {n.lower() for n in fields} - {"policy", "x-amz-signature"} <= covered
+
+
+def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
+    response = client.get("/")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # local and tests run on http
+
+
+def test_the_redirect_marks_the_job_uploaded_and_goes_to_the_status_page(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    response = client.get(f"/jobs/{ticket}/uploaded?bucket=b&key=k&etag=e")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/jobs/{ticket}"
+    assert services.jobs.get(job_id).status == UPLOADED
+
+
+def test_the_status_page_refreshes_itself_without_script(client):
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+"></noscript>', page)
+    assert 'aria-live="polite"' in page
+
+
+def test_the_status_json_has_the_documented_shape(client):
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    body = client.get(f"/jobs/{ticket}/status").get_json()
+    assert body["status"] == AWAITING_UPLOAD
+    assert body["message"] and body["renditions"] == []
+
+
+def finish(services, job_id, filename="holiday.jpeg"):
+    services.jobs.claim(job_id, f"uploads/{job_id}/{filename}", filename, time.time() + 60, 3)
+    services.jobs.finish(job_id, [{"name": "thumb", "width": 256, "height": 171,
+                                   "content_type": "image/jpeg", "size": 9000,
+                                   "key": f"results/{job_id}/thumb.jpg"}])
+
+
+def test_a_done_job_links_to_its_renditions_with_download_names(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    finish(services, job_id)
+    body = client.get(f"/jobs/{ticket}/status").get_json()
+    assert body["status"] == DONE and body["finished"] is True
+    (thumb,) = body["renditions"]
+    assert {k: thumb[k] for k in ("name", "width", "height", "content_type")} == {
+        "name": "thumb", "width": 256, "height": 171, "content_type": "image/jpeg"}
+    assert "X-Amz-Signature" in thumb["url"] and "X-Amz-Expires=300" in thumb["url"]
+    assert "holiday-thumb.jpg" in thumb["download_url"]
+    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    assert "http-equiv=\"refresh\"" not in page
+    assert 'alt="Thumb of holiday.jpeg"' in page
+
+
+def test_a_hostile_filename_is_escaped_in_the_page(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    finish(services, job_id, '<script>alert("x")</script>.jpg')
+    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;.jpg" in page
+
+
+def test_another_visitor_is_refused_on_the_page_and_the_status(app, client):
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    stranger = app.test_client()
+    stranger.get("/")  # a visitor of their own
+    page = stranger.get(f"/jobs/{ticket}")
+    assert page.status_code == 403
+    assert "belongs to someone else" in page.get_data(as_text=True)
+    assert "<html" in page.get_data(as_text=True)
+    status = stranger.get(f"/jobs/{ticket}/status")
+    assert status.status_code == 403
+    assert status.get_json()["error"] == "TicketForeign"
+    assert stranger.get(f"/jobs/{ticket}/uploaded").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/jobs/{t}x", "/jobs/garbage", "/jobs/{t}x/status"])
+def test_a_tampered_ticket_is_not_found(client, path):
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    assert client.get(path.format(t=ticket)).status_code == 404
+
+
+def test_a_deleted_job_is_not_found(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    services.jobs.delete(job_id)
+    response = client.get(f"/jobs/{ticket}/status")
+    assert response.status_code == 404
+    assert "no longer exists" in response.get_json()["message"]
+
+
+def test_health(client):
+    assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/jobs/garbage", "/nowhere"])
+def test_every_response_carries_the_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"STAGE": "production"})
+
+
+def test_production_refuses_the_local_default_key_and_debug():
+    from app.config import LOCAL_SECRET_KEY
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"SECRET_KEY": LOCAL_SECRET_KEY})
+    with pytest.raises(ConfigError, match="debug"):
+        create_app({"SECRET_KEY": "s" * 48, "DEBUG": True})
+
+
+def test_production_sets_secure_cookies_and_hsts(aws):
+    app = create_app({"SECRET_KEY": "s" * 48})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = app.test_client().get("/healthz")
+    assert "max-age" in response.headers["Strict-Transport-Security"]
+
+
+def test_local_mode_refuses_to_start_inside_lambda(monkeypatch):
+    from app.local import LocalAWSError
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
+    with pytest.raises(LocalAWSError, match="Lambda"):
+        create_app({"LOCAL_AWS": True})
