@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
@@ -59,3 +60,13 @@ def down(stage):
     """Delete the stage's buckets (with their objects) and its table."""
     settings = _stage_settings(stage)
     infra.down(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+
+
+@infra_cli.command("policy")
+@click.option("--stage", help="stage name (default: STAGE, or local)")
+@with_appcontext
+def policy(stage):
+    """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
+    settings = _stage_settings(stage)
+    function_name = f"thumbs-{settings['STAGE']}"
+    click.echo(json.dumps(infra.iam_policy(settings, function_name), indent=2))

@@ -197,3 +197,38 @@ def _bucket_problems(s3, bucket: str, setup: dict) -> list[str]:
     except ClientError:
         problems.append(f"bucket {bucket} has no default encryption")
     return problems
+
+
+def secret_parameter(stage: str) -> str:
+    """Return the SSM parameter that holds a stage's SECRET_KEY, by convention."""
+    return f"/thumbs/{stage}/secret-key"
+
+
+def iam_policy(settings: dict, function_name: str) -> dict:
+    """Return the least-privilege IAM policy of a stage's function (web and worker alike)."""
+    region, uploads, results = (settings["AWS_REGION"], settings["UPLOADS_BUCKET"],
+                                settings["RESULTS_BUCKET"])
+    table = f"arn:aws:dynamodb:{region}:*:table/{settings['JOBS_TABLE']}"
+    statements = [
+        {"Sid": "Logs", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                   "logs:PutLogEvents"],
+         "Resource": f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}:*"},
+        # The browser's POST and GET are authorized as the function that signed them.
+        {"Sid": "Uploads", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+         "Resource": f"arn:aws:s3:::{uploads}/{UPLOADS_PREFIX}*"},
+        {"Sid": "Results", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+         "Resource": f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*"},
+        {"Sid": "ListJobObjects", "Action": ["s3:ListBucket"],
+         "Resource": [f"arn:aws:s3:::{uploads}", f"arn:aws:s3:::{results}"],
+         "Condition": {"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*", f"{RESULTS_PREFIX}*"]}}},
+        {"Sid": "Jobs", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                   "dynamodb:DeleteItem"],
+         "Resource": table},
+        {"Sid": "History", "Action": ["dynamodb:Query"],
+         "Resource": f"{table}/index/{VISITOR_INDEX}"},
+    ]
+    name = (settings.get("SECRET_KEY_PARAMETER") or secret_parameter(settings["STAGE"])).lstrip("/")
+    statements.append({"Sid": "SecretKey", "Action": ["ssm:GetParameter"],
+                       "Resource": f"arn:aws:ssm:{region}:*:parameter/{name}"})
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", **statement} for statement in statements]}

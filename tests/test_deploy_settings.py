@@ -1,0 +1,57 @@
+"""zappa_settings.json describes a safe deployment, and its policy files are current."""
+
+import json
+from pathlib import Path
+
+import pytest
+from zappa.cli import ZappaCLI
+
+from app import config, infra
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ["dev", "production"]
+
+
+def stage_settings(stage: str) -> dict:
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_credentials = False
+    cli.load_settings(str(ROOT / "zappa_settings.json"))
+    return cli.stage_config
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_is_safe_by_default(stage, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    settings = stage_settings(stage)
+    assert settings["app_function"] == "wsgi.app"
+    assert settings["runtime"] == "python3.12"
+    assert settings["debug"] is False and settings["keep_warm"] is False
+    assert settings["aws_environment_variables"]["STAGE"] == stage
+    assert "environment_variables" not in settings  # those would be baked into the package
+    assert {"boto3", "botocore", "tests"} <= set(settings["exclude"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_s3_trigger_calls_the_worker_for_uploads_only(stage, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    (event,) = stage_settings(stage)["events"]
+    names = config.defaults(stage)
+    assert event["function"] == "app.worker.handle_s3_event"
+    assert event["event_source"]["arn"] == f"arn:aws:s3:::{names['UPLOADS_BUCKET']}"
+    assert event["event_source"]["prefix"] == "uploads/"
+    assert event["event_source"]["events"] == ["s3:ObjectCreated:*"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_attached_policy_is_the_generated_least_privilege_one(stage, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    settings = stage_settings(stage)
+    attached = json.loads((ROOT / settings["attach_policy"]).read_text())
+    names = {**config.defaults(stage), **settings["aws_environment_variables"]}
+    assert attached == infra.iam_policy(names, f"thumbs-{stage}")
+    actions = {a for s in attached["Statement"] for a in s["Action"]}
+    assert not any(a.endswith(":*") for a in actions)
+    resources = [r for s in attached["Statement"] for r in
+                 (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert all(names["STAGE"] in r or "thumbs" in r for r in resources)
