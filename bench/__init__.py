@@ -1,0 +1,1 @@
+"""Benchmarks of Thumbs: `python -m bench` runs them all."""

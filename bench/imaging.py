@@ -1,0 +1,181 @@
+"""Benchmark the conversion engine against naive Pillow, libvips, ImageMagick and the decode floor.
+
+`python -m bench [--quick] [--runs N]`: every measurement is a fresh process (bench/measure.py);
+the methods are interleaved, their order rotated each round, and each figure is the median of
+the rounds. Writes bench/results.md and bench/imaging.png (with --quick, under bench/out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import corpus
+from bench.measure import MAGICK, METHODS
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE, PAIR, NAIVE = "engine thumb", "engine thumb+preview", "naive Pillow"
+VIPS, VIPS_PAIR, FLOOR = "pyvips thumb", "pyvips thumb+preview", "floor (1/8 decode)"
+
+
+def main(argv: list[str]) -> int:
+    """Run the imaging benchmark and write its report and chart."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, results under bench/out/")
+    parser.add_argument("--runs", type=int, help="rounds (default 5; 3 with --quick)")
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 5)
+    out = ROOT / "bench" / ("out" if args.quick else "")
+    out.mkdir(exist_ok=True)
+    methods = list(METHODS) + ([MAGICK] if _magick_version() else [])
+    samples = corpus.ensure()
+    results = _run(samples, methods, runs)
+    medians = {key: _median(values) for key, values in results.items()}
+    report = _report(samples, methods, medians, runs)
+    (out / "results.md").write_text(report)
+    _chart(samples, methods, medians, out / "imaging.png")
+    print(report)
+    return 0
+
+
+def _magick_version() -> str | None:
+    """Return ImageMagick's version line, or None where `convert` is not ImageMagick."""
+    if not shutil.which("convert"):
+        return None
+    probe = subprocess.run(["convert", "-version"], capture_output=True, text=True)
+    first = probe.stdout.splitlines()[0] if probe.stdout else ""
+    return first.removeprefix("Version: ") if probe.returncode == 0 and "ImageMagick" in first else None
+
+
+def _applies(method: str, sample: corpus.Sample) -> bool:
+    return method != FLOOR or sample.jpeg
+
+
+def _run(samples, methods, runs) -> dict[tuple[str, str], list[dict]]:
+    results: dict[tuple[str, str], list[dict]] = {}
+    for round_ in range(runs):
+        for sample in samples:
+            order = [m for m in methods if _applies(m, sample)]
+            shift = round_ % len(order)
+            for method in order[shift:] + order[:shift]:
+                results.setdefault((sample.name, method), []).append(_measure(method, sample))
+        print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
+    return results
+
+
+def _measure(method: str, sample: corpus.Sample) -> dict:
+    command = [sys.executable, "-m", "bench.measure", method, str(sample.path), str(sample.warmup)]
+    command += ["alpha"] if sample.alpha else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _median(values: list[dict]) -> dict:
+    return {
+        "ms": statistics.median(v["ms"] for v in values),
+        "mb": statistics.median(v["peak_kb"] for v in values) * 1024 / 1e6,
+        "out_kb": statistics.median(v["out_bytes"] for v in values) / 1000,
+    }
+
+
+def _ratio(medians, sample, a, b, field="ms") -> float | None:
+    if (sample.name, a) in medians and (sample.name, b) in medians:
+        return medians[sample.name, a][field] / medians[sample.name, b][field]
+    return None
+
+
+def _targets(samples, medians) -> list[tuple[str, bool, str]]:
+    """Return each target of the issue: its words, whether it is met, and the figures."""
+    baseline = [s for s in samples if s.baseline_jpeg]
+    big = next(s for s in samples if s.name == "JPEG 48 MP")
+    rgba = next(s for s in samples if s.alpha)
+    targets = []
+    for words, a, b, limit in (
+        ("baseline JPEG, engine thumb ≤ 1.0× pyvips thumb", ENGINE, VIPS, 1.0),
+        ("baseline JPEG, engine thumb ≤ 1.3× the 1/8-decode floor", ENGINE, FLOOR, 1.3),
+        ("baseline JPEG, engine thumb ≤ 0.3× naive Pillow", ENGINE, NAIVE, 0.3),
+        ("baseline JPEG, engine thumb+preview ≤ 1.0× pyvips thumb+preview", PAIR, VIPS_PAIR, 1.0),
+    ):
+        ratios = {s.name: _ratio(medians, s, a, b) for s in baseline}
+        figures = ", ".join(f"{name} {r:.2f}×" for name, r in ratios.items() if r is not None)
+        targets.append((words, all(r is not None and r <= limit for r in ratios.values()), figures))
+    for words, method, limit in (("48 MP JPEG, engine thumb peak ≤ 40 MB", ENGINE, 40),
+                                 ("48 MP JPEG, engine thumb+preview peak ≤ 60 MB", PAIR, 60)):
+        peak = medians[big.name, method]["mb"]
+        targets.append((words, peak <= limit, f"{peak:.1f} MB"))
+    engine, vips = medians[rgba.name, ENGINE]["mb"], medians[rgba.name, VIPS]["mb"]
+    targets.append(("RGBA PNG, engine thumb peak ≤ pyvips thumb peak", engine <= vips,
+                    f"{engine:.1f} MB against {vips:.1f} MB"))
+    return targets
+
+
+def _report(samples, methods, medians, runs) -> str:
+    lines = ["# Imaging benchmark", "", _environment(runs), "",
+             "## Median time (ms) and peak memory (MB, VmHWM of the measuring process)", ""]
+    lines += ["| image | " + " | ".join(methods) + " |", "| --- |" + " ---: |" * len(methods)]
+    for sample in samples:
+        cells = [_cell(medians.get((sample.name, m))) for m in methods]
+        lines.append(f"| {sample.name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Ratios of time", "", "| image | engine/pyvips | engine/naive | engine/floor | "
+              "pair: engine/pyvips | engine/ImageMagick |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for sample in samples:
+        ratios = [_ratio(medians, sample, ENGINE, VIPS), _ratio(medians, sample, ENGINE, NAIVE),
+                  _ratio(medians, sample, ENGINE, FLOOR), _ratio(medians, sample, PAIR, VIPS_PAIR),
+                  _ratio(medians, sample, ENGINE, MAGICK)]
+        lines.append(f"| {sample.name} | " + " | ".join("—" if r is None else f"{r:.2f}×" for r in ratios) + " |")
+    lines += ["", "## Targets", ""]
+    for words, met, figures in _targets(samples, medians):
+        lines.append(f"- **{'met' if met else 'NOT MET'}**: {words}: {figures}")
+    notes = ROOT / "bench" / "notes.md"
+    return "\n".join(lines) + "\n" + ("\n" + notes.read_text() if notes.exists() else "")
+
+
+def _cell(median: dict | None) -> str:
+    return "—" if median is None else f"{median['ms']:.0f} ms, {median['mb']:.0f} MB"
+
+
+def _environment(runs: int) -> str:
+    import PIL
+    import psutil
+
+    versions = [f"Pillow {PIL.__version__}", _vips_version(), _magick_version() or "ImageMagick not installed"]
+    return (f"{runs} rounds, each measurement a fresh process, methods interleaved; medians. "
+            f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}. "
+            f"{'; '.join(v for v in versions if v)}. Thumb: 256 px, preview: 1024 px, JPEG quality 85.")
+
+
+def _vips_version() -> str:
+    probe = [sys.executable, "-c", "import pyvips; print('.'.join(str(pyvips.version(i)) for i in range(3)))"]
+    done = subprocess.run(probe, capture_output=True, text=True)
+    return f"libvips {done.stdout.strip()} (pyvips-binary)" if done.returncode == 0 else "pyvips not installed"
+
+
+def _chart(samples, methods, medians, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(2, 1, figsize=(13, 9), sharex=True)
+    width = 0.8 / len(methods)
+    for index, method in enumerate(methods):
+        xs = [i + index * width for i, s in enumerate(samples) if (s.name, method) in medians]
+        for axis, field in zip(axes, ("ms", "mb")):
+            ys = [medians[s.name, method][field] for s in samples if (s.name, method) in medians]
+            axis.bar(xs, ys, width, label=method)
+    axes[0].set_ylabel("median time (ms, log)")
+    axes[0].set_yscale("log")
+    axes[1].set_ylabel("peak memory (MB)")
+    axes[1].set_xticks([i + 0.4 - width / 2 for i in range(len(samples))], [s.name for s in samples],
+                       rotation=20, ha="right")
+    axes[0].legend(ncol=4, fontsize="small")
+    axes[0].set_title("Thumbs imaging benchmark: lower is better")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)

@@ -1,0 +1,371 @@
+"""The conversion engine, bytes in and bytes out: what a person would see in each rendition."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from app.imaging import ImageRejected, Options, Rendition, make_renditions
+from tests import images
+from tests.images import BLUE, GREEN, RED, YELLOW, close, decode, encode
+
+THUMB = [("thumb", 256)]
+PNG_OUT, JPEG_OUT, WEBP_OUT = Options(output_format="png"), Options(output_format="jpeg"), Options(output_format="webp")
+# How a camera stored an upright scene for each EXIF orientation (from the meaning of the tag).
+STORED = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def only(data: bytes, options: Options | None = None, side: int = 256) -> Image.Image:
+    """Make one rendition and return it decoded."""
+    [rendition] = make_renditions(data, [("thumb", side)], options)
+    return decode(rendition.data)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_each_exif_orientation_comes_out_upright(orientation, fmt):
+    scene = images.quadrants((80, 40))
+    stored = scene if STORED[orientation] is None else scene.transpose(STORED[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
+
+    image = only(data, PNG_OUT)
+
+    assert image.size == (80, 40)
+    for got, expected in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
+        assert close(got, expected, 24), (orientation, got, expected)
+
+
+@pytest.mark.parametrize(
+    "colorants, gamma, colour",
+    [(images.ADOBE_RGB, 563 / 256, (200, 40, 40)), (images.DISPLAY_P3, None, (180, 40, 160))],
+    ids=["Adobe RGB", "Display P3"],
+)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_saturated_colour_in_a_wide_gamut_image_keeps_its_colour_in_srgb(colorants, gamma, colour, fmt):
+    profile = images.rgb_profile(colorants, gamma)
+    data = encode(Image.new("RGB", (64, 64), colour), fmt, icc_profile=profile, **({"quality": 100} if fmt == "JPEG" else {}))
+    to_linear = (lambda v: v**gamma) if gamma else images.srgb_to_linear
+    expected = images.to_srgb(colorants, [to_linear(v / 255) for v in colour])
+    assert not close(expected, colour, 12)  # the test means something only if the spaces differ
+
+    image = only(data, PNG_OUT)
+
+    assert close(image.getpixel((32, 32)), expected, 3), (image.getpixel((32, 32)), expected)
+
+
+def test_an_srgb_profile_leaves_colours_as_they_are():
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image = only(encode(Image.new("RGB", (32, 32), (200, 40, 40)), "PNG", icc_profile=srgb), PNG_OUT)
+    assert image.getpixel((16, 16)) == (200, 40, 40)
+
+
+def test_a_damaged_profile_is_ignored_and_the_image_still_converts():
+    image = only(encode(Image.new("RGB", (32, 32), (200, 40, 40)), "PNG", icc_profile=b"not a profile"), PNG_OUT)
+    assert image.getpixel((16, 16)) == (200, 40, 40)
+
+
+INKS = {"C": (0, 158, 224), "M": (226, 0, 116), "Y": (255, 237, 0), "K": (35, 31, 32)}
+
+
+@pytest.mark.parametrize("cmyk, expected", [((255, 0, 0, 0), INKS["C"]), ((0, 255, 0, 0), INKS["M"]), ((0, 0, 0, 0), (255, 255, 255))])
+def test_a_cmyk_jpeg_becomes_rgb_through_its_embedded_profile(cmyk, expected):
+    data = encode(Image.new("CMYK", (64, 64), cmyk), "JPEG", quality=100, icc_profile=images.cmyk_profile(INKS))
+
+    image = only(data, PNG_OUT)
+
+    assert image.mode == "RGB"
+    assert close(image.getpixel((32, 32)), expected, 8), image.getpixel((32, 32))
+
+
+def test_a_cmyk_jpeg_without_a_profile_still_becomes_rgb():
+    image = only(encode(Image.new("CMYK", (64, 64), (255, 0, 0, 0)), "JPEG", quality=100), PNG_OUT)
+    assert image.mode == "RGB"
+    assert close(image.getpixel((32, 32)), (0, 255, 255), 8)
+
+
+def test_a_16_bit_grey_gradient_is_scaled_not_clipped_to_white():
+    gradient = Image.frombytes("I;16", (256, 8), b"".join(v.to_bytes(2, "little") for v in range(0, 65536, 256)) * 8)
+    image = only(encode(gradient, "PNG"), PNG_OUT).convert("L")
+    row = [image.getpixel((x, 4)) for x in range(0, 256, 32)]
+    assert row == sorted(row) and row[0] < 8 and 100 < row[4] < 156 and row[-1] > 215, row
+
+
+def test_a_16_bit_rgb_png_keeps_its_colours():
+    colour16 = (50000, 10000, 30000)
+    row = b"\0" + b"".join(v.to_bytes(2, "big") for v in colour16) * 16
+    image = only(images.png(16, 16, 16, 2, row * 16), PNG_OUT)
+    assert close(image.getpixel((8, 8)), [v // 257 for v in colour16], 1)
+
+
+@pytest.mark.parametrize("mode, value, expected", [("I", 40000, 156), ("F", 0.5, 128)])
+def test_32_bit_tiffs_are_scaled(mode, value, expected):
+    image = only(encode(Image.new(mode, (16, 16), value), "TIFF"), PNG_OUT).convert("L")
+    assert abs(image.getpixel((8, 8)) - expected) <= 1
+
+
+def test_a_palette_image_with_transparency_keeps_it():
+    source = Image.new("P", (40, 20), 0)
+    source.putpalette([*RED, *BLUE] + [0] * 762)
+    source.paste(1, (20, 0, 40, 20))
+    image = only(encode(source, "PNG", transparency=1))
+    assert image.format == "PNG" and image.mode == "RGBA"
+    assert image.getpixel((5, 10)) == (*RED, 255)
+    assert image.getpixel((35, 10))[3] == 0
+
+
+def test_an_la_image_keeps_grey_and_alpha():
+    source = Image.merge("LA", [Image.new("L", (40, 20), 90), Image.linear_gradient("L").resize((40, 20))])
+    image = only(encode(source, "PNG"))
+    assert image.format == "PNG"
+    grey, alpha = image.convert("LA").getpixel((20, 2)), image.convert("LA").getpixel((20, 17))
+    assert abs(grey[0] - 90) <= 1 and alpha[0] == 90 and grey[1] < 40 < 200 < alpha[1]
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_an_animation_gives_its_first_frame(fmt):
+    frames = [Image.new("RGB", (40, 30), colour) for colour in (RED, GREEN, BLUE)]
+    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    image = only(data, PNG_OUT)
+    assert close(image.getpixel((20, 15)), RED, 12)
+
+
+def half_transparent_red() -> bytes:
+    image = Image.new("RGBA", (40, 20), (*RED, 128))
+    image.paste((*RED, 0), (0, 0, 10, 20))
+    return encode(image, "PNG")
+
+
+@pytest.mark.parametrize("options, fmt", [(Options(), "PNG"), (PNG_OUT, "PNG"), (WEBP_OUT, "WEBP")])
+def test_transparency_survives_in_png_and_webp(options, fmt):
+    image = only(half_transparent_red(), options)
+    assert image.format == fmt and image.mode == "RGBA"
+    assert image.getpixel((5, 10))[3] == 0
+    assert close(image.getpixel((30, 10)), (*RED, 128), 3)
+
+
+@pytest.mark.parametrize("background", [(255, 255, 255), (0, 0, 255)])
+def test_transparency_is_flattened_onto_the_background_in_jpeg(background):
+    image = only(half_transparent_red(), Options(output_format="jpeg", background=background))
+    assert image.format == "JPEG" and image.mode == "RGB"
+    assert close(image.getpixel((3, 10)), background, 6)
+    blend = [round(r * 128 / 255 + b * 127 / 255) for r, b in zip(RED, background)]
+    assert close(image.getpixel((30, 10)), blend, 6)
+
+
+def test_auto_picks_jpeg_for_an_opaque_image_even_with_an_alpha_channel():
+    image = only(encode(Image.new("RGBA", (40, 20), (*BLUE, 255)), "PNG"))
+    assert image.format == "JPEG"
+    assert close(image.getpixel((20, 10)), BLUE, 6)
+
+
+def phone_photo() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x0132] = "2024:05:01 12:00:00"
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    return encode(images.quadrants((300, 200)), "JPEG", exif=exif, xmp=xmp, comment=b"secret place")
+
+
+@pytest.mark.parametrize("options", [Options(), PNG_OUT, WEBP_OUT], ids=["jpeg", "png", "webp"])
+def test_no_exif_gps_xmp_or_comment_reaches_an_output(options):
+    assert decode(phone_photo()).getexif().get_ifd(0x8825)  # the source has a location
+    for rendition in make_renditions(phone_photo(), [("thumb", 64), ("preview", 1024)], options):
+        image = decode(rendition.data)
+        assert not image.getexif()
+        assert not {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile"} & set(image.info)
+        for marker in (b"Exif", b"PhoneMaker", b"secret place", b"xmpmeta", b"ICC_PROFILE"):
+            assert marker not in rendition.data
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    return images.png(width, height, 8, 2, b"\0" * 1024)
+
+
+@pytest.mark.parametrize("data", [png_declaring(40000, 40000), images.jpeg_declaring(40000, 40000)], ids=["png", "jpeg"])
+def test_a_small_file_declaring_40000_by_40000_is_refused_by_its_header(data):
+    assert len(data) < 2000
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(data, THUMB)
+    assert refused.value.code == "too_large"
+    assert "40000×40000" in refused.value.message and "100 megapixels" in refused.value.message
+
+
+REFUSE_IN_FRESH_PROCESS = """
+import json, sys
+from app.imaging import ImageRejected, make_renditions
+from tests.images import jpeg_declaring, png
+def peak():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+sources = [png(40000, 40000, 8, 2, b"\\0" * 1024), jpeg_declaring(40000, 40000)]
+before = peak()
+codes = []
+for data in sources:
+    try:
+        make_renditions(data, [("thumb", 256)])
+    except ImageRejected as error:
+        codes.append(error.code)
+print(json.dumps({"codes": codes, "grew_kb": peak() - before}))
+"""
+
+
+def test_refusing_a_40000_by_40000_header_keeps_memory_small():
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", REFUSE_IN_FRESH_PROCESS], cwd=root, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    assert result["codes"] == ["too_large", "too_large"]
+    assert result["grew_kb"] < 8 * 1024  # decoding would need 4.8 GB
+
+
+def test_the_limit_is_the_deployments_own():
+    data = encode(Image.new("RGB", (200, 100)), "PNG")
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(data, THUMB, Options(max_pixels=10_000))
+    assert refused.value.code == "too_large" and "200×100" in refused.value.message
+    assert make_renditions(data, THUMB, Options(max_pixels=20_000))
+
+
+def test_pillows_own_decompression_bomb_checks_never_escape(monkeypatch):
+    frames = [Image.new("RGB", (100, 100), colour) for colour in (RED, GREEN)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow's limit far below ours
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            [rendition] = make_renditions(data, THUMB, PNG_OUT)
+        except ImageRejected as refused:
+            assert refused.code == "too_large"
+            return
+    monkeypatch.undo()
+    assert close(decode(rendition.data).getpixel((50, 50)), RED, 12)
+
+
+def test_a_gif_frame_beyond_its_screen_past_pillows_limit_is_refused(monkeypatch):
+    data = bytearray(encode(Image.new("RGB", (100, 100), RED), "GIF"))
+    data[6:10] = (10).to_bytes(2, "little") * 2  # a 10×10 screen around a 100×100 frame
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(bytes(data), THUMB)
+    assert refused.value.code == "too_large"
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(images.quadrants((400, 300)), "JPEG", quality=95)
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    "data, code, named",
+    [
+        (truncated_jpeg(), "corrupt", "JPEG"),
+        (encode(images.quadrants(), "PNG")[:-40], "corrupt", "PNG"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 100, "corrupt", "JPEG"),
+        (b"", "not_an_image", "empty"),
+        (b"Dear visitor,\nthis is plain text, not a picture.\n" * 20, "not_an_image", "not an image"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "unsupported_format", "SVG"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><rect/></svg>", "unsupported_format", "SVG"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "unsupported_format", "PDF"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64, "unsupported_format", "HEIC"),
+        (b"8BPS\0\x01" + b"\0" * 64, "unsupported_format", "PSD"),
+        (b"RIFF\x24\0\0\0WAVEfmt " + b"\0" * 64, "not_an_image", "not an image"),
+    ],
+    ids=["truncated JPEG", "truncated PNG", "garbage JPEG", "zero bytes", "text", "SVG", "bare SVG", "PDF", "HEIC", "PSD", "WAV"],
+)
+def test_what_is_not_a_readable_image_is_refused_with_its_code(data, code, named):
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(data, THUMB)
+    assert refused.value.code == code
+    assert named in refused.value.message
+    assert refused.value.message.endswith(".")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF"])
+def test_each_accepted_format_is_read_from_its_bytes(fmt):
+    data = encode(images.quadrants((80, 40)), fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP", "AVIF") else {}))
+    image = only(data, PNG_OUT)
+    for got, expected in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
+        assert close(got, expected, 40), (fmt, got, expected)
+
+
+@pytest.mark.parametrize(
+    "source, specs, expected",
+    [
+        ((4000, 3000), [("thumb", 256), ("preview", 1024)], [(256, 192), (1024, 768)]),
+        ((3000, 4000), [("preview", 1024), ("thumb", 256)], [(768, 1024), (192, 256)]),
+        ((100, 50), [("thumb", 256), ("preview", 1024)], [(100, 50), (100, 50)]),
+        ((300, 200), [("thumb", 256), ("preview", 1024)], [(256, 171), (300, 200)]),
+        ((1, 3000), [("thumb", 256)], [(1, 256)]),
+        ((3000, 1), [("thumb", 256)], [(256, 1)]),
+    ],
+)
+def test_renditions_are_never_larger_than_the_source_or_than_asked(source, specs, expected):
+    renditions = make_renditions(encode(Image.new("RGB", source, BLUE), "JPEG"), specs)
+    assert [(r.name, r.width, r.height) for r in renditions] == [(n, *size) for (n, _), size in zip(specs, expected)]
+    assert [decode(r.data).size for r in renditions] == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(width=st.integers(1, 700), height=st.integers(1, 700), sides=st.lists(st.integers(1, 800), min_size=1, max_size=3))
+def test_any_size_fits_its_box_and_keeps_its_shape(width, height, sides):
+    specs = [(f"r{i}", side) for i, side in enumerate(sides)]
+    for rendition, side in zip(make_renditions(encode(Image.new("RGB", (width, height), GREEN), "PNG"), specs), sides):
+        assert rendition.width <= min(side, width) or rendition.width == 1
+        assert rendition.height <= min(side, height) or rendition.height == 1
+        assert max(rendition.width, rendition.height) == min(side, max(width, height))
+        assert decode(rendition.data).size == (rendition.width, rendition.height)
+
+
+def test_a_large_jpeg_photo_gives_every_rendition_with_its_type():
+    renditions = make_renditions(encode(images.quadrants((4000, 3000)), "JPEG"), [("thumb", 256), ("preview", 1024)])
+    assert [(r.name, r.content_type, r.extension) for r in renditions] == [
+        ("thumb", "image/jpeg", "jpg"),
+        ("preview", "image/jpeg", "jpg"),
+    ]
+    for rendition in renditions:
+        assert isinstance(rendition, Rendition)
+        for got, expected in zip(images.quadrant_colours(decode(rendition.data)), [RED, GREEN, BLUE, YELLOW]):
+            assert close(got, expected, 12)
+
+
+@pytest.mark.parametrize("options, content_type, extension", [(PNG_OUT, "image/png", "png"), (WEBP_OUT, "image/webp", "webp"), (JPEG_OUT, "image/jpeg", "jpg")])
+def test_the_output_format_is_configurable(options, content_type, extension):
+    [rendition] = make_renditions(encode(Image.new("L", (50, 50), 128), "PNG"), THUMB, options)
+    assert (rendition.content_type, rendition.extension) == (content_type, extension)
+    assert abs(decode(rendition.data).convert("L").getpixel((25, 25)) - 128) <= 2
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"output_format": "gif"}, {"quality": 0}, {"quality": 101}, {"background": (0, 0)}, {"background": (0, 0, 256)}, {"max_pixels": 0}],
+)
+def test_a_wrong_option_is_a_configuration_error(arguments):
+    with pytest.raises(ValueError):
+        Options(**arguments)
+
+
+@pytest.mark.parametrize("specs", [[], [("thumb", 0)], [("thumb", -5)]])
+def test_wrong_specs_are_a_programming_error(specs):
+    with pytest.raises(ValueError):
+        make_renditions(encode(Image.new("RGB", (10, 10)), "PNG"), specs)
