@@ -64,7 +64,9 @@ def photo(size: tuple[int, int], seed: int = 1) -> Image.Image:
         r = rng.randrange(small[0] // 40 + 1, small[0] // 6 + 2)
         colour = tuple(rng.randrange(20, 235) for _ in range(3))
         if rng.random() < 0.5:
-            draw.polygon([(x + rng.randint(-r, r), y + rng.randint(-r, r)) for _ in range(5)], fill=colour)
+            draw.polygon(
+                [(x + rng.randint(-r, r), y + rng.randint(-r, r)) for _ in range(5)], fill=colour
+            )
         else:
             draw.ellipse((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
     image = scene.resize(size, Image.Resampling.BICUBIC)
@@ -94,7 +96,9 @@ def _rotated(path: Path, size: tuple[int, int]) -> None:
 
 def _rgba(path: Path, size: tuple[int, int]) -> None:
     image = photo(size, seed=7)
-    alpha = Image.radial_gradient("L").resize(size).point(lambda v: 255 if v < 128 else (255 - v) * 2)
+    alpha = (
+        Image.radial_gradient("L").resize(size).point(lambda v: 255 if v < 128 else (255 - v) * 2)
+    )
     image.putalpha(alpha)  # opaque centre, fading out to fully transparent corners
     image.save(path, "PNG")
 
@@ -108,15 +112,19 @@ def _rgb16(path: Path, size: tuple[int, int]) -> None:
     rows[:, 1:] = rgb.astype(">u2").view(numpy.uint8).reshape(height, width * 6)
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
     chunks = [(b"IHDR", header), (b"IDAT", zlib.compress(rows.tobytes(), 6)), (b"IEND", b"")]
-    with open(path, "wb") as out:
-        out.write(b"\x89PNG\r\n\x1a\n")
-        for kind, body in chunks:
-            out.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+    png = b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in chunks
+    )
+    path.write_bytes(png)
 
 
 def _animated(path: Path, size: tuple[int, int]) -> None:
     base = photo(size, seed=8)
-    frames = [base.rotate(angle * 3, resample=Image.Resampling.BILINEAR).quantize(256) for angle in range(8)]
+    frames = [
+        base.rotate(angle * 3, resample=Image.Resampling.BILINEAR).quantize(256)
+        for angle in range(8)
+    ]
     frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
@@ -124,7 +132,13 @@ SAMPLES = [
     Sample("JPEG 12 MP", "baseline-12mp.jpg", (4000, 3000), _jpeg(), baseline_jpeg=True, jpeg=True),
     Sample("JPEG 24 MP", "baseline-24mp.jpg", (6000, 4000), _jpeg(), baseline_jpeg=True, jpeg=True),
     Sample("JPEG 48 MP", "baseline-48mp.jpg", (8000, 6000), _jpeg(), baseline_jpeg=True, jpeg=True),
-    Sample("progressive JPEG 12 MP", "progressive-12mp.jpg", (4000, 3000), _jpeg(progressive=True), jpeg=True),
+    Sample(
+        "progressive JPEG 12 MP",
+        "progressive-12mp.jpg",
+        (4000, 3000),
+        _jpeg(progressive=True),
+        jpeg=True,
+    ),
     Sample("CMYK JPEG 12 MP", "cmyk-12mp.jpg", (4000, 3000), _jpeg(cmyk=True), jpeg=True),
     Sample("EXIF-rotated JPEG 12 MP", "rotated-12mp.jpg", (4000, 3000), _rotated, jpeg=True),
     Sample("RGBA PNG 12 MP", "rgba-12mp.png", (4000, 3000), _rgba, alpha=True),

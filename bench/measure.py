@@ -34,7 +34,9 @@ def _engine(specs):
 
 def _load_engine():
     """Import app/imaging.py alone: importing the app package would also bring in Flask."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app"))
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app")
+    )
     import imaging
 
     return imaging
@@ -50,7 +52,9 @@ def naive(alpha: bool):
         image = Image.open(io.BytesIO(data))
         image = image.convert("RGBA" if alpha else "RGB")
         scale = THUMB / max(image.size)
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+        image = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+        )
         out = io.BytesIO()
         image.save(out, "PNG" if alpha else "JPEG", quality=QUALITY)
         return [out.getvalue()]
@@ -71,7 +75,9 @@ def _pyvips(alpha, sides):
     import pyvips
 
     suffix = ".png" if alpha else f".jpg[Q={QUALITY},optimize_coding,keep=none]"
-    return lambda data: [pyvips.Image.thumbnail_buffer(data, side).write_to_buffer(suffix) for side in sides]
+    return lambda data: [
+        pyvips.Image.thumbnail_buffer(data, side).write_to_buffer(suffix) for side in sides
+    ]
 
 
 def floor(alpha: bool):
@@ -118,7 +124,16 @@ def magick(path: str, alpha: bool) -> dict:
 
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "thumb.png" if alpha else "thumb.jpg")
-        command = ["convert", f"{path}[0]", "-auto-orient", "-thumbnail", f"{THUMB}x{THUMB}", "-quality", str(QUALITY), out]
+        command = [
+            "convert",
+            f"{path}[0]",
+            "-auto-orient",
+            "-thumbnail",
+            f"{THUMB}x{THUMB}",
+            "-quality",
+            str(QUALITY),
+            out,
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True)
         elapsed = time.perf_counter() - start

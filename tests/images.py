@@ -34,15 +34,25 @@ def quadrants(size: tuple[int, int] = (80, 40)) -> Image.Image:
     """Return an image whose four quarters are red, green (top), blue, yellow (bottom)."""
     width, height = size
     image = Image.new("RGB", size)
-    for colour, box in ((RED, (0, 0)), (GREEN, (width // 2, 0)), (BLUE, (0, height // 2)), (YELLOW, (width // 2, height // 2))):
+    for colour, box in (
+        (RED, (0, 0)),
+        (GREEN, (width // 2, 0)),
+        (BLUE, (0, height // 2)),
+        (YELLOW, (width // 2, height // 2)),
+    ):
         image.paste(colour, (*box, box[0] + width // 2, box[1] + height // 2))
     return image
 
 
 def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
-    """Return the colours at the centres of the four quarters: top-left, top-right, bottom-left, bottom-right."""
+    """Return the colours at the centres of the quarters, in reading order."""
     width, height = image.size
-    points = [(width // 4, height // 4), (3 * width // 4, height // 4), (width // 4, 3 * height // 4), (3 * width // 4, 3 * height // 4)]
+    points = [
+        (width // 4, height // 4),
+        (3 * width // 4, height // 4),
+        (width // 4, 3 * height // 4),
+        (3 * width // 4, 3 * height // 4),
+    ]
     rgb = image.convert("RGB")
     return [rgb.getpixel(point) for point in points]
 
@@ -51,13 +61,20 @@ def close(a, b, tolerance: int) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
-def png(width: int, height: int, bit_depth: int, colour_type: int, raw_rows: bytes, chunks=()) -> bytes:
+def png(
+    width: int, height: int, bit_depth: int, colour_type: int, raw_rows: bytes, chunks=()
+) -> bytes:
     """Write a PNG by hand: for headers that lie and for what Pillow cannot save (16-bit RGB)."""
-    body = [(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)), *chunks]
+    body = [
+        (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)),
+        *chunks,
+    ]
     body += [(b"IDAT", zlib.compress(raw_rows)), (b"IEND", b"")]
     out = b"\x89PNG\r\n\x1a\n"
     for kind, data in body:
-        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        out += (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
     return out
 
 
@@ -79,12 +96,24 @@ def _xyz(xyz) -> bytes:
 
 def _desc(text: str) -> bytes:
     ascii_ = text.encode() + b"\0"
-    return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * 8 + b"\0\0\0" + b"\0" * 67
+    return (
+        b"desc\0\0\0\0"
+        + struct.pack(">I", len(ascii_))
+        + ascii_
+        + b"\0" * 8
+        + b"\0\0\0"
+        + b"\0" * 67
+    )
 
 
 def icc_profile(device_class: bytes, space: bytes, pcs: bytes, tags: dict[bytes, bytes]) -> bytes:
     """Assemble an ICC v2 profile from its tags."""
-    tags = {b"desc": _desc("test profile"), b"cprt": b"text\0\0\0\0none\0", b"wtpt": _xyz(D50), **tags}
+    tags = {
+        b"desc": _desc("test profile"),
+        b"cprt": b"text\0\0\0\0none\0",
+        b"wtpt": _xyz(D50),
+        **tags,
+    }
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for signature, body in tags.items():
@@ -93,7 +122,9 @@ def icc_profile(device_class: bytes, space: bytes, pcs: bytes, tags: dict[bytes,
         data += body
     size = offset + len(data)
     header = struct.pack(">I4sI4s4s4s", size, b"lcms", 0x02100000, device_class, space, pcs)
-    header += b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50)
+    header += (
+        b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50)
+    )
     header += b"\0" * (128 - len(header))
     return header + struct.pack(">I", len(tags)) + table + data
 
@@ -146,8 +177,11 @@ def _times(matrix, vector):
 def _inverse(m):
     (a, b, c), (d, e, f), (g, h, i) = m
     det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
-    cofactors = [[e * i - f * h, c * h - b * i, b * f - c * e], [f * g - d * i, a * i - c * g, c * d - a * f],
-                 [d * h - e * g, b * g - a * h, a * e - b * d]]
+    cofactors = [
+        [e * i - f * h, c * h - b * i, b * f - c * e],
+        [f * g - d * i, a * i - c * g, c * d - a * f],
+        [d * h - e * g, b * g - a * h, a * e - b * d],
+    ]
     return [[value / det for value in row] for row in cofactors]
 
 
