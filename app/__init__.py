@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from datetime import datetime, timezone
+from pathlib import Path
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -26,7 +29,16 @@ def create_app(config: dict | None = None) -> Flask:
         from . import local
 
         local.start(app.config)
+    # Pages send no Referer (Referrer-Policy: no-referrer keeps presigned links private), so
+    # Flask-WTF's HTTPS referrer check would refuse every form; the token and the SameSite
+    # cookie carry the protection.
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
+    # Static files are named by their content (see asset_url), so browsers keep them a year:
+    # each request they spare is a Lambda invocation spared.
+    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 365 * 24 * 3600)
     csrf.init_app(app)
+    app.add_template_global(_asset_urls(app), "asset_url")
+    app.add_template_filter(_isotime, "isotime")
 
     from . import web
 
@@ -40,8 +52,27 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+def _asset_urls(app: Flask):
+    """Return `asset_url(filename)`: a static URL that changes when the file does."""
+    versions = {}
+    for path in Path(app.static_folder).iterdir():
+        if path.is_file():
+            versions[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+    def asset_url(filename: str) -> str:
+        return url_for("static", filename=filename, v=versions.get(filename))
+
+    return asset_url
+
+
+def _isotime(timestamp: float, human: bool = False) -> str:
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.strftime("%d %b %Y, %H:%M UTC") if human else moment.isoformat(timespec="seconds")
+
+
 def _http_error(error: HTTPException):
-    if request.path.endswith("/status") or request.accept_mimetypes.best == "application/json":
+    if (request.path.endswith("/status") or request.is_json
+            or request.accept_mimetypes.best == "application/json"):
         return jsonify(error=error.name, message=error.description), error.code
     return render_template("error.html", status=error.code, title=error.name,
                            message=error.description), error.code

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 from .jobs import JobStore
@@ -33,21 +34,21 @@ def client(service: str, settings: dict):
         options["signature_version"] = "s3v4"
         # A localhost endpoint has no bucket subdomains; AWS prefers virtual hosts.
         options["s3"] = {"addressing_style": "path" if endpoint else "virtual"}
-    with _session_lock:
-        return _session().client(service, region_name=settings["AWS_REGION"],
-                                 endpoint_url=endpoint, config=Config(**options))
+    with _loader_lock:
+        if not _loaders:
+            _loaders.append(botocore.session.Session().get_component("data_loader"))
+    # A fresh session per client resolves credentials now (tests and local mode swap them),
+    # while the shared loader keeps botocore's parsed service models: a client then costs
+    # milliseconds instead of a tenth of a second.
+    session = botocore.session.Session()
+    session.register_component("data_loader", _loaders[0])
+    return boto3.session.Session(botocore_session=session).client(
+        service, region_name=settings["AWS_REGION"], endpoint_url=endpoint,
+        config=Config(**options))
 
 
-_session_lock = threading.Lock()
-_sessions: list[boto3.session.Session] = []
-
-
-def _session() -> boto3.session.Session:
-    # One session per process keeps botocore's parsed service models: a client then costs
-    # milliseconds instead of a tenth of a second. Sessions are not thread-safe, hence the lock.
-    if not _sessions:
-        _sessions.append(boto3.session.Session())
-    return _sessions[0]
+_loader_lock = threading.Lock()
+_loaders: list = []
 
 
 def build_services(settings: dict) -> Services:

@@ -21,6 +21,8 @@ EXPIRED = "expired"
 
 FINISHED = {DONE, FAILED}
 VISITOR_INDEX = "by_visitor"
+# A history page stops looking after this many queries, however sparse the uploads.
+_MAX_PAGE_QUERIES = 5
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -185,20 +187,32 @@ class JobStore:
         self._client.delete_item(TableName=self._table, Key=_wire({"job_id": job_id}))
 
     def for_visitor(self, visitor_id: str, limit: int = 20, after: dict | None = None):
-        """Return the visitor's jobs, newest first, and the key to continue from."""
-        query = {
-            "TableName": self._table, "IndexName": VISITOR_INDEX, "Limit": limit,
-            "KeyConditionExpression": "visitor_id = :visitor",
-            "ExpressionAttributeValues": _wire({":visitor": visitor_id}),
-            "ScanIndexForward": False,
-        }
-        if after:
-            query["ExclusiveStartKey"] = _wire(after)
-        response = self._client.query(**query)
-        jobs = [Job.from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return jobs, ({k: _plain(_deserializer.deserialize(v)) for k, v in last.items()}
-                      if last else None)
+        """Return the visitor's uploads, newest first, and the key the next page starts at.
+
+        Jobs whose upload never arrived (every visit to the upload page makes one) are
+        left out; DynamoDB filters after it limits, so a page may take a few queries.
+        """
+        jobs: list[Job] = []
+        start = after
+        for _ in range(_MAX_PAGE_QUERIES):
+            query = {
+                "TableName": self._table, "IndexName": VISITOR_INDEX,
+                "Limit": limit - len(jobs), "ScanIndexForward": False,
+                "KeyConditionExpression": "visitor_id = :visitor",
+                "FilterExpression": "#status <> :awaiting",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": _wire({":visitor": visitor_id,
+                                                    ":awaiting": AWAITING_UPLOAD}),
+            }
+            if start:
+                query["ExclusiveStartKey"] = _wire(start)
+            response = self._client.query(**query)
+            jobs += [Job.from_item(item) for item in response.get("Items", [])]
+            last = response.get("LastEvaluatedKey")
+            start = {k: _plain(_deserializer.deserialize(v)) for k, v in last.items()} if last else None
+            if start is None or len(jobs) >= limit:
+                break
+        return jobs, start
 
     def _transition(self, job_id: str, update: str, condition: str, values: dict) -> Job | None:
         """Apply one conditional update; the new job, or None when the condition fails."""

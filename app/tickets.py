@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 SALT = "thumbs.job-ticket"
 
@@ -67,3 +67,26 @@ class Tickets:
         if not visitor_id or not secrets.compare_digest(owner, visitor_id.encode()):
             raise TicketForeign()
         return payload["j"]
+
+
+class Cursors:
+    """Where a history page starts, signed so a URL cannot steer the query."""
+
+    SALT = "thumbs.history-cursor"
+
+    def __init__(self, secret_key: str, fallbacks=()):
+        self._serializer = URLSafeSerializer([*fallbacks, secret_key], salt=self.SALT)
+
+    def make(self, key: dict | None) -> str | None:
+        """Return a token for a DynamoDB start key (None for none)."""
+        return self._serializer.dumps(key) if key else None
+
+    def read(self, token: str | None) -> dict | None:
+        """Return the start key a token carries; None (the first page) if it is not genuine."""
+        if not token:
+            return None
+        try:
+            key = self._serializer.loads(token)
+        except BadSignature:
+            return None
+        return key if isinstance(key, dict) else None

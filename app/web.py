@@ -6,14 +6,15 @@ import time
 from pathlib import PurePosixPath
 
 from flask import (
-    Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for,
+    Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
+    url_for,
 )
 
 from .aws import Services, build_services
 from .jobs import (
     AWAITING_UPLOAD, DONE, EXPIRED, FAILED, PROCESSING, STALLED, UPLOADED, Job,
 )
-from .tickets import TicketInvalid, Tickets, new_visitor_id
+from .tickets import Cursors, TicketInvalid, Tickets, new_visitor_id
 
 bp = Blueprint("web", __name__)
 
@@ -27,6 +28,9 @@ MESSAGES = {
     EXPIRED: "This upload form expired before a file arrived. Upload the image again.",
 }
 TERMINAL = {DONE, FAILED, EXPIRED}
+# Files one request may ask upload forms for (the page's script asks once for a batch).
+MAX_FILES = 10
+HISTORY_PAGE_SIZE = 12
 
 
 class JobMissing(TicketInvalid):
@@ -88,18 +92,81 @@ def present(job: Job, ticket: str) -> dict:
         "error_code": job.error_code if status == FAILED else None,
         "filename": job.filename, "renditions": renditions,
         "status_url": url_for("web.status", ticket=ticket),
+        "delete_url": url_for("web.delete", ticket=ticket),
+    }
+
+
+def new_upload(visitor: str) -> dict:
+    """Create a job and return its ticket, its URLs and a presigned POST for a script."""
+    job = services().jobs.create(visitor, current_app.config["UPLOAD_EXPIRES_SECONDS"])
+    ticket = tickets().issue(job.job_id, visitor)
+    return {
+        "job_id": job.job_id, "ticket": ticket,
+        "job_url": url_for("web.job", ticket=ticket),
+        "uploaded_url": url_for("web.uploaded", ticket=ticket),
+        "status_url": url_for("web.status", ticket=ticket),
+        # A script reads S3's answer itself, so S3 answers 201 rather than redirecting.
+        "upload": services().storage.presigned_post(job.job_id, status=201),
+    }
+
+
+def summarize(job: Job, ticket: str) -> dict:
+    """Return a line of the history: name, status, a thumbnail when done, links."""
+    status = job.shown_status()
+    thumb = next(iter(job.renditions), None) if status == DONE else None
+    return {
+        "filename": job.filename or "Upload", "status": status,
+        "status_label": status.replace("_", " ").capitalize(),
+        "created_at": job.created_at,
+        "thumb_url": services().storage.presigned_get(thumb["key"]) if thumb else None,
+        "job_url": url_for("web.job", ticket=ticket),
+        "delete_url": url_for("web.delete", ticket=ticket),
     }
 
 
 @bp.get("/")
 def upload():
-    visitor = visitor_id()
-    job = services().jobs.create(visitor, current_app.config["UPLOAD_EXPIRES_SECONDS"])
-    ticket = tickets().issue(job.job_id, visitor)
-    post = services().storage.presigned_post(
-        job.job_id, redirect=url_for("web.uploaded", ticket=ticket, _external=True))
-    return render_template("upload.html", post=post, ticket=ticket,
+    first = new_upload(visitor_id())
+    form = services().storage.presigned_post(
+        first.pop("job_id"),
+        redirect=url_for("web.uploaded", ticket=first["ticket"], _external=True))
+    return render_template("upload.html", post=form, first=first, max_files=MAX_FILES,
                            max_upload_mb=current_app.config["MAX_UPLOAD_MB"])
+
+
+@bp.post("/jobs")
+def create_jobs():
+    """Hand a script upload forms for more files: one job each (CSRF-protected JSON)."""
+    count = (request.get_json(silent=True) or {}).get("count", 1)
+    if not isinstance(count, int) or not 1 <= count <= MAX_FILES:
+        abort(400, f"Ask for between 1 and {MAX_FILES} uploads at a time.")
+    visitor = visitor_id()
+    uploads = [new_upload(visitor) for _ in range(count)]
+    for item in uploads:
+        del item["job_id"]
+    return jsonify(uploads=uploads), 201
+
+
+@bp.get("/jobs")
+def history():
+    visitor = session.get("visitor")
+    cursors = Cursors(current_app.config["SECRET_KEY"], current_app.config["SECRET_KEY_FALLBACKS"])
+    jobs, after = [], None
+    if visitor:
+        start = cursors.read(request.args.get("after"))
+        jobs, after = services().jobs.for_visitor(visitor, HISTORY_PAGE_SIZE, start)
+    items = [summarize(job, tickets().issue(job.job_id, visitor)) for job in jobs]
+    return render_template("history.html", items=items, after=cursors.make(after),
+                           first_page="after" not in request.args)
+
+
+@bp.post("/jobs/<ticket>/delete")
+def delete(ticket: str):
+    job = job_for(ticket)
+    services().storage.delete_job(job.job_id)
+    services().jobs.delete(job.job_id)
+    flash(f"Deleted {job.filename or 'the upload'} and its images.")
+    return redirect(url_for("web.history"), 303)
 
 
 @bp.get("/jobs/<ticket>/uploaded")

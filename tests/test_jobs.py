@@ -93,10 +93,17 @@ def test_transitions_on_a_missing_job_do_nothing(jobs):
     assert jobs.get("missing") is None
 
 
-def test_the_visitor_index_lists_newest_first(jobs):
-    ids = [jobs.create("visitor", 600, now=1000.0 + i).job_id for i in range(3)]
+def test_the_visitor_index_lists_uploads_newest_first_in_pages(jobs):
+    ids = []
+    for i in range(5):
+        job = jobs.create("visitor", 600, now=1000.0 + 2 * i)
+        jobs.mark_uploaded(job.job_id)
+        ids.append(job.job_id)
+        jobs.create("visitor", 600, now=1001.0 + 2 * i)  # a page view that never uploaded
     jobs.create("someone-else", 600)
     listed, after = jobs.for_visitor("visitor", limit=2)
-    assert [j.job_id for j in listed] == ids[:0:-1]
-    rest, _ = jobs.for_visitor("visitor", limit=2, after=after)
-    assert [j.job_id for j in rest] == ids[:1]
+    assert [j.job_id for j in listed] == [ids[4], ids[3]]
+    listed, after = jobs.for_visitor("visitor", limit=2, after=after)
+    assert [j.job_id for j in listed] == [ids[2], ids[1]]
+    listed, _ = jobs.for_visitor("visitor", limit=2, after=after)
+    assert [j.job_id for j in listed] == [ids[0]]

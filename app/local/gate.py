@@ -47,7 +47,10 @@ class S3Gate:
             elif request.method in ("GET", "HEAD") and "X-Amz-Signature" in request.args:
                 verify_presigned_get(request, self.credentials, self.clock())
         except S3Refusal as refusal:
-            return refusal.response()(environ, start_response)
+            response = refusal.response()
+            # S3 adds its CORS headers to refusals too, so a page's script can read them.
+            response.headers.extend(_cors_headers(request))
+            return response(environ, start_response)
         return self.app(environ, start_response)
 
     def check_post(self, bucket: str, body: bytes, boundary: str) -> None:
@@ -90,6 +93,26 @@ class S3Gate:
             raise S3Refusal(403, "SignatureDoesNotMatch",
                             "The request signature we calculated does not match the signature "
                             "you provided. Check your key and signing method.")
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    """Return the CORS headers the bucket's rules give this request's origin, as S3 would."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return {}
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.models import s3_backends
+    from moto.s3.utils import cors_matches_origin
+
+    try:
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].get_bucket(request.path.split("/")[1])
+    except MissingBucket:  # S3 sends no CORS headers for a bucket it does not have
+        return {}
+    for rule in bucket.cors:
+        if rule.allowed_origins and cors_matches_origin(origin, rule.allowed_origins):
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}
 
 
 def _is_browser_post(request: Request) -> bool:
