@@ -55,18 +55,8 @@ SIGNATURES = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
 )
-HEIF_BRANDS = {
-    b"heic",
-    b"heix",
-    b"hevc",
-    b"hevx",
-    b"heim",
-    b"heis",
-    b"hevm",
-    b"hevs",
-    b"mif1",
-    b"msf1",
-}
+HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
+HEIF_BRANDS = HEVC_BRANDS | {b"mif1", b"msf1"}  # also containers of other codecs
 
 
 class ImageRejected(Exception):
@@ -129,8 +119,7 @@ def make_renditions(data: bytes, specs, options: Options | None = None) -> list[
     image, box = _decode(source, _oriented(largest, orientation))
     image = _shrink(image, _oriented(largest, orientation), box)
     image = _finish(image, orientation, profile)
-    output_format = _output_format(image, options.output_format)
-    image = _for_format(image, output_format, options.background)
+    image, output_format = _for_output(image, options)
     made = {}
     for size in sorted(set(sizes.values()), reverse=True):
         if image.size != size:
@@ -193,7 +182,7 @@ def _unsupported_name(data: bytes) -> str | None:
         if brands & {b"avif", b"avis"}:
             return None if importlib.import_module("PIL.AvifImagePlugin").SUPPORTED else "AVIF"
         if brands & HEIF_BRANDS:
-            return "HEIC" if brands & {b"heic", b"heix", b"hevc", b"hevx"} else "HEIF"
+            return "HEIC" if brands & HEVC_BRANDS else "HEIF"
     head = data[:1024].lstrip().lower()
     if head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
         return "SVG"
@@ -341,25 +330,19 @@ def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
     return converted
 
 
-def _output_format(image: Image.Image, wanted: str) -> str:
-    if wanted != "auto":
-        return wanted
-    if image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] < 255:
-        return "png"
-    return "jpeg"
-
-
-def _for_format(
-    image: Image.Image, output_format: str, background: tuple[int, int, int]
-) -> Image.Image:
-    """Flatten transparency for JPEG; give WebP the modes it encodes."""
+def _for_output(image: Image.Image, options: Options) -> tuple[Image.Image, str]:
+    """Pick the output format; flatten transparency for JPEG, give WebP the modes it encodes."""
+    output_format = options.output_format
+    if output_format == "auto":
+        transparent = image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] < 255
+        output_format = "png" if transparent else "jpeg"
     if output_format == "jpeg" and image.mode in ("LA", "RGBA"):
-        flat = Image.new("RGB", image.size, background)
+        flat = Image.new("RGB", image.size, options.background)
         flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
-        return flat
+        return flat, output_format
     if output_format == "webp" and image.mode in ("L", "LA"):
-        return image.convert("RGBA" if image.mode == "LA" else "RGB")
-    return image
+        return image.convert("RGBA" if image.mode == "LA" else "RGB"), output_format
+    return image, output_format
 
 
 def _encode(image: Image.Image, output_format: str, quality: int) -> bytes:

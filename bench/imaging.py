@@ -50,11 +50,9 @@ def _magick_version() -> str | None:
         return None
     probe = subprocess.run(["convert", "-version"], check=False, capture_output=True, text=True)
     first = probe.stdout.splitlines()[0] if probe.stdout else ""
-    return (
-        first.removeprefix("Version: ")
-        if probe.returncode == 0 and "ImageMagick" in first
-        else None
-    )
+    # A stand-in `convert` on some machines names ImageMagick only to say it is missing.
+    real = probe.returncode == 0 and first.startswith("Version: ImageMagick")
+    return first.removeprefix("Version: ").split(" http")[0] if real else None
 
 
 def _applies(method: str, sample: corpus.Sample) -> bool:
@@ -166,7 +164,7 @@ each memory target also shows the figure in decimal MB.
 
 
 def _report(samples, methods, medians, runs) -> str:
-    lines = ["# Imaging benchmark", "", _environment(runs), "", METHODS_TEXT]
+    lines = ["# Imaging benchmark", "", _environment(runs), "", METHODS_TEXT, _corpus(samples)]
     lines += ["## Median time (ms) and peak memory (MiB)", ""]
     lines += ["| image | " + " | ".join(methods) + " |", "| --- |" + " ---: |" * len(methods)]
     for sample in samples:
@@ -188,6 +186,15 @@ def _report(samples, methods, medians, runs) -> str:
         if not met:
             lines.append(f"  Why, and what would meet it: {MISSED[key]}")
     return "\n".join(lines) + "\n"
+
+
+def _corpus(samples) -> str:
+    described = [
+        f"{s.name} ({s.size[0]}×{s.size[1]}, {s.path.stat().st_size / 1e6:.1f} MB, "
+        f"{s.path.stat().st_size / (s.size[0] * s.size[1]):.2f} bytes a pixel)"
+        for s in samples
+    ]
+    return "Corpus, generated photo-like by bench/corpus.py: " + "; ".join(described) + ".\n"
 
 
 def _cell(median: dict | None) -> str:
