@@ -24,18 +24,18 @@ def create_app(config: dict | None = None) -> Flask:
     environ = {**os.environ, **({"STAGE": overrides["STAGE"]} if "STAGE" in overrides else {})}
     settings = config_module.from_env(environ)
     settings.update(overrides)
+    # Pages send no Referer (Referrer-Policy: no-referrer keeps presigned links private), so
+    # Flask-WTF's HTTPS referrer check would refuse every form; the token and the SameSite
+    # cookie carry the protection.
+    settings.setdefault("WTF_CSRF_SSL_STRICT", False)
+    # Static files are named by their content (see asset_url), so browsers keep them a year:
+    # each request they spare is a Lambda invocation spared.
+    settings.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 365 * 24 * 3600)
     app.config.update(config_module.finalize(settings))
     if app.config["LOCAL_AWS"]:
         from . import local
 
         local.start(app.config)
-    # Pages send no Referer (Referrer-Policy: no-referrer keeps presigned links private), so
-    # Flask-WTF's HTTPS referrer check would refuse every form; the token and the SameSite
-    # cookie carry the protection.
-    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
-    # Static files are named by their content (see asset_url), so browsers keep them a year:
-    # each request they spare is a Lambda invocation spared.
-    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 365 * 24 * 3600)
     csrf.init_app(app)
     app.add_template_global(_asset_urls(app), "asset_url")
     app.add_template_filter(_isotime, "isotime")

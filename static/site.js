@@ -15,6 +15,10 @@
 
   function capitalize(word) { return word.charAt(0).toUpperCase() + word.slice(1); }
 
+  function fileSize(bytes) {
+    return bytes < 1e6 ? (bytes / 1e3).toFixed(1) + " kB" : (bytes / 1e6).toFixed(1) + " MB";
+  }
+
   function csrfToken() {
     var meta = document.querySelector("meta[name=csrf-token]");
     return meta ? meta.content : "";
@@ -92,7 +96,8 @@
       alt: capitalize(r.name) + " of " + (filename || "your image") }));
     var caption = el("figcaption");
     caption.appendChild(el("strong", {}, capitalize(r.name)));
-    caption.appendChild(el("span", {}, r.width + " × " + r.height + " px"));
+    caption.appendChild(el("span", {}, r.width + " × " + r.height + " px" +
+      (r.size ? " · " + fileSize(r.size) : "")));
     caption.appendChild(el("a", { "class": "button", href: r.download_url }, "Download " + r.name));
     figure.appendChild(caption);
     return figure;
@@ -143,8 +148,10 @@
     var maxFiles = Number(form.dataset.maxFiles);
     var first = JSON.parse(form.dataset.first);  // this page's own job, for the first file
 
+    var hint = document.getElementById("drop-hint");
     input.multiple = true;  // a plain form sends one file; a script can send several
-    document.getElementById("drop-hint").textContent = "or drop images here";
+    form.classList.add("enhanced");
+    hint.textContent = "or drop up to " + maxFiles + " images here";
 
     function problem(file) {
       if (file.size === 0) return "This file is empty.";
@@ -217,7 +224,7 @@
       uploadsFor(good.length).then(function (uploads) {
         good.forEach(function (file, index) {
           var row = rows[index];
-          sendToS3(uploads[index], file, maxMb, function (percent) { row.bar.value = percent; })
+          sendToS3(uploads[index].upload, file, maxMb, function (percent) { row.bar.value = percent; })
             .then(function () {
               row.bar.value = 100;
               // One file: go on to its page, as the plain form does.
@@ -235,6 +242,8 @@
     }
 
     input.addEventListener("change", function () {
+      var names = Array.prototype.map.call(input.files, function (file) { return file.name; });
+      if (names.length) hint.textContent = names.join(", ");
       var text = Array.prototype.map.call(input.files, problem).filter(Boolean)[0] || "";
       say(text);
     });

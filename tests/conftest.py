@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -98,7 +99,7 @@ def embedded_aws():
 
 @pytest.fixture(scope="session")
 def live_site(embedded_aws):
-    """The site over real HTTP, on the embedded AWS; returns its base URL."""
+    """The site over real HTTP, on the embedded AWS."""
     saved = dict(os.environ)
     try:
         os.environ.update(FAKE_CREDENTIALS)
@@ -107,7 +108,46 @@ def live_site(embedded_aws):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
+    site = LiveSite()
+
+    def counting(environ, start_response):
+        site.hits.append(environ["PATH_INFO"])  # each would be a Lambda invocation
+        return app(environ, start_response)
+
+    server = make_server("127.0.0.1", free_port(), counting, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    site.url = f"http://127.0.0.1:{server.server_port}"
+    yield site
     server.shutdown()
+
+
+class LiveSite:
+    """The site under test: its base URL, and the paths of the requests that reached it."""
+
+    def __init__(self):
+        self.url = ""
+        self.hits: list[str] = []
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Chromium's own background traffic is refused by a closed network; keep it quiet.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright; skipped on a machine without it, never in CI."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser tests, but {CHROMIUM} is missing "
+                        "(.ci/run installs Debian's chromium package)")
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium, or set CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -47,3 +47,24 @@ def multipart(fields: list[tuple[str, str]], file: tuple[str, bytes, str] | None
 
     parts = list(fields) + ([("file", file)] if file else []) + list(after)
     return encode_multipart_formdata(parts)
+
+
+def photo_bytes(size=(1600, 1067), quality=90) -> bytes:
+    """Return a photo-like JPEG: a sky, a sun, hills and grain (not flat colour)."""
+    from PIL import ImageDraw, ImageFilter
+
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    sky = Image.new("RGB", size, (70, 130, 210))
+    image = Image.blend(sky, Image.merge("RGB", [image.getchannel(0)] * 3), 0.25)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([width * 0.65, height * 0.12, width * 0.8, height * 0.35], fill=(255, 214, 102))
+    for i, colour in enumerate([(64, 120, 72), (46, 94, 56), (30, 70, 40)]):
+        top = height * (0.5 + 0.12 * i)
+        points = [(x, top + 40 * ((x * (i + 3)) % 97) / 97) for x in range(0, width + 40, 40)]
+        draw.polygon(points + [(width, height), (0, height)], fill=colour)
+    noise = Image.effect_noise(size, 48).convert("RGB")
+    image = Image.blend(image, noise, 0.08).filter(ImageFilter.SMOOTH)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()

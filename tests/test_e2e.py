@@ -31,7 +31,7 @@ def wait_until_finished(browser: requests.Session, job_url: str) -> dict:
 
 def test_a_photo_becomes_a_thumbnail(live_site):
     browser = requests.Session()
-    landed = upload(live_site, browser, "holiday in Nice.jpg", jpeg_bytes((2400, 1600)))
+    landed = upload(live_site.url, browser, "holiday in Nice.jpg", jpeg_bytes((2400, 1600)))
     # S3 redirected to /uploaded, which redirected to the job's page.
     assert [r.status_code for r in landed.history] == [303, 303]
     assert landed.status_code == 200 and "/jobs/" in landed.url
@@ -46,7 +46,7 @@ def test_a_photo_becomes_a_thumbnail(live_site):
 
 def test_a_non_image_ends_failed_with_its_message(live_site):
     browser = requests.Session()
-    landed = upload(live_site, browser, "notes.jpg", b"Dear diary, this is not a picture.")
+    landed = upload(live_site.url, browser, "notes.jpg", b"Dear diary, this is not a picture.")
     status = wait_until_finished(browser, landed.url)
     assert status["status"] == "failed"
     assert status["error_code"] == "not_an_image"
@@ -56,15 +56,15 @@ def test_a_non_image_ends_failed_with_its_message(live_site):
 
 def test_s3_refuses_an_upload_outside_the_policy(live_site):
     browser = requests.Session()
-    response = upload(live_site, browser, "page.html", b"<html></html>", content_type="text/html")
+    response = upload(live_site.url, browser, "page.html", b"<html></html>", content_type="text/html")
     assert response.status_code == 403
     assert "<Code>AccessDenied</Code>" in response.text
 
 
 def test_another_visitor_cannot_see_the_job(live_site):
     owner, stranger = requests.Session(), requests.Session()
-    landed = upload(live_site, owner, "mine.jpg", jpeg_bytes())
-    stranger.get(live_site + "/")
+    landed = upload(live_site.url, owner, "mine.jpg", jpeg_bytes())
+    stranger.get(live_site.url + "/")
     assert stranger.get(landed.url).status_code == 403
     refused = stranger.get(landed.url + "/status")
     assert refused.status_code == 403 and "renditions" not in refused.json()

@@ -180,3 +180,97 @@ def test_local_mode_refuses_to_start_inside_lambda(monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
     with pytest.raises(LocalAWSError, match="Lambda"):
         create_app({"LOCAL_AWS": True})
+
+
+def csrf_token(client) -> str:
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+
+
+def test_a_script_gets_one_upload_form_per_file(client, services):
+    token = csrf_token(client)
+    response = client.post("/jobs", json={"count": 3}, headers={"X-CSRFToken": token})
+    assert response.status_code == 201
+    uploads = response.get_json()["uploads"]
+    assert len(uploads) == 3
+    prefixes = set()
+    for upload in uploads:
+        policy = json.loads(base64.b64decode(upload["upload"]["fields"]["policy"]))
+        assert {"success_action_status": "201"} in policy["conditions"]
+        prefix = next(c[2] for c in policy["conditions"]
+                      if isinstance(c, list) and c[1] == "$key")
+        prefixes.add(prefix)
+        assert client.get(upload["status_url"]).get_json()["status"] == AWAITING_UPLOAD
+    assert len(prefixes) == 3
+
+
+@pytest.mark.parametrize("count", [0, 11, "3", None])
+def test_a_script_asking_for_too_many_or_too_few_forms_is_refused(client, count):
+    token = csrf_token(client)
+    response = client.post("/jobs", json={"count": count}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400
+    assert "between 1 and 10" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("token", [None, "forged-token"])
+def test_state_changes_without_a_valid_csrf_token_are_refused(client, services, token):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    headers = {"X-CSRFToken": token} if token else {}
+    assert client.post("/jobs", json={"count": 1}, headers=headers).status_code == 400
+    data = {"csrf_token": token} if token else {}
+    assert client.post(f"/jobs/{ticket}/delete", data=data).status_code == 400
+    assert services.jobs.get(job_id) is not None
+
+
+def test_delete_removes_the_objects_and_the_record(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    s3 = services.storage._client
+    s3.put_object(Bucket=services.storage.uploads_bucket, Key=f"uploads/{job_id}/a.jpg", Body=b"x")
+    finish(services, job_id, "a.jpg")
+    s3.put_object(Bucket=services.storage.results_bucket, Key=f"results/{job_id}/thumb.jpg",
+                  Body=b"x")
+    response = client.post(f"/jobs/{ticket}/delete", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 303 and response.headers["Location"] == "/jobs"
+    assert services.jobs.get(job_id) is None
+    for bucket in (services.storage.uploads_bucket, services.storage.results_bucket):
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert "Deleted a.jpg" in client.get("/jobs").get_data(as_text=True)
+
+
+def test_another_visitor_cannot_delete(app, client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    stranger = app.test_client()
+    response = stranger.post(f"/jobs/{ticket}/delete", data={"csrf_token": csrf_token(stranger)})
+    assert response.status_code == 403
+    assert services.jobs.get(job_id) is not None
+
+
+def test_the_history_pages_through_the_visitors_uploads_only(app, client, services):
+    tickets = []
+    for n in range(14):
+        _, _, _, _, ticket, job_id = open_upload_page(client)
+        finish(services, job_id, f"photo {n:02}.jpg")
+        tickets.append(ticket)
+    stranger = app.test_client()
+    _, _, _, _, _, other = open_upload_page(stranger)
+    finish(services, other, "someone else.jpg")
+    first = client.get("/jobs").get_data(as_text=True)
+    names = re.findall(r'class="name" href="[^"]+">([^<]+)</a>', first)
+    assert names == [f"photo {n:02}.jpg" for n in range(13, 1, -1)]
+    after = re.search(r'href="/jobs\?after=([^"]+)">Older uploads', first).group(1)
+    second = client.get(f"/jobs?after={after}").get_data(as_text=True)
+    assert re.findall(r'class="name" href="[^"]+">([^<]+)</a>', second) == [
+        "photo 01.jpg", "photo 00.jpg"]
+    assert "someone else.jpg" not in first + second
+    assert client.get("/jobs?after=forged").status_code == 200  # a bad cursor: the first page
+
+
+def test_a_server_error_shows_the_sites_page_without_a_traceback(app, client, monkeypatch):
+    from app import web
+    monkeypatch.setattr(web, "tickets", lambda: 1 / 0)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get("/")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "ZeroDivisionError" not in body
+    assert "Thumbs" in body and "Content-Security-Policy" in response.headers

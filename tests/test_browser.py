@@ -1,0 +1,209 @@
+"""The pages in a real Chromium, against the site on the embedded AWS."""
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from support import photo_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "docs" / "screenshots"
+# Generous: a page reloads itself every few seconds without script, and CI machines are slow.
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Write images for the file picker; return their paths."""
+    def write(name, data):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return str(path)
+    return write
+
+
+@pytest.fixture
+def page(browser, live_site):
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, accept_downloads=True,
+                                  base_url=live_site.url)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def slow_uploads(page, bytes_per_second=3_000_000):
+    """Throttle the upload, so its progress can be watched."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": bytes_per_second})
+
+
+def report(capsys, label, count, jobs=1):
+    with capsys.disabled():
+        print(f"\n[requests to the web app] {label}: {count} for {jobs} finished job(s),"
+              f" {count / jobs:.1f} per job")
+
+
+def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_site, capsys):
+    live_site.hits.clear()
+    page.goto("/")
+    shot(page, "upload")
+    slow_uploads(page)
+    page.set_input_files("#file", files("holiday.jpg", photo_bytes((4000, 2667), quality=95)))
+    page.click("#upload-button")
+    page.wait_for_function(
+        "() => { const p = document.querySelector('progress'); return p && p.value > 0 && p.value < 100; }")
+    page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    shot(page, "status")
+    page.wait_for_selector("#renditions img")
+    page.wait_for_function("() => document.querySelector('#renditions img').complete")
+    assert page.inner_text("#job-message") == "Done. Your images are ready."
+    assert page.get_attribute(".steps li:nth-child(3)", "aria-current") == "step"
+    shot(page, "result")
+    with page.expect_download() as download:
+        page.click("text=Download thumb")
+    assert download.value.suggested_filename == "holiday-thumb.jpg"
+    image = Image.open(download.value.path())
+    assert image.format == "JPEG" and image.size == (256, 171)
+    report(capsys, "first visit, one photo", len(live_site.hits))
+
+
+def test_a_returning_visitor_needs_few_requests_per_job(page, files, live_site, capsys):
+    page.goto("/")  # the first visit fills the cache with the stylesheet and the script
+    page.wait_for_load_state("networkidle")
+    live_site.hits.clear()
+    page.goto("/")
+    page.set_input_files("#file", files("again.jpg", photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_selector("#renditions img")
+    counted = list(live_site.hits)
+    report(capsys, "returning visitor, one photo", len(counted))
+    assert not any("/static/" in url for url in counted), counted
+    assert len(counted) <= 6, counted
+
+
+def test_the_plain_form_works_without_javascript(browser, live_site, files):
+    context = browser.new_context(java_script_enabled=False, base_url=live_site.url)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto("/")
+    page.set_input_files("#file", files("no script.jpg", photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    page.wait_for_selector("#renditions img")  # the page refreshes itself until done
+    thumb = page.get_attribute("#renditions img", "src")
+    response = page.request.get(thumb)
+    assert Image.open(io.BytesIO(response.body())).size == (256, 171)
+    assert page.inner_text(".filename") == "no script.jpg"
+    context.close()
+
+
+def test_an_oversize_file_is_refused_before_anything_is_sent(page, files):
+    page.goto("/")
+    sent = []
+    page.on("request", lambda r: r.method == "POST" and sent.append(r.url))
+    page.set_input_files("#file", files("huge.jpg", b"\xff\xd8" + os.urandom(21 * 1024 * 1024)))
+    assert page.inner_text("#upload-message") == "This file is larger than 20 MB."
+    page.click("#upload-button")
+    assert page.inner_text("#upload-message") == "This file is larger than 20 MB."
+    assert sent == []
+
+
+def test_a_file_refused_by_s3_is_explained_in_plain_words(page, files):
+    page.goto("/")
+    # As if the page's own check were out of date: S3's policy still holds the line.
+    page.evaluate("document.getElementById('upload').dataset.maxBytes = '999999999'")
+    page.set_input_files("#file", files("huge.jpg", b"\xff\xd8" + os.urandom(21 * 1024 * 1024)))
+    page.click("#upload-button")
+    page.wait_for_function(
+        "() => document.getElementById('upload-message').textContent.includes('larger')")
+    assert page.inner_text("#upload-message") == "This file is larger than 20 MB."
+    assert "/jobs/" not in page.url
+
+
+def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
+    page.goto("/")
+    page.wait_for_load_state("networkidle")
+    live_site.hits.clear()
+    paths = [files(f"trip {n}.jpg", photo_bytes((1200 + n * 100, 800))) for n in range(3)]
+    page.set_input_files("#file", paths)
+    page.click("#upload-button")
+    page.wait_for_function("() => document.querySelectorAll('.progress-item').length === 3")
+    assert page.locator(".progress-item progress").count() == 3
+    page.wait_for_function(
+        "() => document.querySelectorAll('.progress-item.status-done').length === 3")
+    assert page.locator(".progress-item img.thumb").count() == 3
+    shot(page, "several")
+    report(capsys, "three photos at once", len(live_site.hits), jobs=3)
+    page.goto("/jobs")
+    names = page.locator(".history .name").all_inner_texts()
+    assert {"trip 0.jpg", "trip 1.jpg", "trip 2.jpg"} <= set(names)
+
+
+def test_the_history_lists_uploads_and_deletes_one(page, files):
+    page.goto("/")
+    page.set_input_files("#file", files("keep.jpg", photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_selector("#renditions img")
+    kept = page.url
+    page.goto("/")
+    page.set_input_files("#file", files("remove me.jpg", photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_selector("#renditions img")
+    removed = page.url
+    page.goto("/jobs")
+    shot(page, "history")
+    first = page.locator(".history li").first
+    assert first.locator(".name").inner_text() == "remove me.jpg"
+    assert first.locator("img").get_attribute("alt") == "Thumbnail of remove me.jpg"
+    first.locator("button", has_text="Delete").click()
+    page.wait_for_selector(".flash")
+    assert "Deleted remove me.jpg" in page.inner_text(".flash")
+    assert "remove me.jpg" not in page.locator(".history .name").all_inner_texts()
+    assert page.request.get(removed + "/status").status == 404
+    assert page.request.get(kept + "/status").status == 200
+
+
+def test_another_visitor_is_refused_politely(page, browser, live_site, files):
+    page.goto("/")
+    page.set_input_files("#file", files("private.jpg", photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    stranger = browser.new_context(base_url=live_site.url)
+    other = stranger.new_page()
+    response = other.goto(page.url)
+    assert response.status == 403
+    assert "belongs to someone else" in other.inner_text("main")
+    shot(other, "not-yours")
+    stranger.close()
+
+
+def test_the_pages_fit_a_small_screen_and_work_by_keyboard(browser, live_site):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_site.url)
+    page = context.new_page()
+    page.goto("/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360
+    shot(page, "upload-phone")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "file":
+            break
+    assert page.evaluate("document.activeElement.id") == "file"
+    context.close()
