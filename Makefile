@@ -28,3 +28,28 @@ bench: $(DEV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build
+
+# The Lambda package: `zappa package dev` from a Python 3.12 virtualenv (Lambda's python3.12
+# runtime must match it), holding only requirements.txt. Rebuilt when an input changes.
+PYTHON312 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)),$(shell pyenv which python3.12 2>/dev/null),$(shell command -v python3.12 2>/dev/null),python3.12)
+VENV312 := .venv312
+PACKAGE := build/thumbs-dev.zip
+PACKAGE_INPUTS := wsgi.py zappa_settings.json requirements.txt \
+	$(shell find app templates static -type f -not -name '*.pyc' 2>/dev/null)
+
+$(VENV312)/.installed: requirements.txt
+	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Lambda unpacks files with the zip's dates, so timestamped .pyc files would be stale there and
+# every cold start would compile; hash-checked ones stay valid.
+$(PACKAGE): $(VENV312)/.installed $(PACKAGE_INPUTS)
+	mkdir -p build
+	$(VENV312)/bin/python -m compileall -q -f -j 0 --invalidation-mode checked-hash \
+		$(VENV312)/lib/python3.12/site-packages app wsgi.py
+	VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
+		$(VENV312)/bin/zappa package dev -o $(PACKAGE).partial
+	mv $(PACKAGE).partial $@
+
+package: $(PACKAGE)

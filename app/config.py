@@ -76,7 +76,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict:
         elif name in _FLAGS:
             value = _flag(value)
         elif name == "SECRET_KEY_FALLBACKS":
-            value = [key for key in value.split(",") if key]
+            value = _key_list(value)
         settings[name] = value
     if "FLASK_DEBUG" in environ:
         settings["DEBUG"] = _flag(environ["FLASK_DEBUG"])
@@ -86,35 +86,64 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict:
 def finalize(settings: dict) -> dict:
     """Fill in local defaults, or refuse a production config that is unsafe."""
     relaxed = settings.get("LOCAL_AWS") or settings.get("TESTING")
+    if settings.get("TESTING") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise ConfigError("Refusing to start Thumbs: TESTING is set inside AWS Lambda; "
+                          "remove it from the function's environment.")
+    settings["SECRET_KEY_FALLBACKS"] = _key_list(settings.get("SECRET_KEY_FALLBACKS"))
     if not settings.get("SECRET_KEY") and settings.get("SECRET_KEY_PARAMETER") and not relaxed:
-        settings["SECRET_KEY"] = _secret_from_parameter_store(settings)
+        # The parameter may hold older keys after the newest one: rotation in one place.
+        keys = _key_list(_secret_from_parameter_store(settings)) or [None]
+        settings["SECRET_KEY"] = keys[0]
+        settings["SECRET_KEY_FALLBACKS"] += keys[1:]
     if relaxed:
         settings["SECRET_KEY"] = settings.get("SECRET_KEY") or LOCAL_SECRET_KEY
-        return settings
-    problems = []
-    if not settings.get("SECRET_KEY") or settings["SECRET_KEY"] == LOCAL_SECRET_KEY:
-        problems.append(
-            "SECRET_KEY is not set: set it to a long random value "
-            "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), or name an SSM "
-            "SecureString in SECRET_KEY_PARAMETER; for local development set LOCAL_AWS=1"
-        )
-    elif len(settings["SECRET_KEY"]) < 32:
-        problems.append("SECRET_KEY is too short: use at least 32 random characters")
+        return _sign_csrf_with_fallbacks(settings)
+    problems = _key_problems(settings)
     if settings.get("DEBUG"):
         problems.append("debug mode is on: unset FLASK_DEBUG (tracebacks would reach visitors)")
     if problems:
         raise ConfigError("Refusing to start Thumbs: " + "; ".join(problems) + ".")
     settings["SESSION_COOKIE_SECURE"] = True
     settings["PREFERRED_URL_SCHEME"] = "https"
+    return _sign_csrf_with_fallbacks(settings)
+
+
+def _key_list(value) -> list[str]:
+    """Split "key1,key2" (or take a list) into keys, dropping blanks."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def _key_problems(settings: dict) -> list[str]:
+    key = settings.get("SECRET_KEY")
+    if not key or key == LOCAL_SECRET_KEY:
+        return ["SECRET_KEY is not set: set it to a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), or name an SSM "
+                "SecureString in SECRET_KEY_PARAMETER; for local development set LOCAL_AWS=1"]
+    problems = []
+    if len(key) < 32:
+        problems.append("SECRET_KEY is too short: use at least 32 random characters")
+    # A fallback still verifies signatures, so a weak one is as bad as a weak key.
+    if any(old == LOCAL_SECRET_KEY or len(old) < 32 for old in settings["SECRET_KEY_FALLBACKS"]):
+        problems.append("SECRET_KEY_FALLBACKS holds a short or local key: keep only real old keys")
+    return problems
+
+
+def _sign_csrf_with_fallbacks(settings: dict) -> dict:
+    # Flask-WTF signs CSRF tokens with one key; itsdangerous takes a list (newest last), so
+    # a form opened before a key rotation still submits after it.
+    if settings["SECRET_KEY_FALLBACKS"] and not settings.get("WTF_CSRF_SECRET_KEY"):
+        settings["WTF_CSRF_SECRET_KEY"] = [*settings["SECRET_KEY_FALLBACKS"],
+                                           settings["SECRET_KEY"]]
     return settings
 
 
 def _secret_from_parameter_store(settings: dict) -> str:
-    import boto3  # only production reads Parameter Store, once per cold start
+    """Return the SecureString named by SECRET_KEY_PARAMETER: "newest key[,older keys]"."""
+    from .aws import client  # only production reads Parameter Store, once per app (cold start)
 
-    client = boto3.client("ssm", region_name=settings["AWS_REGION"],
-                          endpoint_url=settings.get("AWS_ENDPOINT_URL"))
-    response = client.get_parameter(Name=settings["SECRET_KEY_PARAMETER"], WithDecryption=True)
+    response = client("ssm", settings).get_parameter(
+        Name=settings["SECRET_KEY_PARAMETER"], WithDecryption=True)
     return response["Parameter"]["Value"]
 
 

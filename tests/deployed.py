@@ -1,0 +1,84 @@
+"""The `deployed` fixture: the real Zappa handler with the dev stage's settings, on moto."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import zappa.handler
+
+from app import config, infra, worker
+from app.aws import client
+from app.local.gate import S3Gate
+from lambda_stage import ROOT, Browser, lambda_environment, write_settings_module
+from support import multipart
+
+SECRET = "dev-secret-key-from-parameter-store-0123456789"
+SITE_ORIGIN = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+
+
+@dataclass
+class Deployed:
+    """One stage as Lambda would run it: the handler, its settings and its environment."""
+
+    stage_config: dict
+    settings: dict
+    environment: dict
+
+    @staticmethod
+    def handler(event, context):
+        return zappa.handler.lambda_handler(event, context)
+
+    def browser(self, **options) -> Browser:
+        return Browser(self.handler, **options)
+
+    def s3(self):
+        return client("s3", self.settings)
+
+
+def reset_lambda() -> None:
+    """Forget the cold start: Zappa's singleton, the imported app and cached clients."""
+    zappa.handler.LambdaHandler._LambdaHandler__instance = None
+    for name in ("wsgi", "zappa_settings"):
+        sys.modules.pop(name, None)
+    worker._services.cache_clear()
+
+
+@pytest.fixture
+def deployed(aws, monkeypatch, tmp_path):
+    """The dev stage's handler, its buckets, table and secret in moto, a Lambda environment."""
+    monkeypatch.chdir(ROOT)
+    stage_config = write_settings_module("dev", tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    saved_environment, root_level = dict(os.environ), logging.getLogger().level
+    environment = {**lambda_environment(stage_config, "thumbs-dev"), "SITE_ORIGIN": SITE_ORIGIN}
+    os.environ.update(environment)
+    settings = config.from_env()
+    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
+    client("ssm", settings).put_parameter(
+        Name=environment["SECRET_KEY_PARAMETER"], Value=SECRET, Type="SecureString")
+    reset_lambda()
+    yield Deployed(stage_config, settings, environment)
+    reset_lambda()
+    # Zappa's handler writes to the environment and the root logger; give them back.
+    os.environ.clear()
+    os.environ.update(saved_environment)
+    logging.getLogger().setLevel(root_level)
+
+
+def post_to_s3(action: str, fields: list[tuple[str, str]], filename: str, data: bytes,
+               content_type: str = "image/jpeg") -> requests.Response:
+    """Post a file as the browser does, refused as S3 would refuse it, then stored by moto."""
+    fields = [(n, content_type if n == "Content-Type" else v) for n, v in fields]
+    body, form_type = multipart(fields, (filename, data, content_type))
+    bucket = urlsplit(action).hostname.split(".s3.")[0]
+    # moto stores any POST; the gate holds it to the policy as S3 would (moto's own keys).
+    keys = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+    S3Gate(None, keys).check_post(bucket, body, form_type.split("boundary=")[1])
+    return requests.post(action, data=body, headers={"Content-Type": form_type},
+                         allow_redirects=False, timeout=30)

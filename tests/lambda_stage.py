@@ -1,0 +1,238 @@
+"""The deployment path without AWS: Zappa's settings module, API Gateway and S3 event shapes,
+and a browser that talks to the real Zappa handler the way API Gateway would pass it on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qsl, quote_plus, urlsplit
+
+from zappa.cli import ZappaCLI
+
+ROOT = Path(__file__).resolve().parent.parent
+API_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+ACCOUNT = "123456789012"
+
+
+def zappa_cli(stage: str) -> ZappaCLI:
+    """Load zappa_settings.json for `stage` as `zappa package` does (no credentials)."""
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_credentials = False
+    cli.load_settings(str(ROOT / "zappa_settings.json"))
+    return cli
+
+
+def write_settings_module(stage: str, folder: Path) -> dict:
+    """Write the zappa_settings.py that `zappa package` puts in the zip; return the stage config."""
+    cli = zappa_cli(stage)
+    (folder / "zappa_settings.py").write_text(cli.get_zappa_settings_string())
+    return cli.stage_config
+
+
+def lambda_environment(stage_config: dict, function_name: str) -> dict[str, str]:
+    """Return what Lambda puts in the function's environment (less credentials)."""
+    return {
+        **stage_config.get("aws_environment_variables", {}),
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_REGION": stage_config["aws_region"],
+        "AWS_DEFAULT_REGION": stage_config["aws_region"],
+    }
+
+
+class LambdaContext:
+    """The parts of Lambda's context object the handler and the worker read."""
+
+    function_name = "thumbs-dev"
+    memory_limit_in_mb = 1024
+
+    def __init__(self, remaining_ms: int = 60_000):
+        self.aws_request_id = str(uuid.uuid4())
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def s3_event(bucket: str, key: str, size: int, function_name: str = "thumbs-dev") -> dict:
+    """Return an S3 ObjectCreated event as Lambda receives it from a Zappa-made trigger."""
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "userIdentity": {"principalId": "AWS:EXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.9"},
+        "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            # Zappa names the notification after the function: no ":", so the handler
+            # picks the function by the bucket's ARN.
+            "configurationId": function_name,
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"},
+                       "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": quote_plus(key), "size": size, "eTag": "0" * 32,
+                       "sequencer": "0055AED6DCD90281E5"},
+        },
+    }]}
+
+
+def rest_event(method: str, path: str, query: str, headers: dict[str, str],
+               body: bytes | None, stage: str, host: str) -> dict:
+    """Return an API Gateway REST proxy event: the stage is cut from `path`, as AWS does."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi.setdefault(name, []).append(value)
+    all_headers = {"Host": host, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443",
+                   "X-Forwarded-For": "203.0.113.9, 130.176.0.1", "User-Agent": "test-browser",
+                   **headers}
+    return {
+        "resource": "/" if path == "/" else "/{proxy+}",
+        "path": path, "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "queryStringParameters": {n: v[-1] for n, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/" if path == "/" else "/{proxy+}", "httpMethod": method,
+            "path": f"/{stage}{path}", "stage": stage, "accountId": ACCOUNT,
+            "requestId": str(uuid.uuid4()), "domainName": host, "apiId": host.split(".")[0],
+            "protocol": "HTTP/1.1", "identity": {"sourceIp": "203.0.113.9"},
+        },
+        # Zappa's binary support makes API Gateway pass every body base64-encoded.
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+@dataclass
+class Reply:
+    """What a browser gets back from API Gateway."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = [v for n, v in self.headers if n.lower() == name.lower()]
+        return values[-1] if values else None
+
+    def set_cookies(self) -> list[str]:
+        return [v for n, v in self.headers if n.lower() == "set-cookie"]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def gateway_headers(result: dict) -> list[tuple[str, str]]:
+    """Merge `headers` and `multiValueHeaders` as API Gateway does (multi-value ones win)."""
+    merged = [(n, v) for n, values in (result.get("multiValueHeaders") or {}).items()
+              for v in values]
+    merged += [(n, v) for n, v in (result.get("headers") or {}).items() if (n, v) not in merged]
+    return merged
+
+
+@dataclass
+class Browser:
+    """A browser on API Gateway's default URL: https://<api>/<stage>/..., with a cookie jar."""
+
+    handler: object
+    stage: str = "dev"
+    host: str = API_HOST
+    prefix: str | None = None  # what the URL holds before the app's paths: "" on a custom domain
+    cookies: dict[str, str] = field(default_factory=dict)
+    log: list[tuple[str, str, Reply]] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        return f"https://{self.host}"
+
+    @property
+    def base(self) -> str:
+        return f"/{self.stage}" if self.prefix is None else self.prefix
+
+    def get(self, url: str, headers: dict | None = None) -> Reply:
+        return self.request("GET", url, headers=headers)
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: dict | None = None) -> Reply:
+        """Send a request as API Gateway would pass it to the function; 403 off the stage."""
+        parts = urlsplit(url)
+        assert parts.netloc in ("", self.host), f"not this site: {url}"
+        prefix = self.base
+        if prefix and not (parts.path == prefix or parts.path.startswith(prefix + "/")):
+            # API Gateway answers a path outside its stages itself, as Forbidden.
+            reply = Reply(403, [("Content-Type", "application/json")],
+                          b'{"message":"Forbidden"}')
+        else:
+            sent = dict(headers or {})
+            if self.cookies:
+                sent["Cookie"] = "; ".join(f"{n}={v}" for n, v in self.cookies.items())
+            event = rest_event(method, parts.path[len(prefix):] or "/", parts.query, sent,
+                               body, self.stage, self.host)
+            reply = self._reply(self.handler(event, LambdaContext()))
+            self._store_cookies(reply)
+        self.log.append((method, url, reply))
+        return reply
+
+    def follow(self, reply: Reply, limit: int = 5) -> Reply:
+        """Follow redirects within this site."""
+        for _ in range(limit):
+            if reply.status not in (301, 302, 303, 307, 308):
+                return reply
+            reply = self.get(reply.header("Location"))
+        raise AssertionError("too many redirects")
+
+    @staticmethod
+    def _reply(result: dict) -> Reply:
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        return Reply(result["statusCode"], gateway_headers(result), data)
+
+    def _store_cookies(self, reply: Reply) -> None:
+        for line in reply.set_cookies():
+            cookie = SimpleCookie()
+            cookie.load(line)
+            for name, morsel in cookie.items():
+                path = morsel["path"] or "/"
+                assert morsel["secure"], f"cookie {name} is not Secure: {line}"
+                assert f"{self.base}/".startswith(path.rstrip("/") + "/"), \
+                    f"cookie {name} would not come back to {self.base}/: {line}"
+                if morsel["max-age"] == "0" or not morsel.value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+
+_URL_ATTRIBUTES = re.compile(r'\b(?:href|src|action|data-[\w-]*url)="([^"]*)"')
+
+
+def site_urls(page: str) -> list[str]:
+    """Return every URL a page links, loads, posts to or refreshes to."""
+    import html
+
+    urls = [html.unescape(u) for u in _URL_ATTRIBUTES.findall(page)]
+    urls += re.findall(r'http-equiv="refresh" content="\d+;\s*url=([^"]+)"', page)
+    for blob in re.findall(r"\bdata-[\w-]+=\"(\{[^\"]*\})\"", page):
+        urls += json_urls(json.loads(html.unescape(blob)))
+    return urls
+
+
+def json_urls(value) -> list[str]:
+    """Return the values of every `*url` key in a JSON document, at any depth."""
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k.endswith("url") and isinstance(v, str)]
+        return found + [u for v in value.values() for u in json_urls(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in json_urls(v)]
+    return []

@@ -1,0 +1,173 @@
+"""The Lambda package `make package` builds: its size, its contents, and its handler run by a
+fresh Python 3.12 that has only boto3, as Lambda's runtime has."""
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from app import config, infra
+from app.aws import client
+from app.jobs import DONE, JobStore
+from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, s3_event, zappa_cli
+from support import jpeg_bytes, upload_form
+
+BUILD = ROOT / "build"
+PACKAGE = BUILD / "thumbs-dev.zip"
+RUNTIME = BUILD / "lambda-runtime-python3.12"
+MB = 1024 * 1024
+NEVER_PACKAGED = {"tests", "moto", "pytest", "_pytest", "boto3", "botocore", "s3transfer",
+                  "bench", "playwright", "hypothesis"}
+BOTO3_AND_ITS_DEPENDENCIES = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
+                              "six", "urllib3"}
+SECRET = "packaged-secret-key-0123456789-abcdefghijklmnop"
+
+# Lambda's bootstrap: /var/task first on the path, then `handler.lambda_handler(event, context)`.
+DRIVER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+
+class Context:
+    function_name = "thumbs-dev"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    def get_remaining_time_in_millis(self):
+        return 60000
+
+import handler
+for line in sys.stdin:
+    result = handler.lambda_handler(json.loads(line), Context())
+    print(json.dumps({"result": result}), flush=True)
+import boto3
+print(json.dumps({"modules": sorted(sys.modules), "boto3": boto3.__file__}), flush=True)
+"""
+
+
+@contextmanager
+def build_lock():
+    """Serialize builds: other test runs may share this working tree."""
+    BUILD.mkdir(exist_ok=True)
+    with open(BUILD / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def run(command: list, **options) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **options)
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def package() -> zipfile.ZipFile:
+    """The package, built by `make package` when it is missing or older than its sources."""
+    with build_lock():
+        run(["make", "--no-print-directory", "package"], cwd=ROOT)
+    with zipfile.ZipFile(PACKAGE) as archive:
+        yield archive
+
+
+@pytest.fixture(scope="module")
+def lambda_python(package) -> Path:
+    """A Python 3.12 with only boto3 (at the pinned version), as in Lambda's runtime."""
+    boto3 = re.search(r"^boto3==\S+", (ROOT / "requirements.txt").read_text(), re.M).group(0)
+    python = RUNTIME / "bin" / "python"
+    with build_lock():
+        if not (RUNTIME / boto3).exists():
+            # The interpreter the package was built with, without its virtualenv.
+            base = run([str(ROOT / ".venv312" / "bin" / "python"), "-c",
+                        "import sys; print(sys._base_executable)"]).stdout.strip()
+            run([base, "-m", "venv", "--clear", str(RUNTIME)])
+            run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", boto3])
+            (RUNTIME / boto3).touch()
+    listed = run([str(python), "-m", "pip", "list", "--format=json"]).stdout
+    installed = {item["name"].lower() for item in json.loads(listed)}
+    assert installed <= BOTO3_AND_ITS_DEPENDENCIES | {"pip"}, installed
+    return python
+
+
+def test_the_package_is_small_enough_for_lambda(package):
+    assert PACKAGE.stat().st_size < 50 * MB
+    assert sum(item.file_size for item in package.infolist()) < 250 * MB
+
+
+def test_the_package_holds_the_app_and_nothing_of_development(package):
+    names = set(package.namelist())
+    assert {"handler.py", "zappa_settings.py", "wsgi.py", "app/__init__.py", "app/web.py",
+            "app/worker.py", "templates/base.html"} <= names
+    assert {n for n in names if n.startswith("static/")} >= {
+        f"static/{p.name}" for p in (ROOT / "static").iterdir() if p.is_file()}
+    assert not {part for name in names for part in name.split("/")[:-1]} & NEVER_PACKAGED
+    assert not {name.split("/")[0] for name in names} & NEVER_PACKAGED
+    assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
+
+
+def test_the_package_holds_pillow_built_for_cp312_manylinux_x86_64(package):
+    names = package.namelist()
+    (wheel,) = [n for n in names if re.fullmatch(r"pillow-[\d.]+\.dist-info/WHEEL", n)]
+    tags = re.findall(r"^Tag: (\S+)$", package.read(wheel).decode(), re.M)
+    assert tags and all(re.fullmatch(r"cp312-cp312-manylinux\w*_x86_64", t) for t in tags), tags
+    assert "PIL/_imaging.cpython-312-x86_64-linux-gnu.so" in names
+
+
+def test_the_settings_module_in_the_package_is_the_dev_stage(package):
+    text = package.read("zappa_settings.py").decode()
+    assert "API_STAGE='dev'" in text and "DEBUG=False" in text and "BINARY_SUPPORT=True" in text
+    assert "'arn:aws:s3:::thumbs-dev-uploads': ['app.worker.handle_s3_event']" in text
+
+
+def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
+        package, lambda_python, embedded_aws, tmp_path):
+    task = tmp_path / "task"
+    package.extractall(task)
+    settings = dev_stage_on(embedded_aws["endpoint"])
+    page_event = rest_event("GET", "/", "", {}, None, "dev", API_HOST)
+    page, modules = run_in_lambda(lambda_python, task, [page_event], embedded_aws["endpoint"])
+    assert page[0]["statusCode"] == 200, page[0]
+    _, fields = upload_form(page[0]["body"])
+    job_id = dict(fields)["key"].split("/")[1]
+    assert dict(fields)["success_action_redirect"].startswith(f"https://{API_HOST}/dev/jobs/")
+
+    key = f"uploads/{job_id}/photo.jpg"
+    data = jpeg_bytes((1600, 1200))
+    client("s3", settings).put_object(Bucket=settings["UPLOADS_BUCKET"], Key=key, Body=data)
+    run_in_lambda(lambda_python, task, [s3_event(settings["UPLOADS_BUCKET"], key, len(data))],
+                  embedded_aws["endpoint"])
+    job = JobStore(client("dynamodb", settings), settings["JOBS_TABLE"]).get(job_id)
+    assert job.status == DONE, job
+    assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
+    assert not {"moto", "pytest"} & {m.split(".")[0] for m in modules["modules"]}
+    assert modules["boto3"].startswith(str(lambda_python.parent.parent))  # the runtime's boto3
+
+
+def dev_stage_on(endpoint: str) -> dict:
+    """Create the dev stage's buckets, table and secret on the embedded AWS; its settings."""
+    settings = config.from_env({"STAGE": "dev", "AWS_ENDPOINT_URL": endpoint})
+    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
+    client("ssm", settings).put_parameter(Name="/thumbs/dev/secret-key", Value=SECRET,
+                                          Type="SecureString", Overwrite=True)
+    return settings
+
+
+def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
+    """Feed `events` to the unpacked handler, in a fresh process; return results and modules."""
+    stage_config = zappa_cli("dev").stage_config
+    environment = {
+        **lambda_environment(stage_config, "thumbs-dev"),
+        "PATH": os.environ["PATH"], "LANG": "C.UTF-8", "LAMBDA_TASK_ROOT": str(task),
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": endpoint,  # the embedded AWS: nothing reaches AWS itself
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",  # /var/task is read-only
+    }
+    driver = task.parent / "bootstrap.py"
+    driver.write_text(DRIVER)
+    done = run([str(python), str(driver), str(task)], cwd=task, env=environment,
+               input="".join(json.dumps(e) + "\n" for e in events))
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return [line["result"] for line in lines[:-1]], lines[-1]
+
