@@ -14,6 +14,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench import corpus
@@ -61,14 +62,45 @@ def _applies(method: str, sample: corpus.Sample) -> bool:
 
 def _run(samples, methods, runs) -> dict[tuple[str, str], list[dict]]:
     results: dict[tuple[str, str], list[dict]] = {}
+    quiet = _Quiet(budget_s=120.0)
     for round_ in range(runs):
         for sample in samples:
             order = [m for m in methods if _applies(m, sample)]
             shift = round_ % len(order)
             for method in order[shift:] + order[:shift]:
+                quiet.wait()
                 results.setdefault((sample.name, method), []).append(_measure(method, sample))
         print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
     return results
+
+
+class _Quiet:
+    """Wait before a measurement while other processes keep the CPUs busy, within a budget."""
+
+    def __init__(self, budget_s: float, each_s: float = 3.0, busy: float = 0.3):
+        self.left, self.each, self.busy = budget_s, each_s, busy
+
+    def wait(self) -> None:
+        start = time.monotonic()
+        limit = min(self.each, self.left)
+        while time.monotonic() - start < limit and _busy_fraction(0.2) > self.busy:
+            pass
+        self.left -= time.monotonic() - start
+
+
+def _busy_fraction(interval: float) -> float:
+    """Return the share of CPU time not idle over `interval` seconds, from /proc/stat."""
+    first = _cpu_times()
+    time.sleep(interval)
+    second = _cpu_times()
+    total = sum(second) - sum(first)
+    idle = (second[3] + second[4]) - (first[3] + first[4])
+    return 1 - idle / total if total else 0.0
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(field) for field in stat.readline().split()[1:]]
 
 
 def _measure(method: str, sample: corpus.Sample) -> dict:
@@ -82,12 +114,15 @@ def _median(values: list[dict]) -> dict:
     return {
         "ms": statistics.median(v["ms"] for v in values),
         "mib": statistics.median(v["peak_kb"] for v in values) / 1024,
+        "runs": [v["ms"] for v in values],
     }
 
 
 def _ratio(medians, sample, a, b) -> float | None:
+    """Return the median of the rounds' ratios: each pairs two measurements taken close in time."""
     if (sample.name, a) in medians and (sample.name, b) in medians:
-        return medians[sample.name, a]["ms"] / medians[sample.name, b]["ms"]
+        runs = zip(medians[sample.name, a]["runs"], medians[sample.name, b]["runs"], strict=True)
+        return statistics.median(x / y for x, y in runs)
     return None
 
 
@@ -156,7 +191,10 @@ Methods, each making JPEG quality 85 (PNG for the RGBA image) from the bytes of 
   time includes starting the program, its memory is the child's ru_maxrss.
 
 Time is the median wall time of the work alone, after the method's imports and one run on a tiny
-file of the same kind (one-time costs belong to the cold-start benchmark). Memory is VmHWM of the
+file of the same kind (one-time costs belong to the cold-start benchmark). A ratio is the median
+of the rounds' ratios, each between two measurements taken close in time, so that a change in the
+machine's load between rounds cancels out; before each measurement the runner waits (up to 3 s,
+2 minutes in all) for other processes to leave the CPUs at least 70% idle. Memory is VmHWM of the
 measuring process, in MiB (2^20 bytes, as VmHWM and Lambda's memory sizes count): interpreter,
 imports, the source's bytes and the work, as in the worker. MB in the targets is read as MiB;
 each memory target also shows the figure in decimal MB.
