@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from . import config as config_module
+from . import logs
 
 csrf = CSRFProtect()
 
@@ -32,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     # each request they spare is a Lambda invocation spared.
     settings.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 365 * 24 * 3600)
     app.config.update(config_module.finalize(settings))
+    logs.setup()
     if app.config["LOCAL_AWS"]:
         from . import local
 

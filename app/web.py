@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import PurePosixPath
 
+from botocore.exceptions import BotoCoreError, ClientError
 from flask import (
-    Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
-    url_for,
+    Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
+    session, url_for,
 )
+
+from . import logs
 
 from .aws import Services, build_services
 from .jobs import (
@@ -17,6 +21,7 @@ from .jobs import (
 from .tickets import Cursors, TicketInvalid, Tickets, new_visitor_id
 
 bp = Blueprint("web", __name__)
+logger = logging.getLogger(__name__)
 
 MESSAGES = {
     AWAITING_UPLOAD: "Waiting for your file to arrive.",
@@ -64,7 +69,8 @@ def visitor_id() -> str:
 
 def job_for(ticket: str) -> Job:
     """Return the job a ticket names, if the ticket is genuine and this visitor's."""
-    job = services().jobs.get(tickets().job_id(ticket, session.get("visitor")))
+    g.job_id = tickets().job_id(ticket, session.get("visitor"))
+    job = services().jobs.get(g.job_id)
     if job is None:
         raise JobMissing()
     return job
@@ -192,6 +198,35 @@ def status(ticket: str):
 @bp.get("/healthz")
 def healthz():
     return jsonify(status="ok", stage=current_app.config["STAGE"])
+
+
+@bp.before_app_request
+def _start_clock():
+    g.started = time.perf_counter()
+
+
+@bp.after_app_request
+def _log_request(response):
+    if request.endpoint != "static":
+        # The endpoint, not the path: a path holds a ticket, which is as good as a key.
+        logs.event(logger, "request", endpoint=request.endpoint, method=request.method,
+                   status=response.status_code, job_id=g.get("job_id"),
+                   visitor=logs.visitor_hash(session.get("visitor")),
+                   ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000))
+    return response
+
+
+@bp.app_errorhandler(ClientError)
+@bp.app_errorhandler(BotoCoreError)
+def aws_unavailable(error):
+    """AWS kept failing after botocore's retries: say so, and ask for a retry later."""
+    logs.event(logger, "aws_unavailable", logging.ERROR, exc_info=error, job_id=g.get("job_id"),
+               endpoint=request.endpoint)
+    message = "Thumbs cannot reach its storage right now. Please try again in a minute."
+    if request.endpoint == "web.status" or request.is_json:
+        return jsonify(error="Unavailable", message=message), 503, {"Retry-After": "30"}
+    return (render_template("error.html", status=503, title="Busy for a moment", message=message),
+            503, {"Retry-After": "30"})
 
 
 @bp.errorhandler(TicketInvalid)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import resource
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote_plus
 
-from . import config, imaging
+from . import config, imaging, logs
 from .aws import Services, build_services
-from .jobs import PROCESSING, STALLED
+from .jobs import PROCESSING, STALLED, Job
 from .storage import parse_upload_key
 
 logger = logging.getLogger(__name__)
@@ -27,16 +29,19 @@ class Upload:
     bucket: str
     key: str
     size: int
+    event_time: float | None = None
 
 
 def handle_s3_event(event: dict, context) -> None:
     """Convert every upload an S3 event announces; raise so Lambda retries a failure."""
+    logs.setup()
     settings = config.from_env()
     services = _services(json.dumps(settings, sort_keys=True, default=str))
     failures = []
     for upload in uploads_in(event):
         if upload.bucket != services.storage.uploads_bucket:
-            logger.warning("ignoring an event from bucket %s", upload.bucket)
+            logs.event(logger, "event_ignored", logging.WARNING, bucket=upload.bucket,
+                       reason="not the uploads bucket")
             continue
         try:
             convert_upload(services, upload, _deadline(context, settings))
@@ -57,7 +62,7 @@ def uploads_in(event: dict) -> list[Upload]:
         s3 = record["s3"]
         # S3 URL-encodes keys in events, with + for spaces.
         uploads.append(Upload(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]),
-                              int(s3["object"].get("size", 0))))
+                              int(s3["object"].get("size", 0)), _timestamp(record)))
     return uploads
 
 
@@ -65,27 +70,38 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     """Claim the upload's job, convert it and record the outcome."""
     parsed = parse_upload_key(upload.key)
     if parsed is None:
-        logger.warning("ignoring key outside uploads/<job>/: %r", upload.key)
+        logs.event(logger, "event_ignored", logging.WARNING, reason="key outside uploads/<job>/")
         return
     job_id, filename = parsed
-    settings, jobs = services.settings, services.jobs
-    job = jobs.claim(job_id, upload.key, filename, deadline, settings["MAX_ATTEMPTS"])
+    jobs = services.jobs
+    job = jobs.claim(job_id, upload.key, filename, deadline, services.settings["MAX_ATTEMPTS"])
     if job is None:
         _not_claimed(services, job_id)
         return
+    fields = {"job_id": job_id, "visitor": logs.visitor_hash(job.visitor_id),
+              "attempt": job.attempts}
     started = time.time()
     try:
         renditions = _convert(services, job_id, upload.key)
+        finished = jobs.finish(job_id, renditions)
     except imaging.ImageRejected as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
-        logger.info("job %s failed: %s", job_id, rejection.code)
+        logs.event(logger, "job_failed", code=rejection.code, **fields,
+                   **_timings(job, upload, started))
         return
     except Exception as error:
         jobs.release(job_id, job.attempts, _describe(error))
+        logs.event(logger, "job_released", logging.ERROR, exc_info=True,
+                   cause=_describe(error), **fields)
         raise
-    if not jobs.finish(job_id, renditions):
-        logger.warning("job %s was no longer processing when it finished", job_id)
-    logger.info("job %s done in %.3f s", job_id, time.time() - started)
+    if not finished:
+        logs.event(logger, "job_gone", logging.WARNING, reason="deleted while converting",
+                   **fields)
+        return
+    logs.event(logger, "job_done", **fields, **_timings(job, upload, started),
+               source_bytes=upload.size,
+               renditions={r["name"]: {"bytes": r["size"], "width": r["width"],
+                                       "height": r["height"]} for r in renditions})
 
 
 def _convert(services: Services, job_id: str, key: str) -> list[dict]:
@@ -112,7 +128,8 @@ def _not_claimed(services: Services, job_id: str) -> None:
     """Explain a claim that failed: a duplicate, a finished job, or spent attempts."""
     job = services.jobs.get(job_id)
     if job is None:
-        logger.warning("no job %s for this upload (deleted or expired)", job_id)
+        logs.event(logger, "event_ignored", logging.WARNING, job_id=job_id,
+                   reason="no such job (deleted or expired)")
     elif job.shown_status() == STALLED and job.attempts >= services.settings["MAX_ATTEMPTS"]:
         services.jobs.fail(
             job_id, "gave_up",
@@ -120,10 +137,33 @@ def _not_claimed(services: Services, job_id: str) -> None:
             "file; if it keeps failing, the image may be too complex for us.",
             stalled_only=True,
         )
-    elif job.status == PROCESSING:
-        logger.info("job %s is being converted by another delivery", job_id)
+        logs.event(logger, "job_failed", job_id=job_id, code="gave_up", attempt=job.attempts,
+                   visitor=logs.visitor_hash(job.visitor_id))
     else:
-        logger.info("job %s is already %s; duplicate event ignored", job_id, job.status)
+        reason = "being converted by another delivery" if job.status == PROCESSING else \
+            f"already {job.status}"
+        logs.event(logger, "duplicate_ignored", job_id=job_id, reason=reason,
+                   visitor=logs.visitor_hash(job.visitor_id))
+
+
+def _timings(job: Job, upload: Upload, started: float) -> dict:
+    """Return how long the job waited and took, in milliseconds, and the peak memory."""
+    now = time.time()
+    uploaded = upload.event_time or job.created_at
+    return {
+        "queued_ms": round((started - uploaded) * 1000),
+        "conversion_ms": round((now - started) * 1000),
+        "total_ms": round((now - uploaded) * 1000),
+        "since_page_ms": round((now - job.created_at) * 1000),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _timestamp(record: dict) -> float | None:
+    try:
+        return datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return None
 
 
 def _deadline(context, settings: dict) -> float:

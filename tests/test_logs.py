@@ -1,0 +1,63 @@
+"""Logs are JSON lines with the job id and a hash of the visitor, never secrets."""
+
+import json
+
+import pytest
+
+from app import worker
+from app.logs import visitor_hash
+from support import jpeg_bytes, s3_event, upload_form
+
+
+def lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{")]
+
+
+@pytest.fixture
+def uploaded_job(services, monkeypatch):
+    monkeypatch.setenv("STAGE", "test")
+    job = services.jobs.create("visitor-123", 600)
+    key = f"uploads/{job.job_id}/cat.jpg"
+    data = jpeg_bytes((2000, 1000))
+    services.storage._client.put_object(Bucket=services.storage.uploads_bucket, Key=key, Body=data)
+    return job, key, len(data)
+
+
+def test_a_finished_job_logs_its_timings_and_sizes(services, uploaded_job, capsys):
+    job, key, size = uploaded_job
+    capsys.readouterr()
+    worker.handle_s3_event(s3_event(services.storage.uploads_bucket, key, size), None)
+    (done,) = [line for line in lines(capsys) if line["event"] == "job_done"]
+    assert done["job_id"] == job.job_id
+    assert done["visitor"] == visitor_hash("visitor-123") != "visitor-123"
+    assert done["source_bytes"] == size
+    assert done["renditions"]["thumb"]["width"] == 256
+    for field in ("queued_ms", "conversion_ms", "total_ms", "peak_rss_mb"):
+        assert isinstance(done[field], int) and done[field] >= 0
+    assert done["total_ms"] >= done["conversion_ms"]
+
+
+def test_a_duplicate_is_logged_as_such(services, uploaded_job, capsys):
+    _, key, size = uploaded_job
+    event = s3_event(services.storage.uploads_bucket, key, size)
+    worker.handle_s3_event(event, None)
+    capsys.readouterr()
+    worker.handle_s3_event(event, None)
+    (line,) = lines(capsys)
+    assert line["event"] == "duplicate_ignored" and line["reason"] == "already done"
+
+
+def test_web_lines_carry_the_job_but_never_the_ticket_or_the_visitor(client, capsys):
+    _, fields = upload_form(client.get("/").get_data(as_text=True))
+    ticket = dict(fields)["success_action_redirect"].split("/jobs/")[1].split("/uploaded")[0]
+    capsys.readouterr()
+    client.get(f"/jobs/{ticket}/status")
+    output = capsys.readouterr().out
+    (line,) = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+    assert line["event"] == "request" and line["endpoint"] == "web.status"
+    assert line["status"] == 200 and len(line["job_id"]) == 32
+    assert ticket not in output
+    with client.session_transaction() as session:
+        visitor = session["visitor"]
+    assert visitor not in output and line["visitor"] == visitor_hash(visitor)
