@@ -6,10 +6,11 @@ import hashlib
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from . import config as config_module
 from . import logs
@@ -33,6 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     # each request they spare is a Lambda invocation spared.
     settings.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 365 * 24 * 3600)
     app.config.update(config_module.finalize(settings))
+    if app.config.get("SITE_ORIGIN") and "TRUSTED_HOSTS" not in overrides:
+        # Absolute URLs (the upload's redirect) are built from Host: accept only our own.
+        app.config["TRUSTED_HOSTS"] = [
+            urlsplit(origin.strip()).hostname for origin in app.config["SITE_ORIGIN"].split(",")]
     logs.setup()
     if app.config["LOCAL_AWS"]:
         from . import local
@@ -73,6 +78,9 @@ def _isotime(timestamp: float, human: bool = False) -> str:
 
 
 def _http_error(error: HTTPException):
+    if isinstance(error, SecurityError):
+        # A Host we do not serve: no page (its links would be built on that host).
+        return "Unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
     if (request.path.endswith("/status") or request.is_json
             or request.accept_mimetypes.best == "application/json"):
         return jsonify(error=error.name, message=error.description), error.code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
 UPLOADS_PREFIX = "uploads/"
@@ -27,6 +29,27 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
     if not job_id or not filename:
         return None
     return job_id, filename
+
+
+def display_name(filename: str | None, limit: int = 120) -> str:
+    """Return a filename fit to show: no control or bidi characters, not overly long.
+
+    A browser sends any name it likes through ${filename}; escaping keeps HTML out, and
+    this keeps out what escaping does not (a right-to-left override that turns
+    "photo\u202egpj.exe" into "photoexe.jpg", line breaks, a thousand characters).
+    """
+    name = "".join(" " if unicodedata.category(c)[0] == "Z" or c in "\t\n\r" else
+                   "" if unicodedata.category(c)[0] == "C" else c for c in filename or "")
+    name = " ".join(name.split()) or "image"
+    if len(name) > limit:
+        name = name[: limit - 31] + "…" + name[-30:]
+    return name
+
+
+def download_name(filename: str | None, rendition: str, extension: str) -> str:
+    """Return the name a rendition downloads as: `holiday.jpeg` gives `holiday-thumb.jpg`."""
+    stem = PurePosixPath(display_name(filename).replace("\\", "/")).stem or "image"
+    return f"{stem}-{rendition}.{extension}"
 
 
 def content_disposition(filename: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import PurePosixPath
 
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import (
@@ -18,6 +17,7 @@ from .aws import Services, build_services
 from .jobs import (
     AWAITING_UPLOAD, DONE, EXPIRED, FAILED, PROCESSING, STALLED, UPLOADED, Job,
 )
+from .storage import display_name, download_name
 from .tickets import Cursors, TicketInvalid, Tickets, new_visitor_id
 
 bp = Blueprint("web", __name__)
@@ -83,7 +83,6 @@ def present(job: Job, ticket: str) -> dict:
     renditions = []
     if status == DONE:
         storage = services().storage
-        stem = PurePosixPath(job.filename or "image").stem or "image"
         for item in job.renditions:
             extension = item["key"].rsplit(".", 1)[-1]
             renditions.append({
@@ -91,12 +90,13 @@ def present(job: Job, ticket: str) -> dict:
                 "content_type": item["content_type"], "size": item.get("size"),
                 "url": storage.presigned_get(item["key"]),
                 "download_url": storage.presigned_get(
-                    item["key"], f"{stem}-{item['name']}.{extension}"),
+                    item["key"], download_name(job.filename, item["name"], extension)),
             })
     return {
         "status": status, "message": message, "finished": status in TERMINAL,
         "error_code": job.error_code if status == FAILED else None,
-        "filename": job.filename, "renditions": renditions,
+        "filename": display_name(job.filename) if job.filename else None,
+        "renditions": renditions,
         "status_url": url_for("web.status", ticket=ticket),
         "delete_url": url_for("web.delete", ticket=ticket),
     }
@@ -121,7 +121,7 @@ def summarize(job: Job, ticket: str) -> dict:
     status = job.shown_status()
     thumb = next(iter(job.renditions), None) if status == DONE else None
     return {
-        "filename": job.filename or "Upload", "status": status,
+        "filename": display_name(job.filename), "status": status,
         "status_label": status.replace("_", " ").capitalize(),
         "created_at": job.created_at,
         "thumb_url": services().storage.presigned_get(thumb["key"]) if thumb else None,
@@ -171,7 +171,7 @@ def delete(ticket: str):
     job = job_for(ticket)
     services().storage.delete_job(job.job_id)
     services().jobs.delete(job.job_id)
-    flash(f"Deleted {job.filename or 'the upload'} and its images.")
+    flash(f"Deleted {display_name(job.filename)} and its images.")
     return redirect(url_for("web.history"), 303)
 
 

@@ -59,6 +59,7 @@
     var text = (xml.querySelector("Message") || {}).textContent || "";
     if (code === "EntityTooLarge") return "This file is larger than " + maxMb + " MB.";
     if (code === "EntityTooSmall") return "This file is empty.";
+    if (code === "KeyTooLongError") return "This file's name is too long. Rename it and try again.";
     if (code === "AccessDenied" && /expired/i.test(text)) {
       return "This upload form has expired. Reload the page and try again.";
     }
@@ -155,6 +156,8 @@
 
     function problem(file) {
       if (file.size === 0) return "This file is empty.";
+      // S3 keys stop at 1024 bytes, and the name is part of the key.
+      if (new Blob([file.name]).size > 900) return "This file's name is too long. Rename it and try again.";
       if (file.type && file.type.indexOf("image/") !== 0) return "This file is not an image.";
       if (file.size > maxBytes) return "This file is larger than " + maxMb + " MB.";
       return "";

@@ -1,6 +1,7 @@
 """The whole flow over real HTTP: the site, the embedded AWS with its gate, and the worker."""
 
 import io
+import re
 import time
 
 import pytest
@@ -70,3 +71,52 @@ def test_another_visitor_cannot_see_the_job(live_site):
     assert refused.status_code == 403 and "renditions" not in refused.json()
     nobody = requests.Session()
     assert nobody.get(landed.url + "/status").status_code == 403
+
+
+HOSTILE_NAMES = [
+    "../../results/other-job/thumb.jpg",
+    '<script>alert("x")</script>.jpg',
+    "<img src=x onerror=alert(1)>.jpg",
+    "photo\u202egpj.exe",
+    "tab\tline\nbreak\r.jpg",
+    "nul\x00byte.jpg",
+    'quote" and \\ backslash; filename=evil.exe.jpg',
+    "a" * 200 + ".jpg",
+]
+
+
+@pytest.mark.parametrize("filename", HOSTILE_NAMES)
+def test_a_hostile_filename_is_harmless_everywhere(live_site, filename):
+    browser = requests.Session()
+    landed = upload(live_site.url, browser, filename, jpeg_bytes())
+    assert landed.status_code == 200, landed.text
+    status = wait_until_finished(browser, landed.url)
+    assert status["status"] == "done"
+    shown = status["filename"]
+    assert "\u202e" not in shown and "\n" not in shown and "\x00" not in shown
+    assert len(shown) <= 120
+    for page in (browser.get(landed.url).text, browser.get(live_site.url + "/jobs").text):
+        assert "<script>alert" not in page and "<img src=x" not in page
+    thumb = status["renditions"][0]
+    disposition = requests.get(thumb["download_url"]).headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    plain = re.search(r'filename="([^"]*)"', disposition).group(1)
+    assert "/" not in plain and "\\" not in plain and plain.endswith("-thumb.jpg")
+
+
+def test_a_thousand_character_filename_is_refused_by_s3(live_site):
+    browser = requests.Session()
+    response = upload(live_site.url, browser, "a" * 1000 + ".jpg", jpeg_bytes())
+    assert response.status_code == 400
+    assert "<Code>KeyTooLongError</Code>" in response.text
+
+
+def test_an_edited_or_expired_link_to_a_result_is_refused(live_site):
+    browser = requests.Session()
+    landed = upload(live_site.url, browser, "link.jpg", jpeg_bytes())
+    url = wait_until_finished(browser, landed.url)["renditions"][0]["url"]
+    assert requests.get(url).status_code == 200
+    other = url.replace("thumb.jpg", "preview.jpg")
+    assert requests.get(other).status_code == 403
+    longer = url.replace("X-Amz-Expires=300", "X-Amz-Expires=604800")
+    assert "SignatureDoesNotMatch" in requests.get(longer).text

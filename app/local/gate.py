@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request
 
 from .sigv4 import S3Refusal, sign, verify_presigned_get
 
+MAX_KEY_BYTES = 1024
 # Fields S3 never asks a policy to mention.
 _UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
 
@@ -55,7 +56,7 @@ class S3Gate:
 
     def check_post(self, bucket: str, body: bytes, boundary: str) -> None:
         """Raise S3Refusal unless `body` is an upload S3 would accept into `bucket`."""
-        fields, file_size = _parse_form(body, boundary)
+        fields, file_size, filename = _parse_form(body, boundary)
         if "policy" not in fields:
             raise S3Refusal(403, "AccessDenied", "Access Denied")
         if file_size is None:
@@ -76,6 +77,10 @@ class S3Gate:
         if extra:
             raise S3Refusal(403, "AccessDenied",
                             "Invalid according to Policy: Extra input fields: " + ", ".join(extra))
+        key = fields.get("key", "").replace("${filename}", filename or "")
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise S3Refusal(400, "KeyTooLongError", "Your key is too long",
+                            MaxSizeAllowed=str(MAX_KEY_BYTES), Size=str(len(key.encode())))
 
     def _check_signature(self, fields: dict[str, str]) -> None:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
@@ -121,8 +126,8 @@ def _is_browser_post(request: Request) -> bool:
             and request.mimetype == "multipart/form-data")
 
 
-def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None]:
-    """Return the form fields before the file (lower-cased names) and the file's size.
+def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None, str | None]:
+    """Return the form fields before the file (lower-cased names), the file's size and name.
 
     S3 ignores whatever follows the file, so this does too.
     """
@@ -130,13 +135,13 @@ def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None]
     decoder.receive_data(body)
     decoder.receive_data(None)
     fields: dict[str, str] = {}
-    current, chunks, file_size = None, [], None
+    current, chunks, file_size, filename = None, [], None, None
     while True:
         event = decoder.next_event()
         if isinstance(event, (NeedData, Epilogue)):
             break
         if isinstance(event, File) and event.name == "file":
-            current, file_size = "file", 0
+            current, file_size, filename = "file", 0, event.filename
         elif isinstance(event, (Field, File)):
             current, chunks = event.name.lower(), []
         elif isinstance(event, Data):
@@ -148,7 +153,7 @@ def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None]
                 chunks.append(event.data)
                 if not event.more_data:
                     fields[current] = b"".join(chunks).decode("utf-8", "replace")
-    return fields, file_size
+    return fields, file_size, filename
 
 
 def _decode_policy(encoded: str) -> dict:

@@ -1,0 +1,133 @@
+"""Refusals an attacker would try: forged tickets, missing CSRF tokens, spoofed hosts, leaks."""
+
+import base64
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from support import upload_form
+
+fuzzing = settings(max_examples=150, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture])
+TICKET_ROUTES = ["/jobs/{}", "/jobs/{}/status", "/jobs/{}/uploaded"]
+
+
+def own_ticket(client) -> str:
+    _, fields = upload_form(client.get("/").get_data(as_text=True))
+    return re.search(r"/jobs/([^/]+)/uploaded", dict(fields)["success_action_redirect"]).group(1)
+
+
+@fuzzing
+@given(text=st.text(min_size=1, max_size=300).filter(lambda t: "/" not in t and t.strip()))
+def test_made_up_tickets_never_crash_or_open_anything(client, text):
+    for route in TICKET_ROUTES:
+        response = client.get(route.format(text))
+        assert response.status_code in (403, 404), (route, text)
+        assert "renditions" not in response.get_data(as_text=True)
+
+
+@fuzzing
+@given(data=st.data())
+def test_a_genuine_ticket_with_any_character_changed_is_refused(client, data):
+    ticket = own_ticket(client)
+    position = data.draw(st.integers(0, len(ticket) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    replacement = data.draw(st.sampled_from(alphabet).filter(lambda c: c != ticket[position]))
+    forged = ticket[:position] + replacement + ticket[position + 1:]
+    response = client.get(f"/jobs/{forged}/status")
+    if decoded(forged) == decoded(ticket):
+        # Base64's last character in a segment has spare bits: same bytes, same ticket.
+        assert response.status_code == 200
+    else:
+        assert response.status_code in (403, 404)
+
+
+def decoded(ticket: str):
+    try:
+        return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+                for part in ticket.split(".")]
+    except ValueError:
+        return None
+
+
+def test_an_expired_ticket_is_refused_over_http(client, monkeypatch):
+    import itsdangerous.timed
+    ticket = own_ticket(client)
+    later = itsdangerous.timed.time.time() + 8 * 24 * 3600
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
+    response = client.get(f"/jobs/{ticket}")
+    assert response.status_code == 403 and "expired" in response.get_data(as_text=True)
+
+
+def state_changing_rules(app):
+    return [rule for rule in app.url_map.iter_rules()
+            if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+def test_every_state_changing_request_without_a_csrf_token_is_refused(app, client):
+    ticket = own_ticket(client)
+    rules = state_changing_rules(app)
+    assert {rule.endpoint for rule in rules} >= {"web.create_jobs", "web.delete"}
+    for rule in rules:
+        url = rule.rule.replace("<ticket>", ticket)
+        for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            response = client.open(url, method=method, json={"count": 1})
+            assert response.status_code == 400, (method, url)
+            assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_every_kind_of_response_carries_the_security_headers(app, client):
+    ticket = own_ticket(client)
+    paths = ["/", "/jobs", "/healthz", f"/jobs/{ticket}", f"/jobs/{ticket}/status",
+             "/jobs/forged", "/jobs/forged/status", "/nowhere", "/static/site.css"]
+    for path in paths:
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp, path
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Referrer-Policy"] == "no-referrer", path
+
+
+@pytest.fixture
+def production(aws):
+    return create_app({"SECRET_KEY": "s" * 48, "SITE_ORIGIN": "https://thumbs.example.org"})
+
+
+def test_production_pins_hsts_secure_cookies_and_its_own_host(production):
+    from app import infra
+    from app.aws import client as aws_client
+    infra.up(production.config, aws_client("s3", production.config),
+             aws_client("dynamodb", production.config), log=lambda m: None)
+    browser = production.test_client()
+    response = browser.get("/", base_url="https://thumbs.example.org")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    _, fields = upload_form(response.get_data(as_text=True))
+    assert dict(fields)["success_action_redirect"].startswith("https://thumbs.example.org/jobs/")
+    spoofed = browser.get("/", base_url="https://evil.example.com")
+    assert spoofed.status_code == 400  # no upload form that would send someone to evil.example.com
+
+
+def test_redirects_never_leave_the_site(app, client):
+    ticket = own_ticket(client)
+    response = client.get(f"/jobs/{ticket}/uploaded?next=https://evil.example.com"
+                          "&success_action_redirect=//evil.example.com&bucket=b&key=k")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/jobs/{ticket}"
+
+
+def test_no_response_shows_a_traceback(app, client, monkeypatch):
+    from app import web
+    ticket = own_ticket(client)
+    monkeypatch.setattr(web, "present", lambda *a: {}["boom"])
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    for path in (f"/jobs/{ticket}", f"/jobs/{ticket}/status"):
+        response = client.get(path)
+        assert response.status_code == 500
+        body = response.get_data(as_text=True)
+        assert "Traceback" not in body and "KeyError" not in body and "boom" not in body
