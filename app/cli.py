@@ -15,11 +15,12 @@ from .aws import client
 
 def _stage_settings(stage: str | None) -> dict:
     settings = dict(current_app.config)
-    if stage:
+    if stage and stage != settings["STAGE"]:
         # The stage's names, unless the environment names them explicitly.
         named = config.from_env({**os.environ, "STAGE": stage})
         for name in ("STAGE", "UPLOADS_BUCKET", "RESULTS_BUCKET", "JOBS_TABLE"):
             settings[name] = named[name]
+        settings["SECRET_KEY_PARAMETER"] = infra.secret_parameter(stage)
     return settings
 
 
@@ -34,7 +35,10 @@ def infra_cli():
 def up(stage):
     """Create the buckets and the table, or bring them to the expected setup."""
     settings = _stage_settings(stage)
-    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+    try:
+        infra.up(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+    except infra.InfraError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"stage {settings['STAGE']} is up")
 
 
@@ -48,7 +52,7 @@ def check(stage):
     for problem in problems:
         click.echo(f"- {problem}")
     if problems:
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     click.echo(f"stage {settings['STAGE']}: buckets and table are as expected")
 
 

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from botocore.exceptions import ClientError
 
+from .iam import iam_policy, secret_parameter  # noqa: F401  (`flask infra policy`)
 from .jobs import VISITOR_INDEX
 from .storage import RESULTS_PREFIX, UPLOADS_PREFIX
 
 LOCAL_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*"]
+TTL_ATTRIBUTE = "expires_at"
+_PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True, "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+}
+# SSE-S3: encrypted at rest, and the function needs no KMS permission to read or write.
+_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+_INDEX = {
+    "IndexName": VISITOR_INDEX,
+    "KeySchema": [{"AttributeName": "visitor_id", "KeyType": "HASH"},
+                  {"AttributeName": "created_at", "KeyType": "RANGE"}],
+    "Projection": {"ProjectionType": "ALL"},
+}
+_ATTRIBUTES = [{"AttributeName": "job_id", "AttributeType": "S"},
+               {"AttributeName": "visitor_id", "AttributeType": "S"},
+               {"AttributeName": "created_at", "AttributeType": "N"}]
+
+# A difference from the expected setup: what is wrong, and how to put it right (None: by hand).
+Difference = tuple[str, Callable[[], None] | None]
+
+
+class InfraError(RuntimeError):
+    """Part of a stage cannot be brought to the expected setup automatically."""
 
 
 def site_origins(settings: dict) -> list[str]:
@@ -20,9 +47,8 @@ def site_origins(settings: dict) -> list[str]:
 
 
 def bucket_setup(settings: dict) -> dict[str, dict]:
-    """Return, per bucket, the configuration it must have."""
+    """Return, per bucket, the CORS rules and lifecycle rules it must have."""
     origins = site_origins(settings)
-    ttl_days = settings["JOB_TTL_DAYS"]
 
     def setup(prefix: str, methods: list[str], days: int, exposed: list[str]) -> dict:
         rules = [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": prefix},
@@ -35,76 +61,59 @@ def bucket_setup(settings: dict) -> dict[str, dict]:
     return {
         # An upload is worth nothing once converted; a day covers every retry.
         settings["UPLOADS_BUCKET"]: setup(UPLOADS_PREFIX, ["POST"], 1, ["ETag", "Location"]),
-        settings["RESULTS_BUCKET"]: setup(RESULTS_PREFIX, ["GET", "HEAD"], ttl_days,
+        settings["RESULTS_BUCKET"]: setup(RESULTS_PREFIX, ["GET", "HEAD"],
+                                          settings["JOB_TTL_DAYS"],
                                           ["Content-Length", "Content-Type"]),
     }
 
 
-_PUBLIC_ACCESS_BLOCK = {
-    "BlockPublicAcls": True, "IgnorePublicAcls": True,
-    "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-}
-_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
-
-
 def up(settings: dict, s3, dynamodb, log=print) -> None:
-    """Create the buckets and the table, or bring them to the expected configuration."""
+    """Create the buckets and the table, or bring them to the expected setup."""
+    manual = []
     for bucket, setup in bucket_setup(settings).items():
-        _create_bucket(s3, bucket, settings["AWS_REGION"], log)
-        s3.put_public_access_block(Bucket=bucket,
-                                   PublicAccessBlockConfiguration=_PUBLIC_ACCESS_BLOCK)
-        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTION)
-        if setup["cors"]:
-            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": setup["cors"]})
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": setup["lifecycle"]})
+        if not _bucket_exists(s3, bucket):
+            _create_bucket(s3, bucket, settings["AWS_REGION"])
+            log(f"created bucket {bucket}")
+        manual += _apply(_bucket_differences(s3, bucket, setup), log)
     table = settings["JOBS_TABLE"]
-    _create_table(dynamodb, table, log)
-    if _ttl_attribute(dynamodb, table) != "expires_at":
-        dynamodb.update_time_to_live(
-            TableName=table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-        )
+    if _describe_table(dynamodb, table) is None:
+        _create_table(dynamodb, table)
+        log(f"created table {table}")
+    manual += _apply(_table_differences(dynamodb, table), log)
+    if manual:
+        raise InfraError("Fix by hand: " + "; ".join(manual))
 
 
 def check(settings: dict, s3, dynamodb) -> list[str]:
     """Return what differs from the expected setup, one sentence each (empty: all is well)."""
     problems = []
+    if not site_origins(settings):
+        problems.append("SITE_ORIGIN is not set, so no page may upload by script: set it to "
+                        "the site's origin (https://host), then run flask infra up")
     for bucket, setup in bucket_setup(settings).items():
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError:
+        if not _bucket_exists(s3, bucket):
             problems.append(f"bucket {bucket} is missing")
             continue
-        problems += _bucket_problems(s3, bucket, setup)
+        problems += [problem for problem, _ in _bucket_differences(s3, bucket, setup)]
     table = settings["JOBS_TABLE"]
-    try:
-        description = dynamodb.describe_table(TableName=table)["Table"]
-    except dynamodb.exceptions.ResourceNotFoundException:
+    if _describe_table(dynamodb, table) is None:
         return problems + [f"table {table} is missing"]
-    indexes = {i["IndexName"] for i in description.get("GlobalSecondaryIndexes", [])}
-    if VISITOR_INDEX not in indexes:
-        problems.append(f"table {table} has no {VISITOR_INDEX} index")
-    if description.get("BillingModeSummary", {}).get("BillingMode") != "PAY_PER_REQUEST":
-        problems.append(f"table {table} is not on demand")
-    if _ttl_attribute(dynamodb, table) != "expires_at":
-        problems.append(f"table {table} has no TTL on expires_at")
-    return problems
+    return problems + [problem for problem, _ in _table_differences(dynamodb, table)]
 
 
 def down(settings: dict, s3, dynamodb, log=print) -> None:
-    """Delete the buckets (with everything in them) and the table."""
+    """Delete the buckets (with every object and version in them) and the table."""
     for bucket in bucket_setup(settings):
-        try:
-            paginator = s3.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=bucket):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            s3.delete_bucket(Bucket=bucket)
-            log(f"deleted bucket {bucket}")
-        except s3.exceptions.NoSuchBucket:
+        if not _bucket_exists(s3, bucket):
             log(f"bucket {bucket} was already gone")
+            continue
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if versions:
+                s3.delete_objects(Bucket=bucket, Delete={"Quiet": True, "Objects": [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+        s3.delete_bucket(Bucket=bucket)
+        log(f"deleted bucket {bucket}")
     try:
         dynamodb.delete_table(TableName=settings["JOBS_TABLE"])
         log(f"deleted table {settings['JOBS_TABLE']}")
@@ -130,105 +139,155 @@ def connect_queue(settings: dict, s3, sqs) -> str:
     return queue_url
 
 
-def _create_bucket(s3, bucket: str, region: str, log) -> None:
+def _apply(differences: list[Difference], log) -> list[str]:
+    """Put right what can be; return the problems that need a person."""
+    manual = []
+    for problem, fix in differences:
+        if fix is None:
+            manual.append(problem)
+        else:
+            fix()
+            log(f"fixed: {problem}")
+    return manual
+
+
+def _bucket_exists(s3, bucket: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        # 403: the name belongs to another account; S3 bucket names are global.
+        raise InfraError(f"bucket {bucket} exists but is not yours ({error}): "
+                         "choose other names with UPLOADS_BUCKET and RESULTS_BUCKET") from error
+
+
+def _create_bucket(s3, bucket: str, region: str) -> None:
     options = {} if region == "us-east-1" else {
         "CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **options)
+    s3.get_waiter("bucket_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 1})
+
+
+def _read(call, missing: str, key: str):
+    """Return `call()[key]`, or None when S3 answers that the configuration is absent."""
     try:
-        s3.create_bucket(Bucket=bucket, **options)
-        log(f"created bucket {bucket}")
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
+        return call()[key]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == missing:
+            return None
+        raise
 
 
-def _create_table(dynamodb, table: str, log) -> None:
+def _bucket_differences(s3, bucket: str, setup: dict) -> list[Difference]:
+    found = []
+    block = _read(lambda: s3.get_public_access_block(Bucket=bucket),
+                  "NoSuchPublicAccessBlockConfiguration", "PublicAccessBlockConfiguration")
+    if block != _PUBLIC_ACCESS_BLOCK:
+        found.append((f"bucket {bucket} does not block all public access",
+                      lambda: s3.put_public_access_block(
+                          Bucket=bucket, PublicAccessBlockConfiguration=_PUBLIC_ACCESS_BLOCK)))
+    encryption = _read(lambda: s3.get_bucket_encryption(Bucket=bucket),
+                       "ServerSideEncryptionConfigurationNotFoundError",
+                       "ServerSideEncryptionConfiguration")
+    algorithms = [r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+                  for r in (encryption or {}).get("Rules", [])]
+    if algorithms != ["AES256"]:
+        found.append((f"bucket {bucket} does not encrypt by default with SSE-S3 (AES256)",
+                      lambda: s3.put_bucket_encryption(
+                          Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTION)))
+    cors = _read(lambda: s3.get_bucket_cors(Bucket=bucket), "NoSuchCORSConfiguration",
+                 "CORSRules") or []
+    if _cors_key(cors) != _cors_key(setup["cors"]):
+        origins = [o for r in setup["cors"] for o in r["AllowedOrigins"]]
+        found.append((f"bucket {bucket} CORS does not allow exactly {origins or 'no origin'} "
+                      f"to {setup['cors'][0]['AllowedMethods'] if origins else 'do anything'}",
+                      lambda: _put_cors(s3, bucket, setup["cors"])))
+    rules = _read(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+                  "NoSuchLifecycleConfiguration", "Rules") or []
+    if not _lifecycle_key(setup["lifecycle"]) <= _lifecycle_key(rules):
+        days = setup["lifecycle"][0]["Expiration"]["Days"]
+        found.append((f"bucket {bucket} has no lifecycle rule expiring "
+                      f"{setup['lifecycle'][0]['Filter']['Prefix']} after {days} days",
+                      lambda: s3.put_bucket_lifecycle_configuration(
+                          Bucket=bucket, LifecycleConfiguration={"Rules": setup["lifecycle"]})))
+    return found
+
+
+def _cors_key(rules: list[dict]) -> list:
+    fields = ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposeHeaders")
+    return sorted(tuple(tuple(sorted(r.get(f, []))) for f in fields) + (r.get("MaxAgeSeconds"),)
+                  for r in rules)
+
+
+def _put_cors(s3, bucket: str, rules: list[dict]) -> None:
+    if rules:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+    else:
+        s3.delete_bucket_cors(Bucket=bucket)
+
+
+def _lifecycle_key(rules: list[dict]) -> set:
+    return {(r.get("Status"), (r.get("Filter") or {}).get("Prefix", r.get("Prefix")),
+             (r.get("Expiration") or {}).get("Days"),
+             (r.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"))
+            for r in rules}
+
+
+def _describe_table(dynamodb, table: str) -> dict | None:
     try:
-        dynamodb.create_table(
-            TableName=table, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "job_id", "AttributeType": "S"},
-                {"AttributeName": "visitor_id", "AttributeType": "S"},
-                {"AttributeName": "created_at", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[{
-                "IndexName": VISITOR_INDEX,
-                "KeySchema": [{"AttributeName": "visitor_id", "KeyType": "HASH"},
-                              {"AttributeName": "created_at", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
-        )
-        dynamodb.get_waiter("table_exists").wait(TableName=table,
-                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        log(f"created table {table}")
-    except dynamodb.exceptions.ResourceInUseException:
-        pass
+        return dynamodb.describe_table(TableName=table)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None
 
 
-def _ttl_attribute(dynamodb, table: str) -> str | None:
-    description = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    if description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-        return description.get("AttributeName")
-    return None
+def _create_table(dynamodb, table: str) -> None:
+    dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=_ATTRIBUTES,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[_INDEX],
+    )
+    _wait_until_active(dynamodb, table)
 
 
-def _bucket_problems(s3, bucket: str, setup: dict) -> list[str]:
-    problems = []
-    try:
-        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        if block != _PUBLIC_ACCESS_BLOCK:
-            problems.append(f"bucket {bucket} does not block all public access")
-    except ClientError:
-        problems.append(f"bucket {bucket} does not block public access")
-    try:
-        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
-    except ClientError:
-        rules = []
-    if setup["cors"] and [sorted(r["AllowedOrigins"]) for r in rules] != \
-            [sorted(r["AllowedOrigins"]) for r in setup["cors"]]:
-        problems.append(f"bucket {bucket} CORS does not allow exactly {setup['cors'][0]['AllowedOrigins']}")
-    try:
-        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    except ClientError:
-        rules = []
-    if not any(r.get("Expiration") == setup["lifecycle"][0]["Expiration"] for r in rules):
-        problems.append(f"bucket {bucket} has no lifecycle rule expiring objects")
-    try:
-        s3.get_bucket_encryption(Bucket=bucket)
-    except ClientError:
-        problems.append(f"bucket {bucket} has no default encryption")
-    return problems
+def _update_table(dynamodb, table: str, **changes) -> None:
+    dynamodb.update_table(TableName=table, **changes)
+    _wait_until_active(dynamodb, table)
 
 
-def secret_parameter(stage: str) -> str:
-    """Return the SSM parameter that holds a stage's SECRET_KEY, by convention."""
-    return f"/thumbs/{stage}/secret-key"
+def _wait_until_active(dynamodb, table: str) -> None:
+    """Wait for the table and its indexes: DynamoDB takes one change at a time."""
+    dynamodb.get_waiter("table_exists").wait(TableName=table,
+                                             WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    while any(i.get("IndexStatus") not in (None, "ACTIVE")
+              for i in _describe_table(dynamodb, table).get("GlobalSecondaryIndexes", [])):
+        time.sleep(2)
 
 
-def iam_policy(settings: dict, function_name: str) -> dict:
-    """Return the least-privilege IAM policy of a stage's function (web and worker alike)."""
-    region, uploads, results = (settings["AWS_REGION"], settings["UPLOADS_BUCKET"],
-                                settings["RESULTS_BUCKET"])
-    table = f"arn:aws:dynamodb:{region}:*:table/{settings['JOBS_TABLE']}"
-    statements = [
-        {"Sid": "Logs", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                   "logs:PutLogEvents"],
-         "Resource": f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}:*"},
-        # The browser's POST and GET are authorized as the function that signed them.
-        {"Sid": "Uploads", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-         "Resource": f"arn:aws:s3:::{uploads}/{UPLOADS_PREFIX}*"},
-        {"Sid": "Results", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-         "Resource": f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*"},
-        {"Sid": "ListJobObjects", "Action": ["s3:ListBucket"],
-         "Resource": [f"arn:aws:s3:::{uploads}", f"arn:aws:s3:::{results}"],
-         "Condition": {"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*", f"{RESULTS_PREFIX}*"]}}},
-        {"Sid": "Jobs", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                   "dynamodb:DeleteItem"],
-         "Resource": table},
-        {"Sid": "History", "Action": ["dynamodb:Query"],
-         "Resource": f"{table}/index/{VISITOR_INDEX}"},
-    ]
-    name = (settings.get("SECRET_KEY_PARAMETER") or secret_parameter(settings["STAGE"])).lstrip("/")
-    statements.append({"Sid": "SecretKey", "Action": ["ssm:GetParameter"],
-                       "Resource": f"arn:aws:ssm:{region}:*:parameter/{name}"})
-    return {"Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", **statement} for statement in statements]}
+def _table_differences(dynamodb, table: str) -> list[Difference]:
+    description = _describe_table(dynamodb, table)
+    found: list[Difference] = []
+    if description["KeySchema"] != [{"AttributeName": "job_id", "KeyType": "HASH"}]:
+        found.append((f"table {table} is not keyed by job_id alone: delete it and run up", None))
+    if description.get("BillingModeSummary", {}).get("BillingMode") != "PAY_PER_REQUEST":
+        found.append((f"table {table} is not on demand (PAY_PER_REQUEST)", lambda: _update_table(
+            dynamodb, table, BillingMode="PAY_PER_REQUEST")))
+    indexes = {i["IndexName"]: i for i in description.get("GlobalSecondaryIndexes", [])}
+    index = indexes.get(VISITOR_INDEX)
+    if index is None:
+        found.append((f"table {table} has no {VISITOR_INDEX} index", lambda: _update_table(
+            dynamodb, table, AttributeDefinitions=_ATTRIBUTES,
+            GlobalSecondaryIndexUpdates=[{"Create": _INDEX}])))
+    elif (index["KeySchema"], index["Projection"]) != (_INDEX["KeySchema"], _INDEX["Projection"]):
+        found.append((f"table {table} index {VISITOR_INDEX} is not visitor_id/created_at with "
+                      "every attribute: delete the index and run up", None))
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        found.append((f"table {table} has no TTL on {TTL_ATTRIBUTE}",
+                      lambda: dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                          "Enabled": True, "AttributeName": TTL_ATTRIBUTE})))
+    elif ttl.get("AttributeName") != TTL_ATTRIBUTE:
+        found.append((f"table {table} has TTL on {ttl.get('AttributeName')}, not "
+                      f"{TTL_ATTRIBUTE}: disable it, then run up an hour later", None))
+    return found

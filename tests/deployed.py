@@ -40,6 +40,11 @@ class Deployed:
     def s3(self):
         return client("s3", self.settings)
 
+    def set_environment(self, **variables: str) -> None:
+        """Change the function's environment before its cold start (the fixture restores it)."""
+        os.environ.update(variables)
+        self.environment.update(variables)
+
 
 def reset_lambda() -> None:
     """Forget the cold start: Zappa's singleton, the imported app and cached clients."""

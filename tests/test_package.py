@@ -42,9 +42,9 @@ class Context:
 import handler
 for line in sys.stdin:
     result = handler.lambda_handler(json.loads(line), Context())
-    print(json.dumps({"result": result}), flush=True)
+    print("@@", json.dumps({"result": result}), flush=True)
 import boto3
-print(json.dumps({"modules": sorted(sys.modules), "boto3": boto3.__file__}), flush=True)
+print("@@", json.dumps({"modules": sorted(sys.modules), "boto3": boto3.__file__}), flush=True)
 """
 
 
@@ -168,6 +168,6 @@ def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
     driver.write_text(DRIVER)
     done = run([str(python), str(driver), str(task)], cwd=task, env=environment,
                input="".join(json.dumps(e) + "\n" for e in events))
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    lines = [json.loads(line[3:]) for line in done.stdout.splitlines() if line.startswith("@@ ")]
     return [line["result"] for line in lines[:-1]], lines[-1]
 

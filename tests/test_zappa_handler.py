@@ -155,13 +155,21 @@ def test_a_binary_response_is_base64_encoded_for_api_gateway(deployed):
     assert base64.b64decode(result["body"]) == png
 
 
-def test_a_custom_domain_serves_without_the_stage_prefix(deployed):
+def test_a_custom_domain_named_in_site_origin_serves_without_the_stage_prefix(deployed):
+    # Lambda's environment, restored by the fixture: SITE_ORIGIN names both hosts.
+    deployed.set_environment(SITE_ORIGIN=f"https://thumbs.example.com,https://{API_HOST}")
     browser = deployed.browser(host="thumbs.example.com", prefix="")
     page = browser.get("/")
     assert page.status == 200
     redirect = dict(upload_form(page.text)[1])["success_action_redirect"]
     assert redirect.startswith("https://thumbs.example.com/jobs/")
     assert not any(u.startswith("/dev/") for u in site_urls(page.text))
+    assert deployed.browser().get("/dev/").status == 200  # the API's own URL still works
+
+
+def test_a_host_missing_from_site_origin_gets_no_page(deployed):
+    browser = deployed.browser(host="thumbs.example.com", prefix="")
+    assert browser.get("/").status == 400
 
 
 def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, caplog):
