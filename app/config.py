@@ -44,6 +44,10 @@ def defaults(stage: str) -> dict:
         "AWS_MAX_ATTEMPTS": 5,
         "LOCAL_AWS": False,
         "LOCAL_AWS_PORT": 5100,
+        # The embedded AWS's worker: "thread" (quick) or "process" (one per event, as Lambda).
+        "LOCAL_WORKER": "thread",
+        "LOCAL_EVENT_COPIES": 1,
+        "LOCAL_FAULTS": False,
         "SECRET_KEY": None,
         "SECRET_KEY_FALLBACKS": [],
         "SECRET_KEY_PARAMETER": None,
@@ -58,9 +62,9 @@ def defaults(stage: str) -> dict:
 _INTS = {
     "MAX_UPLOAD_MB", "UPLOAD_EXPIRES_SECONDS", "TICKET_MAX_AGE_SECONDS", "LINK_EXPIRES_SECONDS",
     "JOB_TTL_DAYS", "PROCESSING_TIMEOUT_SECONDS", "MAX_ATTEMPTS", "JPEG_QUALITY", "MAX_PIXELS",
-    "AWS_MAX_ATTEMPTS", "LOCAL_AWS_PORT",
+    "AWS_MAX_ATTEMPTS", "LOCAL_AWS_PORT", "LOCAL_EVENT_COPIES",
 }
-_FLAGS = {"LOCAL_AWS", "TESTING", "DEBUG"}
+_FLAGS = {"LOCAL_AWS", "TESTING", "DEBUG", "LOCAL_FAULTS"}
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict:

@@ -34,7 +34,7 @@ def start(settings: dict) -> bool:
             "Remove LOCAL_AWS from the function's environment."
         )
     _use_fake_credentials(settings["AWS_REGION"])
-    aws = EmbeddedAWS(settings["LOCAL_AWS_PORT"], CREDENTIALS)
+    aws = EmbeddedAWS(settings["LOCAL_AWS_PORT"], CREDENTIALS, faults=settings["LOCAL_FAULTS"])
     settings["AWS_ENDPOINT_URL"] = aws.endpoint
     owner = aws.start_or_reuse()
 
@@ -49,10 +49,13 @@ def start(settings: dict) -> bool:
 
         for name in WORKER_SETTINGS:
             os.environ[name] = str(settings[name])
-        from .pump import Pump
+        from .pump import Pump, in_a_fresh_process
 
-        Pump(sqs, queue_url, handle_s3_event,
-             timeout_seconds=settings["PROCESSING_TIMEOUT_SECONDS"]).start()
+        timeout = settings["PROCESSING_TIMEOUT_SECONDS"]
+        handler = in_a_fresh_process(timeout) if settings["LOCAL_WORKER"] == "process" \
+            else handle_s3_event
+        Pump(sqs, queue_url, handler, timeout_seconds=timeout,
+             copies=settings["LOCAL_EVENT_COPIES"]).start()
     return owner
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -33,11 +35,15 @@ class Pump(threading.Thread):
     """
 
     def __init__(self, sqs, queue_url: str, handler, *, timeout_seconds: float = 60,
-                 max_receives: int = 3, workers: int = 2):
+                 max_receives: int = 3, workers: int = 2, copies: int = 1):
         super().__init__(name="embedded-aws-pump", daemon=True)
         self._sqs, self._queue_url, self._handler = sqs, queue_url, handler
         self._timeout, self._max_receives = timeout_seconds, max_receives
+        # S3 delivers at least once: `copies` > 1 delivers every event that often, at once.
+        self._copies = copies
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        self._copy_pool = ThreadPoolExecutor(max_workers=max(1, workers * copies),
+                                             thread_name_prefix="copy")
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -60,8 +66,11 @@ class Pump(threading.Thread):
     def _deliver(self, message: dict) -> None:
         event = json.loads(message["Body"])
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        deliveries = [self._copy_pool.submit(self._handler, event, LocalContext(self._timeout))
+                      for _ in range(self._copies)]
         try:
-            self._handler(event, LocalContext(self._timeout))
+            for delivery in deliveries:
+                delivery.result()
         except Exception:
             if receives < self._max_receives:
                 logger.exception("worker failed on attempt %d; it will be retried", receives)
@@ -72,3 +81,21 @@ class Pump(threading.Thread):
                 return
             logger.exception("worker failed %d times; dropping the event", receives)
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def in_a_fresh_process(timeout_seconds: float):
+    """Return a handler that runs each event in its own process, killed at the timeout."""
+    def invoke(event: dict, context) -> None:
+        try:
+            finished = subprocess.run(
+                [sys.executable, "-m", "app.local.invoke", str(timeout_seconds)],
+                input=json.dumps(event), text=True, timeout=timeout_seconds)
+        except subprocess.TimeoutExpired as error:
+            raise InvocationFailed(f"timed out after {timeout_seconds} s") from error
+        if finished.returncode != 0:
+            raise InvocationFailed(f"exited with status {finished.returncode}")
+    return invoke
+
+
+class InvocationFailed(Exception):
+    """A worker process failed, crashed or ran out of time."""

@@ -34,8 +34,10 @@ class _Marker:
 class EmbeddedAWS:
     """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
 
-    def __init__(self, port: int, credentials: dict[str, str], host: str = "127.0.0.1"):
+    def __init__(self, port: int, credentials: dict[str, str], host: str = "127.0.0.1",
+                 faults: bool = False):
         self.host, self.port, self.credentials = host, port, credentials
+        self.faults = faults
         self._server = None
 
     @property
@@ -64,7 +66,12 @@ class EmbeddedAWS:
                 if str(code).isdigit() and int(code) >= 500:
                     super().log_request(code, size)
 
-        app = _Marker(S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials))
+        app = S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials)
+        if self.faults:
+            from .faults import Faults
+
+            app = Faults(app)
+        app = _Marker(app)
         try:
             # make_server binds here, so a busy port fails now instead of hanging a thread.
             self._server = make_server(self.host, self.port, app, threaded=True,
