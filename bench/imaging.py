@@ -212,7 +212,11 @@ def _report(samples, methods, medians, runs) -> str:
     pairs = [(ENGINE, VIPS), (ENGINE, NAIVE), (ENGINE, FLOOR), (PAIR, VIPS_PAIR)]
     if MAGICK in methods:
         columns, pairs = columns + ["engine/ImageMagick"], pairs + [(ENGINE, MAGICK)]
-    lines += ["", "## Ratios of median times (below 1: the engine is faster)", ""]
+    lines += [
+        "",
+        "## Ratios of time: the median of the rounds' ratios (below 1: the engine is faster)",
+        "",
+    ]
     lines += ["| image | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for sample in samples:
         ratios = [_ratio(medians, sample, a, b) for a, b in pairs]
@@ -292,7 +296,9 @@ def _chart(samples, methods, medians, path: Path) -> None:
         rotation=20,
         ha="right",
     )
-    axes[0].legend(ncol=4, fontsize="small")
-    axes[0].set_title("Thumbs imaging benchmark: lower is better")
-    figure.tight_layout()
+    figure.legend(
+        *axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize="small"
+    )
+    figure.suptitle("Thumbs imaging benchmark: lower is better", y=0.99)
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
     figure.savefig(path, dpi=100)

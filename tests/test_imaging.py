@@ -43,9 +43,13 @@ def only(data: bytes, options: Options | None = None, side: int = 256) -> Image.
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-def test_each_exif_orientation_comes_out_upright(orientation, fmt):
-    scene = images.quadrants((80, 40))
+@pytest.mark.parametrize(
+    "fmt, size, expected",
+    [("JPEG", (80, 40), (80, 40)), ("PNG", (80, 40), (80, 40)), ("JPEG", (1600, 800), (256, 128))],
+    ids=["small JPEG", "small PNG", "JPEG shrunk on load"],
+)
+def test_each_exif_orientation_comes_out_upright(orientation, fmt, size, expected):
+    scene = images.quadrants(size)
     stored = scene if STORED[orientation] is None else scene.transpose(STORED[orientation])
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -53,9 +57,9 @@ def test_each_exif_orientation_comes_out_upright(orientation, fmt):
 
     image = only(data, PNG_OUT)
 
-    assert image.size == (80, 40)
-    for got, expected in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
-        assert close(got, expected, 24), (orientation, got, expected)
+    assert image.size == expected
+    for got, colour in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
+        assert close(got, colour, 24), (orientation, got, colour)
 
 
 @pytest.mark.parametrize(
