@@ -22,6 +22,9 @@ run: $(DEV)
 test: $(DEV)
 	$(BIN)/python -m pytest
 
+stress: $(DEV)
+	$(BIN)/python -m stress
+
 bench: $(DEV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python -m bench
@@ -34,7 +37,7 @@ clean:
 PYTHON312 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)),$(shell pyenv which python3.12 2>/dev/null),$(shell command -v python3.12 2>/dev/null),python3.12)
 VENV312 := .venv312
 PACKAGE := build/thumbs-dev.zip
-PACKAGE_INPUTS := wsgi.py zappa_settings.json requirements.txt \
+PACKAGE_INPUTS := Makefile wsgi.py zappa_settings.json requirements.txt \
 	$(shell find app templates static -type f -not -name '*.pyc' 2>/dev/null)
 
 $(VENV312)/.installed: requirements.txt
@@ -48,6 +51,10 @@ $(PACKAGE): $(VENV312)/.installed $(PACKAGE_INPUTS)
 	mkdir -p build
 	$(VENV312)/bin/python -m compileall -q -f -j 0 --invalidation-mode checked-hash \
 		$(VENV312)/lib/python3.12/site-packages app wsgi.py
+	# Zappa copies its handler.py to the package's root, where Lambda imports it first.
+	$(VENV312)/bin/python -c "import importlib.util as u, py_compile as c; c.compile(\
+		u.find_spec('zappa.handler').origin, cfile='__pycache__/handler.cpython-312.pyc', \
+		invalidation_mode=c.PycInvalidationMode.CHECKED_HASH, doraise=True)"
 	VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
 		$(VENV312)/bin/zappa package dev -o $(PACKAGE).partial
 	mv $(PACKAGE).partial $@

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from app import create_app, infra
 from app.aws import build_services
 from app.aws import client as aws_client
+from deployed import deployed  # noqa: F401  (the real Zappa handler on moto)
 from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -15,8 +15,9 @@ import zappa.handler
 from app import config, infra, worker
 from app.aws import client
 from app.local.gate import S3Gate
+
 from lambda_stage import ROOT, Browser, lambda_environment, write_settings_module
-from support import multipart
+from support import jpeg_bytes, multipart, upload_form
 
 SECRET = "dev-secret-key-from-parameter-store-0123456789"
 SITE_ORIGIN = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -87,3 +88,27 @@ def post_to_s3(action: str, fields: list[tuple[str, str]], filename: str, data: 
     S3Gate(None, keys).check_post(bucket, body, form_type.split("boundary=")[1])
     return requests.post(action, data=body, headers={"Content-Type": form_type},
                          allow_redirects=False, timeout=30)
+
+
+def assert_on_stage(urls, browser):
+    """Every URL of this site keeps the stage prefix; other origins (S3) are left alone."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "mailto") or url.startswith("#"):
+            continue
+        if parts.netloc and parts.netloc != browser.host:
+            assert parts.hostname.endswith(".amazonaws.com") and ".s3" in parts.hostname, url
+            continue
+        assert parts.path.startswith(f"/{browser.stage}/"), f"{url} lost the stage prefix"
+
+
+def upload_photo(browser, filename="holiday in Nice.jpg", data=None):
+    """Open the page, post the photo to S3 as the form does, follow S3's redirect."""
+    page = browser.get(f"/{browser.stage}/")
+    assert page.status == 200, page.text
+    action, fields = upload_form(page.text)
+    stored = post_to_s3(action, fields, filename, data or jpeg_bytes((2400, 1600)))
+    assert stored.status_code == 303, stored.text
+    landed = browser.get(stored.headers["Location"])
+    query = parse_qs(urlsplit(stored.headers["Location"]).query)
+    return page, landed, query["key"][0]

@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlsplit
@@ -63,7 +64,8 @@ def s3_event(bucket: str, key: str, size: int, function_name: str = "thumbs-dev"
     """Return an S3 ObjectCreated event as Lambda receives it from a Zappa-made trigger."""
     return {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventName": "ObjectCreated:Post",
         "userIdentity": {"principalId": "AWS:EXAMPLE"},
         "requestParameters": {"sourceIPAddress": "203.0.113.9"},
         "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},

@@ -5,41 +5,18 @@ import json
 import re
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import zappa.handler
 
-from app.jobs import AWAITING_UPLOAD, DONE, UPLOADED
-from deployed import SECRET, deployed, post_to_s3  # noqa: F401  (a fixture)
+from app.jobs import DONE, UPLOADED
+
+from deployed import assert_on_stage, upload_photo
 from lambda_stage import API_HOST, LambdaContext, json_urls, rest_event, s3_event, site_urls
-from support import jpeg_bytes, upload_form
+from support import upload_form
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-
-
-def assert_on_stage(urls, browser):
-    """Every URL of this site keeps the stage prefix; other origins (S3) are left alone."""
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "mailto") or url.startswith("#"):
-            continue
-        if parts.netloc and parts.netloc != browser.host:
-            assert parts.hostname.endswith(".amazonaws.com") and ".s3" in parts.hostname, url
-            continue
-        assert parts.path.startswith(f"/{browser.stage}/"), f"{url} lost the stage prefix"
-
-
-def upload_photo(deployed, browser, filename="holiday in Nice.jpg", data=None):
-    """Open the page, post the photo to S3 as the form does, follow S3's redirect."""
-    page = browser.get(f"/{browser.stage}/")
-    assert page.status == 200, page.text
-    action, fields = upload_form(page.text)
-    stored = post_to_s3(action, fields, filename, data or jpeg_bytes((2400, 1600)))
-    assert stored.status_code == 303, stored.text
-    landed = browser.get(stored.headers["Location"])
-    query = parse_qs(urlsplit(stored.headers["Location"]).query)
-    return page, landed, query["key"][0]
 
 
 def test_the_upload_page_keeps_the_stage_in_every_url_it_makes(deployed):
@@ -74,7 +51,7 @@ def test_the_session_cookie_survives_zappas_duplicated_set_cookie_headers(deploy
 
 def test_a_photo_goes_from_the_page_through_s3_and_the_worker_to_done(deployed):
     browser = deployed.browser()
-    _, landed, key = upload_photo(deployed, browser)
+    _, landed, key = upload_photo(browser)
     assert landed.status == 303
     job_url = landed.header("Location")
     assert re.fullmatch(r"/dev/jobs/[\w.-]+", job_url)
@@ -120,7 +97,7 @@ def test_a_post_body_arrives_base64_encoded_and_is_read(deployed):
 
 def test_deleting_an_upload_posts_a_form_through_the_handler(deployed):
     browser = deployed.browser()
-    _, landed, key = upload_photo(deployed, browser, "to delete.jpg")
+    _, landed, key = upload_photo(browser, "to delete.jpg")
     job_page = browser.get(landed.header("Location"))
     action = re.search(r'<form method="post" action="([^"]+)" class="delete">', job_page.text)
     token = re.search(r'name="csrf_token" value="([^"]+)"', job_page.text).group(1)
