@@ -331,16 +331,17 @@ def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
 
 
 def _for_output(image: Image.Image, options: Options) -> tuple[Image.Image, str]:
-    """Pick the output format; flatten transparency for JPEG, give WebP the modes it encodes."""
+    """Pick the output format; drop or flatten transparency where it has no use."""
+    if image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] == 255:
+        image = image.convert(image.mode[:-1])  # an opaque alpha channel only costs bytes
     output_format = options.output_format
     if output_format == "auto":
-        transparent = image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] < 255
-        output_format = "png" if transparent else "jpeg"
+        output_format = "png" if image.mode in ("LA", "RGBA") else "jpeg"
     if output_format == "jpeg" and image.mode in ("LA", "RGBA"):
         flat = Image.new("RGB", image.size, options.background)
         flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
         return flat, output_format
-    if output_format == "webp" and image.mode in ("L", "LA"):
+    if output_format == "webp" and image.mode in ("L", "LA"):  # WebP encodes colour only
         return image.convert("RGBA" if image.mode == "LA" else "RGB"), output_format
     return image, output_format
 

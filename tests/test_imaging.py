@@ -212,6 +212,13 @@ def test_auto_picks_jpeg_for_an_opaque_image_even_with_an_alpha_channel():
     assert close(image.getpixel((20, 10)), BLUE, 6)
 
 
+@pytest.mark.parametrize("options", [PNG_OUT, WEBP_OUT], ids=["png", "webp"])
+def test_an_opaque_alpha_channel_is_dropped(options):
+    image = only(encode(Image.new("RGBA", (40, 20), (*BLUE, 255)), "PNG"), options)
+    assert image.mode == "RGB"
+    assert close(image.getpixel((20, 10)), BLUE, 6)
+
+
 def phone_photo() -> bytes:
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
