@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 from flask import current_app
@@ -16,8 +15,9 @@ from .aws import client
 def _stage_settings(stage: str | None) -> dict:
     settings = dict(current_app.config)
     if stage and stage != settings["STAGE"]:
-        # The stage's names, unless the environment names them explicitly.
-        named = config.from_env({**os.environ, "STAGE": stage})
+        # Another stage: its own names. Names in the environment belong to the app's stage
+        # (local mode puts them there for the worker).
+        named = config.defaults(stage)
         for name in ("STAGE", "UPLOADS_BUCKET", "RESULTS_BUCKET", "JOBS_TABLE"):
             settings[name] = named[name]
         settings["SECRET_KEY_PARAMETER"] = infra.secret_parameter(stage)

@@ -144,10 +144,19 @@ def _sign_csrf_with_fallbacks(settings: dict) -> dict:
 
 def _secret_from_parameter_store(settings: dict) -> str:
     """Return the SecureString named by SECRET_KEY_PARAMETER: "newest key[,older keys]"."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from .aws import client  # only production reads Parameter Store, once per app (cold start)
 
-    response = client("ssm", settings).get_parameter(
-        Name=settings["SECRET_KEY_PARAMETER"], WithDecryption=True)
+    name = settings["SECRET_KEY_PARAMETER"]
+    try:
+        response = client("ssm", settings).get_parameter(Name=name, WithDecryption=True)
+    except (ClientError, BotoCoreError) as error:
+        raise ConfigError(
+            f"Refusing to start Thumbs: SECRET_KEY_PARAMETER {name} cannot be read ({error}). "
+            f"Create it (aws ssm put-parameter --name {name} --type SecureString --value ...) "
+            "in this region, and let this role call ssm:GetParameter on it."
+        ) from error
     return response["Parameter"]["Value"]
 
 

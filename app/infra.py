@@ -71,15 +71,23 @@ def up(settings: dict, s3, dynamodb, log=print) -> None:
     """Create the buckets and the table, or bring them to the expected setup."""
     manual = []
     for bucket, setup in bucket_setup(settings).items():
-        if not _bucket_exists(s3, bucket):
+        created = not _bucket_exists(s3, bucket)
+        if created:
             _create_bucket(s3, bucket, settings["AWS_REGION"])
-            log(f"created bucket {bucket}")
-        manual += _apply(_bucket_differences(s3, bucket, setup), log)
+        # A new bucket is set up silently: its one line says what it became.
+        manual += _apply(_bucket_differences(s3, bucket, setup), _quiet if created else log)
+        if created:
+            rule = setup["lifecycle"][0]
+            log(f"created bucket {bucket}: private, encrypted, "
+                f"CORS for {_origins(setup) or 'no origin'}, deleting "
+                f"{rule['Filter']['Prefix']} after {_days(rule['Expiration']['Days'])}")
     table = settings["JOBS_TABLE"]
-    if _describe_table(dynamodb, table) is None:
+    created = _describe_table(dynamodb, table) is None
+    if created:
         _create_table(dynamodb, table)
-        log(f"created table {table}")
-    manual += _apply(_table_differences(dynamodb, table), log)
+    manual += _apply(_table_differences(dynamodb, table), _quiet if created else log)
+    if created:
+        log(f"created table {table}: on demand, TTL on {TTL_ATTRIBUTE}, index {VISITOR_INDEX}")
     if manual:
         raise InfraError("Fix by hand: " + "; ".join(manual))
 
@@ -137,6 +145,18 @@ def connect_queue(settings: dict, s3, sqs) -> str:
         }]},
     )
     return queue_url
+
+
+def _quiet(message: str) -> None:
+    """Log nothing."""
+
+
+def _origins(setup: dict) -> list[str]:
+    return [origin for rule in setup["cors"] for origin in rule["AllowedOrigins"]]
+
+
+def _days(days: int) -> str:
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def _apply(differences: list[Difference], log) -> list[str]:
@@ -200,16 +220,16 @@ def _bucket_differences(s3, bucket: str, setup: dict) -> list[Difference]:
     cors = _read(lambda: s3.get_bucket_cors(Bucket=bucket), "NoSuchCORSConfiguration",
                  "CORSRules") or []
     if _cors_key(cors) != _cors_key(setup["cors"]):
-        origins = [o for r in setup["cors"] for o in r["AllowedOrigins"]]
+        origins = _origins(setup)
         found.append((f"bucket {bucket} CORS does not allow exactly {origins or 'no origin'} "
                       f"to {setup['cors'][0]['AllowedMethods'] if origins else 'do anything'}",
                       lambda: _put_cors(s3, bucket, setup["cors"])))
     rules = _read(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
                   "NoSuchLifecycleConfiguration", "Rules") or []
     if not _lifecycle_key(setup["lifecycle"]) <= _lifecycle_key(rules):
-        days = setup["lifecycle"][0]["Expiration"]["Days"]
+        days = _days(setup["lifecycle"][0]["Expiration"]["Days"])
         found.append((f"bucket {bucket} has no lifecycle rule expiring "
-                      f"{setup['lifecycle'][0]['Filter']['Prefix']} after {days} days",
+                      f"{setup['lifecycle'][0]['Filter']['Prefix']} after {days}",
                       lambda: s3.put_bucket_lifecycle_configuration(
                           Bucket=bucket, LifecycleConfiguration={"Rules": setup["lifecycle"]})))
     return found

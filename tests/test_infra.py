@@ -40,7 +40,12 @@ def test_up_creates_a_stage_that_check_finds_as_expected(stage):
     settings, s3, dynamodb = stage
     said = []
     infra.up(settings, s3, dynamodb, log=said.append)
-    assert "created bucket thumbs-dev-uploads" in said and "created table thumbs-dev-jobs" in said
+    assert said == [
+        f"created bucket thumbs-dev-uploads: private, encrypted, CORS for ['{ORIGIN}'], "
+        "deleting uploads/ after 1 day",
+        f"created bucket thumbs-dev-results: private, encrypted, CORS for ['{ORIGIN}'], "
+        "deleting results/ after 7 days",
+        "created table thumbs-dev-jobs: on demand, TTL on expires_at, index by_visitor"]
     assert infra.check(settings, s3, dynamodb) == []
 
 
@@ -221,7 +226,10 @@ def test_the_cli_brings_a_stage_up_checks_it_and_takes_it_down(runner, stage):
 
 
 @pytest.mark.parametrize("stage_name", ["dev", "production"])
-def test_the_cli_prints_the_policy_file_zappa_attaches(runner, stage_name):
+def test_the_cli_prints_the_policy_file_zappa_attaches(runner, stage_name, monkeypatch):
+    # Local mode leaves its own stage's names in the environment, for its worker.
+    monkeypatch.setenv("UPLOADS_BUCKET", "thumbs-test-uploads")
+    monkeypatch.setenv("JOBS_TABLE", "thumbs-test-jobs")
     printed = runner.invoke(args=["infra", "policy", "--stage", stage_name])
     assert printed.exit_code == 0
     on_disk = json.loads((ROOT / "deploy" / f"policy-{stage_name}.json").read_text())

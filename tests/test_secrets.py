@@ -136,3 +136,9 @@ def test_production_refuses_an_empty_parameter(production):
     production(" , ")
     with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
         create_app()
+
+
+def test_production_says_what_to_do_when_the_parameter_cannot_be_read(production, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY_PARAMETER", "/thumbs/test/missing")
+    with pytest.raises(ConfigError, match="/thumbs/test/missing cannot be read.*ParameterNotFound"):
+        create_app()
