@@ -11,6 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from app import config, infra
+from app.aws import client
+from app.jobs import DONE, JobStore
+from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, s3_event, zappa_cli
+from support import jpeg_bytes, upload_form
+
 BUILD = ROOT / "build"
 PACKAGE = BUILD / "thumbs-dev.zip"
 RUNTIME = BUILD / "lambda-runtime-python3.12"
@@ -20,27 +27,23 @@ NEVER_PACKAGED = {"tests", "moto", "pytest", "_pytest", "boto3", "botocore", "s3
 BOTO3_AND_ITS_DEPENDENCIES = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
                               "six", "urllib3"}
 SECRET = "packaged-secret-key-0123456789-abcdefghijklmnop"
+
 # Lambda's bootstrap: /var/task first on the path, then `handler.lambda_handler(event, context)`.
 DRIVER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
+
 class Context:
     function_name = "thumbs-dev"
     aws_request_id = "00000000-0000-0000-0000-000000000000"
     def get_remaining_time_in_millis(self):
         return 60000
+
 import handler
 for line in sys.stdin:
     result = handler.lambda_handler(json.loads(line), Context())
     print("@@", json.dumps({"result": result}), flush=True)
 import boto3
-
-from app import config, infra
-from app.aws import client
-from app.jobs import DONE, JobStore
-
-from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, s3_event, zappa_cli
-from support import jpeg_bytes, upload_form
 print("@@", json.dumps({"modules": sorted(sys.modules), "boto3": boto3.__file__}), flush=True)
 """
 
