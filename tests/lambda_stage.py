@@ -4,6 +4,7 @@ and a browser that talks to the real Zappa handler the way API Gateway would pas
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import uuid
@@ -221,8 +222,6 @@ _URL_ATTRIBUTES = re.compile(r'\b(?:href|src|action|data-[\w-]*url)="([^"]*)"')
 
 def site_urls(page: str) -> list[str]:
     """Return every URL a page links, loads, posts to or refreshes to."""
-    import html
-
     urls = [html.unescape(u) for u in _URL_ATTRIBUTES.findall(page)]
     urls += re.findall(r'http-equiv="refresh" content="\d+;\s*url=([^"]+)"', page)
     for blob in re.findall(r"\bdata-[\w-]+=\"(\{[^\"]*\})\"", page):
