@@ -120,3 +120,32 @@ def test_an_edited_or_expired_link_to_a_result_is_refused(live_site):
     assert requests.get(other).status_code == 403
     longer = url.replace("X-Amz-Expires=300", "X-Amz-Expires=604800")
     assert "SignatureDoesNotMatch" in requests.get(longer).text
+
+
+def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
+    """DynamoDB's conditional writes are atomic; the embedded AWS must keep them so.
+
+    (moto's server alone lets several of these claims win about one time in four.)
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app import config
+    from app.aws import build_services
+
+    settings = {**config.defaults("e2e"), "AWS_ENDPOINT_URL": embedded_aws["endpoint"]}
+    jobs = build_services(settings).jobs
+    racers = 8
+    for _ in range(30):
+        job = jobs.create("racer", 600)
+        start = threading.Barrier(racers)
+
+        def claim(_):
+            start.wait()
+            return jobs.claim(job.job_id, f"uploads/{job.job_id}/a.jpg", "a.jpg",
+                              time.time() + 60, max_attempts=3)
+
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            claims = list(pool.map(claim, range(racers)))
+        assert sum(claim is not None for claim in claims) == 1
+        assert jobs.get(job.job_id).attempts == 1

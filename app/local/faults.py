@@ -1,7 +1,8 @@
 """Injected AWS failures for resilience tests: the next N calls to a service fail as AWS does.
 
 Off unless LOCAL_FAULTS=1. `POST /__thumbs__/faults` with `{"service": "s3" | "dynamodb",
-"count": N, "kind": "throttle" | "unavailable"}` arms faults; `GET` tells how many were served.
+"count": N, "kind": "throttle" | "unavailable"}` arms faults, `{"clear": true}` disarms them;
+`GET` tells how many were served.
 Only SDK calls are hit (they retry with backoff); a browser's upload or download is not.
 """
 
@@ -58,7 +59,10 @@ class Faults:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             order = json.loads(environ["wsgi.input"].read(size) or b"{}")
             with self._lock:
-                self._armed[order["service"]] += [order.get("kind", "throttle")] * order["count"]
+                if order.get("clear"):
+                    self._armed = {"s3": [], "dynamodb": []}
+                else:
+                    self._armed[order["service"]] += [order.get("kind", "throttle")] * order["count"]
         with self._lock:
             state = {"served": dict(self.served),
                      "armed": {name: len(kinds) for name, kinds in self._armed.items()}}

@@ -35,13 +35,14 @@ class Pump(threading.Thread):
     """
 
     def __init__(self, sqs, queue_url: str, handler, *, timeout_seconds: float = 60,
-                 max_receives: int = 3, workers: int = 2, copies: int = 1):
+                 max_receives: int = 3, workers: int = 4, copies: int = 1):
         super().__init__(name="embedded-aws-pump", daemon=True)
         self._sqs, self._queue_url, self._handler = sqs, queue_url, handler
         self._timeout, self._max_receives = timeout_seconds, max_receives
         # S3 delivers at least once: `copies` > 1 delivers every event that often, at once.
         self._copies = copies
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        self._slots = threading.BoundedSemaphore(workers)
         self._copy_pool = ThreadPoolExecutor(max_workers=max(1, workers * copies),
                                              thread_name_prefix="copy")
         self._stopping = threading.Event()
@@ -51,17 +52,41 @@ class Pump(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
+            free = self._free_slots()
             try:
                 response = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    QueueUrl=self._queue_url, MaxNumberOfMessages=free, WaitTimeSeconds=1,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception:  # the server may be going away; say so and keep trying
                 logger.exception("embedded AWS: cannot receive S3 events")
+                self._release(free)
                 self._stopping.wait(1)
                 continue
             messages = response.get("Messages", [])
-            list(self._pool.map(self._deliver, messages))
+            self._release(free - len(messages))
+            for message in messages:
+                self._pool.submit(self._deliver_then_release, message)
+
+    def _free_slots(self) -> int:
+        """Wait for a free worker, then take every other free one (at most 10: SQS's batch)."""
+        self._slots.acquire()
+        taken = 1
+        while taken < 10 and self._slots.acquire(blocking=False):
+            taken += 1
+        return taken
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
+
+    def _deliver_then_release(self, message: dict) -> None:
+        try:
+            self._deliver(message)
+        except Exception:  # SQS itself failed; the message comes back after its timeout
+            logger.exception("embedded AWS: could not settle an S3 event")
+        finally:
+            self._slots.release()
 
     def _deliver(self, message: dict) -> None:
         event = json.loads(message["Body"])

@@ -31,6 +31,26 @@ class _Marker:
         return self.app(environ, start_response)
 
 
+class _OneAtATime:
+    """Serve DynamoDB calls one at a time.
+
+    DynamoDB applies each conditional write atomically; moto's server, under concurrent
+    requests, can let two conditional updates of one item both succeed. The job state machine
+    relies on that atomicity, so the embedded AWS must provide it too.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            # Drain the response inside the lock: the write happens while it is built.
+            return list(self.app(environ, start_response))
+
+
 class EmbeddedAWS:
     """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
 
@@ -66,7 +86,8 @@ class EmbeddedAWS:
                 if str(code).isdigit() and int(code) >= 500:
                     super().log_request(code, size)
 
-        app = S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials)
+        app = S3Gate(_OneAtATime(DomainDispatcherApplication(create_backend_app)),
+                     self.credentials)
         if self.faults:
             from .faults import Faults
 
