@@ -207,3 +207,23 @@ def test_the_pages_fit_a_small_screen_and_work_by_keyboard(browser, live_site):
             break
     assert page.evaluate("document.activeElement.id") == "file"
     context.close()
+
+
+def test_a_dropped_file_uploads_like_a_chosen_one(page):
+    page.goto("/")
+    # A drop as the browser delivers it: a DataTransfer holding the file.
+    page.evaluate("""async () => {
+        const canvas = Object.assign(document.createElement("canvas"), {width: 640, height: 480});
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#3a7"; context.fillRect(0, 0, 640, 480);
+        const blob = await new Promise(done => canvas.toBlob(done, "image/jpeg", 0.9));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([blob], "dropped.jpg", {type: "image/jpeg"}));
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""")
+    page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    page.wait_for_selector("#renditions img")
+    assert page.inner_text(".filename") == "dropped.jpg"
+    assert page.get_attribute("#renditions img", "width") == "256"
