@@ -296,9 +296,8 @@ def _chart(samples, methods, medians, path: Path) -> None:
         rotation=20,
         ha="right",
     )
-    figure.legend(
-        *axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize="small"
-    )
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=4)
     figure.suptitle("Thumbs imaging benchmark: lower is better", y=0.99)
-    figure.tight_layout(rect=(0, 0, 1, 0.93))
+    figure.tight_layout(rect=(0, 0, 1, 0.88))
     figure.savefig(path, dpi=100)
