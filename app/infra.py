@@ -305,8 +305,10 @@ def _table_differences(dynamodb, table: str) -> list[Difference]:
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         found.append((f"table {table} has no TTL on {TTL_ATTRIBUTE}",
-                      lambda: dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
-                          "Enabled": True, "AttributeName": TTL_ATTRIBUTE})))
+                      lambda: dynamodb.update_time_to_live(
+                          TableName=table,
+                          TimeToLiveSpecification={"Enabled": True,
+                                                   "AttributeName": TTL_ATTRIBUTE})))
     elif ttl.get("AttributeName") != TTL_ATTRIBUTE:
         found.append((f"table {table} has TTL on {ttl.get('AttributeName')}, not "
                       f"{TTL_ATTRIBUTE}: disable it, then run up an hour later", None))

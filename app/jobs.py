@@ -132,7 +132,8 @@ class JobStore:
         now = time.time() if now is None else now
         return self._transition(
             job_id, "SET #status = :uploaded, uploaded_at = :now",
-            "#status = :awaiting", {":uploaded": UPLOADED, ":now": now, ":awaiting": AWAITING_UPLOAD},
+            "#status = :awaiting",
+            {":uploaded": UPLOADED, ":now": now, ":awaiting": AWAITING_UPLOAD},
         ) is not None
 
     def claim(self, job_id: str, source_key: str, filename: str, deadline: float,
@@ -209,7 +210,8 @@ class JobStore:
             response = self._client.query(**query)
             jobs += [Job.from_item(item) for item in response.get("Items", [])]
             last = response.get("LastEvaluatedKey")
-            start = {k: _plain(_deserializer.deserialize(v)) for k, v in last.items()} if last else None
+            start = ({k: _plain(_deserializer.deserialize(v)) for k, v in last.items()}
+                     if last else None)
             if start is None or len(jobs) >= limit:
                 break
         return jobs, start

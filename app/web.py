@@ -12,7 +12,6 @@ from flask import (
 )
 
 from . import logs
-
 from .aws import Services, build_services
 from .jobs import (
     AWAITING_UPLOAD, DONE, EXPIRED, FAILED, PROCESSING, STALLED, UPLOADED, Job,

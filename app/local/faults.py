@@ -62,7 +62,8 @@ class Faults:
                 if order.get("clear"):
                     self._armed = {"s3": [], "dynamodb": []}
                 else:
-                    self._armed[order["service"]] += [order.get("kind", "throttle")] * order["count"]
+                    kind = order.get("kind", "throttle")
+                    self._armed[order["service"]] += [kind] * order["count"]
         with self._lock:
             state = {"served": dict(self.served),
                      "armed": {name: len(kinds) for name, kinds in self._armed.items()}}

@@ -26,7 +26,8 @@ _UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
 
 def _policy_failed(condition) -> S3Refusal:
     return S3Refusal(403, "AccessDenied",
-                     f"Invalid according to Policy: Policy Condition failed: {json.dumps(condition)}")
+                     "Invalid according to Policy: Policy Condition failed: "
+                     + json.dumps(condition))
 
 
 class S3Gate:
@@ -84,12 +85,14 @@ class S3Gate:
 
     def _check_signature(self, fields: dict[str, str]) -> None:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
-            raise S3Refusal(400, "InvalidArgument", "Only AWS4-HMAC-SHA256 POST uploads are checked here.")
+            raise S3Refusal(400, "InvalidArgument",
+                            "Only AWS4-HMAC-SHA256 POST uploads are checked here.")
         try:
             access_key, date, region, service, _ = fields["x-amz-credential"].split("/")
             signature = fields["x-amz-signature"]
         except (KeyError, ValueError) as error:
-            raise S3Refusal(400, "InvalidArgument", "Invalid credential or signature field.") from error
+            raise S3Refusal(400, "InvalidArgument",
+                            "Invalid credential or signature field.") from error
         if access_key not in self.credentials:
             raise S3Refusal(403, "InvalidAccessKeyId",
                             "The AWS Access Key Id you provided does not exist in our records.")
