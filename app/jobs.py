@@ -20,6 +20,7 @@ STALLED = "stalled"
 EXPIRED = "expired"
 
 FINISHED = {DONE, FAILED}
+GAVE_UP = "gave_up"
 VISITOR_INDEX = "by_visitor"
 # A history page stops looking after this many queries, however sparse the uploads.
 _MAX_PAGE_QUERIES = 5
@@ -56,18 +57,37 @@ class Job:
         known = cls.__dataclass_fields__
         return cls(**{key: value for key, value in plain.items() if key in known})
 
-    def shown_status(self, now: float | None = None) -> str:
-        """Return the status a person sees: the stored one, or stalled or expired."""
+    def shown_status(self, now: float | None = None, max_attempts: int | None = None) -> str:
+        """Return the status a person sees: the stored one, or stalled or expired.
+
+        A stalled job whose attempts are spent will not be taken up again: it is failed,
+        even before a worker records it (a killed last attempt records nothing).
+        """
         now = time.time() if now is None else now
         if self.status == PROCESSING and self.deadline is not None and now > self.deadline:
-            return STALLED
+            spent = max_attempts is not None and self.attempts >= max_attempts
+            return FAILED if spent else STALLED
         if self.status == AWAITING_UPLOAD and now > self.upload_expires_at:
             return EXPIRED
         return self.status
 
+    def failure(self, max_attempts: int | None = None) -> tuple[str, str] | None:
+        """Return the code and message of a failed job (stored, or attempts spent)."""
+        if self.status == FAILED:
+            return self.error_code, self.error_message
+        if self.shown_status(max_attempts=max_attempts) == FAILED:
+            return GAVE_UP, gave_up_message(self.attempts)
+        return None
+
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+def gave_up_message(attempts: int) -> str:
+    """Return what a person is told when every attempt to convert an image failed."""
+    return (f"Converting this image failed {attempts} times. Try again, or try another "
+            "file; if it keeps failing, the image may be too complex for us.")
 
 
 def _plain(value):

@@ -10,6 +10,7 @@ from flask import (
     Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
     session, url_for,
 )
+from flask_wtf.csrf import CSRFError
 
 from . import logs
 from .aws import Services, build_services
@@ -77,8 +78,9 @@ def job_for(ticket: str) -> Job:
 
 def present(job: Job, ticket: str) -> dict:
     """Return what a person sees of a job: status, message, and links to its renditions."""
-    status = job.shown_status()
-    message = job.error_message if status == FAILED else MESSAGES[status]
+    max_attempts = current_app.config["MAX_ATTEMPTS"]
+    status = job.shown_status(max_attempts=max_attempts)
+    code, message = job.failure(max_attempts) if status == FAILED else (None, MESSAGES[status])
     renditions = []
     if status == DONE:
         storage = services().storage
@@ -93,7 +95,7 @@ def present(job: Job, ticket: str) -> dict:
             })
     return {
         "status": status, "message": message, "finished": status in TERMINAL,
-        "error_code": job.error_code if status == FAILED else None,
+        "error_code": code,
         "filename": display_name(job.filename) if job.filename else None,
         "renditions": renditions,
         "status_url": url_for("web.status", ticket=ticket),
@@ -117,7 +119,7 @@ def new_upload(visitor: str) -> dict:
 
 def summarize(job: Job, ticket: str) -> dict:
     """Return a line of the history: name, status, a thumbnail when done, links."""
-    status = job.shown_status()
+    status = job.shown_status(max_attempts=current_app.config["MAX_ATTEMPTS"])
     thumb = next(iter(job.renditions), None) if status == DONE else None
     return {
         "filename": display_name(job.filename), "status": status,
@@ -226,6 +228,15 @@ def aws_unavailable(error):
         return jsonify(error="Unavailable", message=message), 503, {"Retry-After": "30"}
     return (render_template("error.html", status=503, title="Busy for a moment", message=message),
             503, {"Retry-After": "30"})
+
+
+@bp.app_errorhandler(CSRFError)
+def form_expired(error: CSRFError):
+    """A form or script without a valid token: most often a page left open too long."""
+    message = "This page has expired. Reload it and try again."
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify(error="CSRFError", message=message, detail=error.description), 400
+    return render_template("error.html", status=400, title="Page expired", message=message), 400
 
 
 @bp.errorhandler(TicketInvalid)

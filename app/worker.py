@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 
 from . import config, imaging, logs
 from .aws import Services, build_services
-from .jobs import PROCESSING, STALLED, Job
+from .jobs import GAVE_UP, PROCESSING, Job, gave_up_message
 from .storage import parse_upload_key
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,12 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
                    **_timings(job, upload, started))
         return
     except Exception as error:
+        if job.attempts >= services.settings["MAX_ATTEMPTS"]:
+            # No retry may claim it again: say so now rather than leave it stalled.
+            jobs.fail(job_id, GAVE_UP, gave_up_message(job.attempts))
+            logs.event(logger, "job_failed", logging.ERROR, exc_info=True, code=GAVE_UP,
+                       cause=_describe(error), **fields)
+            return
         jobs.release(job_id, job.attempts, _describe(error))
         logs.event(logger, "job_released", logging.ERROR, exc_info=True,
                    cause=_describe(error), **fields)
@@ -130,14 +136,11 @@ def _not_claimed(services: Services, job_id: str) -> None:
     if job is None:
         logs.event(logger, "event_ignored", logging.WARNING, job_id=job_id,
                    reason="no such job (deleted or expired)")
-    elif job.shown_status() == STALLED and job.attempts >= services.settings["MAX_ATTEMPTS"]:
-        services.jobs.fail(
-            job_id, "gave_up",
-            f"Converting this image failed {job.attempts} times. Try again, or try another "
-            "file; if it keeps failing, the image may be too complex for us.",
-            stalled_only=True,
-        )
-        logs.event(logger, "job_failed", job_id=job_id, code="gave_up", attempt=job.attempts,
+    elif job.status == PROCESSING and job.failure(services.settings["MAX_ATTEMPTS"]):
+        # The last attempt died without a word (a timeout, or out of memory): record why.
+        services.jobs.fail(job_id, *job.failure(services.settings["MAX_ATTEMPTS"]),
+                           stalled_only=True)
+        logs.event(logger, "job_failed", job_id=job_id, code=GAVE_UP, attempt=job.attempts,
                    visitor=logs.visitor_hash(job.visitor_id))
     else:
         reason = "being converted by another delivery" if job.status == PROCESSING else \

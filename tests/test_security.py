@@ -76,7 +76,8 @@ def test_every_state_changing_request_without_a_csrf_token_is_refused(app, clien
         for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
             response = client.open(url, method=method, json={"count": 1})
             assert response.status_code == 400, (method, url)
-            assert "CSRF" in response.get_data(as_text=True)
+            assert response.get_json()["error"] == "CSRFError"
+            assert response.get_json()["message"] == "This page has expired. Reload it and try again."
 
 
 def test_every_kind_of_response_carries_the_security_headers(app, client):

@@ -274,3 +274,37 @@ def test_a_server_error_shows_the_sites_page_without_a_traceback(app, client, mo
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "ZeroDivisionError" not in body
     assert "Thumbs" in body and "Content-Security-Policy" in response.headers
+
+
+def test_a_form_posted_without_its_token_says_to_reload(client):
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    response = client.post(f"/jobs/{ticket}/delete")
+    assert response.status_code == 400
+    assert "This page has expired. Reload it and try again." in response.get_data(as_text=True)
+
+
+def test_a_job_whose_attempts_are_spent_shows_failed_and_offers_a_new_upload(client, services):
+    _, _, _, _, ticket, job_id = open_upload_page(client)
+    for _ in range(3):  # three attempts that died without recording anything
+        services.jobs.claim(job_id, f"uploads/{job_id}/a.jpg", "a.jpg", time.time() - 1, 3)
+    body = client.get(f"/jobs/{ticket}/status").get_json()
+    assert (body["status"], body["error_code"], body["finished"]) == ("failed", "gave_up", True)
+    assert "failed 3 times" in body["message"]
+    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    assert "failed 3 times" in page and 'http-equiv="refresh"' not in page
+    assert re.search(r'<p id="again" class="again">', page)
+
+
+def test_aws_down_after_retries_is_told_plainly(client, services, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from app.jobs import JobStore
+    _, _, _, _, ticket, _ = open_upload_page(client)
+    down = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "GetItem")
+    monkeypatch.setattr(JobStore, "get", lambda self, job_id: (_ for _ in ()).throw(down))
+    page = client.get(f"/jobs/{ticket}")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert "cannot reach its storage right now" in page.get_data(as_text=True)
+    status = client.get(f"/jobs/{ticket}/status")
+    assert status.status_code == 503
+    assert "try again in a minute" in status.get_json()["message"]

@@ -127,17 +127,34 @@ def test_an_infrastructure_error_is_recorded_and_raised_then_a_retry_succeeds(
     assert job.status == DONE and job.attempts == 2 and job.last_error is None
 
 
-def test_a_job_whose_attempts_are_spent_fails_with_an_explanation(services, upload, monkeypatch):
+def test_an_error_on_the_last_attempt_fails_the_job_with_an_explanation(
+        services, upload, monkeypatch):
     job_id, key = upload(jpeg_bytes())
     monkeypatch.setattr(imaging, "make_renditions",
                         lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
-    for _ in range(3):
+    for attempt in (1, 2):
         with pytest.raises(MemoryError):
             run(services, key)
-    run(services, key)  # a late duplicate finds nothing left to try
+        assert services.jobs.get(job_id).shown_status(max_attempts=3) == STALLED
+    run(services, key)  # the last attempt: nothing is left to retry, so nothing is raised
     job = services.jobs.get(job_id)
     assert job.status == FAILED and job.error_code == "gave_up"
     assert "3 times" in job.error_message
+    run(services, key)  # a late duplicate changes nothing
+    assert services.jobs.get(job_id).error_code == "gave_up"
+
+
+def test_a_silently_killed_last_attempt_shows_failed_and_is_recorded_later(services, upload):
+    job_id, key = upload(jpeg_bytes())
+    for _ in range(3):  # three claims whose workers died without a word (timeouts, OOM)
+        assert services.jobs.claim(job_id, key, "photo.jpg", time.time() - 1, max_attempts=3)
+    job = services.jobs.get(job_id)
+    assert job.shown_status(max_attempts=3) == FAILED
+    code, message = job.failure(3)
+    assert code == "gave_up" and "3 times" in message
+    run(services, key)  # a late delivery records what the page already says
+    stored = services.jobs.get(job_id)
+    assert (stored.status, stored.error_code) == (FAILED, "gave_up")
 
 
 def test_a_file_over_the_limit_is_refused_without_converting(services, upload, monkeypatch):
