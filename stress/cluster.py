@@ -30,11 +30,11 @@ class Cluster:
 
     def __init__(self, size: int = 3, stage: str = "stress", copies: int = 3,
                  worker: str = "thread"):
-        self.aws_port = free_port()
+        self.aws_port = 0  # the embedded AWS binds a free port and says which
         self.logdir = Path(tempfile.mkdtemp(prefix="thumbs-stress-"))
         self.env = {
             **os.environ, **FAKE_AWS, "STAGE": stage, "LOCAL_AWS": "1",
-            "LOCAL_AWS_PORT": str(self.aws_port), "LOCAL_WORKER": worker,
+            "LOCAL_AWS_PORT": "0", "LOCAL_WORKER": worker,
             "LOCAL_EVENT_COPIES": str(copies), "LOCAL_FAULTS": "1",
             # Every instance signs with the same key, as every Lambda instance does.
             "SECRET_KEY": secrets.token_urlsafe(48), "PYTHONUNBUFFERED": "1",
@@ -62,6 +62,8 @@ class Cluster:
                 break
         else:
             raise RuntimeError(f"the embedded AWS did not start; see {self.logdir}")
+        self.aws_port = int(line.rsplit(":", 1)[1])  # "... ready on http://127.0.0.1:PORT"
+        self.env["LOCAL_AWS_PORT"] = str(self.aws_port)  # the app instances reuse it
         threading.Thread(target=self._collect, args=(aws,), daemon=True).start()
         for n in range(self.size):
             port = free_port()

@@ -17,7 +17,6 @@ from app import create_app, infra
 from app.aws import build_services
 from app.aws import client as aws_client
 from deployed import deployed  # noqa: F401  (the real Zappa handler on moto)
-from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -76,9 +75,9 @@ def services(app):
 @pytest.fixture(scope="session")
 def embedded_aws():
     """The embedded AWS in its own process (its worker apart from the web, as in Lambda)."""
-    port = free_port()
+    # Port 0: the system picks a free one as the server binds, so no other process can race.
     env = {**os.environ, **FAKE_CREDENTIALS, "STAGE": "e2e", "LOCAL_AWS": "1",
-           "LOCAL_AWS_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+           "LOCAL_AWS_PORT": "0", "PYTHONUNBUFFERED": "1"}
     for name in _CLEARED[:4]:
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "app.local"], cwd=ROOT, env=env,
@@ -90,6 +89,7 @@ def embedded_aws():
             break
     else:
         raise RuntimeError("the embedded AWS did not start:\n" + "".join(started))
+    port = int(line.rsplit(":", 1)[1])  # "embedded AWS ready on http://127.0.0.1:PORT"
     # Keep reading its output, so a full pipe never blocks it.
     log = []
     threading.Thread(target=lambda: log.extend(process.stdout), daemon=True).start()
@@ -116,7 +116,7 @@ def live_site(embedded_aws):
         site.hits.append(environ["PATH_INFO"])  # each would be a Lambda invocation
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", free_port(), counting, threaded=True)
+    server = make_server("127.0.0.1", 0, counting, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     site.url = f"http://127.0.0.1:{server.server_port}"
     yield site

@@ -22,7 +22,7 @@ def upload(site: str, browser: requests.Session, filename: str, data: bytes,
 
 
 def wait_until_finished(browser: requests.Session, job_url: str) -> dict:
-    for _ in range(200):
+    for _ in range(600):  # generous: a busy two-core CI machine converts slowly
         status = browser.get(job_url + "/status").json()
         if status["finished"]:
             return status

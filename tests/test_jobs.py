@@ -82,9 +82,10 @@ def test_a_release_lets_a_retry_claim_at_once(jobs):
 
 
 def test_an_unused_upload_form_shows_as_expired(jobs):
-    job = jobs.create("visitor", upload_expires_in=600)
-    assert job.shown_status(now=job.created_at + 599) == AWAITING_UPLOAD
-    assert job.shown_status(now=job.created_at + 601) == EXPIRED
+    created = jobs.create("visitor", upload_expires_in=600)
+    stored = jobs.get(created.job_id)
+    assert stored.shown_status(now=created.created_at + 599) == AWAITING_UPLOAD
+    assert stored.shown_status(now=created.created_at + 601) == EXPIRED
 
 
 def test_transitions_on_a_missing_job_do_nothing(jobs):

@@ -30,6 +30,7 @@ def production(aws, monkeypatch):
 
 
 def test_the_key_comes_from_lambdas_environment(production, monkeypatch):
+    production(OLD)  # a parameter is named too: the variable wins, and SSM is never asked
     monkeypatch.setenv("SECRET_KEY", NEW)
     recorder = Recorder()
     recorder.install(monkeypatch)

@@ -80,8 +80,11 @@ def test_a_duplicate_event_converts_once(services, upload, monkeypatch):
 def test_an_event_for_a_finished_failed_job_changes_nothing(services, upload):
     job_id, key = upload(b"not an image")
     run(services, key)
+    first = services.jobs.get(job_id)
     run(services, key)
-    assert services.jobs.get(job_id).status == FAILED
+    again = services.jobs.get(job_id)
+    assert again.status == FAILED and again.attempts == 1
+    assert again.finished_at == first.finished_at
 
 
 @pytest.mark.parametrize("filename", ["my holiday photo.jpg", "été à Noël – 日本.jpeg",
@@ -96,10 +99,13 @@ def test_keys_with_spaces_and_non_ascii_characters_work(services, upload, filena
 
 def test_the_s3_test_event_and_foreign_keys_are_skipped(services, upload, monkeypatch):
     monkeypatch.setattr(imaging, "make_renditions", lambda *a, **k: pytest.fail("converted"))
+    job_id, _ = upload(jpeg_bytes())
     worker.handle_s3_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}, None)
-    run(services, "results/abc/thumb.jpg")
-    run(services, "uploads/no-filename")
+    run(services, f"results/{job_id}/thumb.jpg")  # not an upload, though its job exists
+    run(services, f"uploads/{job_id}")            # no file name
     run(services, "uploads/unknown-job/photo.jpg")
+    job = services.jobs.get(job_id)
+    assert (job.status, job.attempts) == ("awaiting_upload", 0)
 
 
 def test_an_event_from_another_bucket_is_ignored(services, upload):

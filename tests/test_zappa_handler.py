@@ -153,10 +153,3 @@ def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, c
     other = s3_event(deployed.settings["RESULTS_BUCKET"], "results/x/thumb.jpg", 10)
     assert deployed.handler(other, LambdaContext()) is None
     assert "Cannot find a function" in caplog.text
-
-
-@pytest.mark.parametrize("path", ["/", "/jobs/x", "/static/site.css"])
-def test_a_url_without_the_stage_never_reaches_the_function(deployed, path):
-    browser = deployed.browser()
-    assert browser.get(path).status == 403
-    assert browser.log[-1][2].body == b'{"message":"Forbidden"}'

@@ -35,8 +35,9 @@ def start(settings: dict) -> bool:
         )
     _use_fake_credentials(settings["AWS_REGION"])
     aws = EmbeddedAWS(settings["LOCAL_AWS_PORT"], CREDENTIALS, faults=settings["LOCAL_FAULTS"])
-    settings["AWS_ENDPOINT_URL"] = aws.endpoint
     owner = aws.start_or_reuse()
+    settings["AWS_ENDPOINT_URL"] = aws.endpoint
+    settings["LOCAL_AWS_PORT"] = aws.port
 
     from .. import infra
     from ..aws import client

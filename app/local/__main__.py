@@ -18,13 +18,14 @@ from . import start
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.local", description=__doc__)
-    parser.add_argument("--port", type=int, help="port (default: LOCAL_AWS_PORT or 5100)")
+    parser.add_argument("--port", type=int,
+                        help="port (default: LOCAL_AWS_PORT or 5100; 0: any free port)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(logging.INFO)
     settings = config.from_env()
     settings["LOCAL_AWS"] = True
-    if args.port:
+    if args.port is not None:
         settings["LOCAL_AWS_PORT"] = args.port
     if not start(settings):
         sys.exit(f"An embedded AWS already runs on port {settings['LOCAL_AWS_PORT']}.")

@@ -74,7 +74,7 @@ class EmbeddedAWS:
 
     def start_or_reuse(self) -> bool:
         """Start the server unless one already runs here; True when this call started it."""
-        if self.is_running():
+        if self.port and self.is_running():
             return False
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
@@ -102,6 +102,7 @@ class EmbeddedAWS:
                 f"Port {self.port} is in use by another program, so the embedded AWS cannot "
                 f"start: stop that program or set LOCAL_AWS_PORT to a free port."
             ) from error
+        self.port = self._server.server_port  # the one the system chose, when asked for 0
         threading.Thread(target=self._server.serve_forever, name="embedded-aws",
                          daemon=True).start()
         return True
