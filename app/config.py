@@ -1,13 +1,21 @@
-"""Settings from the environment, with safe local defaults; refuses an unsafe production config."""
+"""Settings: one frozen, typed object, built once from the environment.
+
+Every setting is a field of `Settings`; its environment variable is its name in capitals
+(`max_upload_mb` is `MAX_UPLOAD_MB`), and its type says how the variable is read. Production
+refuses to start with an unsafe configuration and says what to set.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 # Used only in local and test mode; production refuses to start with it.
 LOCAL_SECRET_KEY = "thumbs-local-secret-not-for-production"
-
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -15,140 +23,224 @@ class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the message says what to set."""
 
 
-def _flag(value) -> bool:
-    return str(value).strip().lower() in _TRUE
+@dataclass(frozen=True)
+class Settings:
+    """Everything Thumbs reads from its environment, with the documented defaults."""
+
+    stage: str = "local"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    # Empty: named after the stage (thumbs-<stage>-uploads, -results, -jobs).
+    uploads_bucket: str = ""
+    results_bucket: str = ""
+    jobs_table: str = ""
+    # The site's origins ("https://host", comma-separated): CORS rules and trusted hosts.
+    site_origin: tuple[str, ...] = ()
+    max_upload_mb: int = 20
+    upload_expires_seconds: int = 600
+    ticket_max_age_seconds: int = 7 * 24 * 3600
+    link_expires_seconds: int = 300
+    job_ttl_days: int = 7
+    processing_timeout_seconds: int = 60
+    max_attempts: int = 3
+    renditions: tuple[str, ...] = ("thumb:256", "preview:1024")
+    output_format: str = "auto"
+    jpeg_quality: int = 85
+    background: str = "#ffffff"
+    max_pixels: int = 100_000_000
+    aws_max_attempts: int = 5
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    secret_key_parameter: str | None = None
+    # On the embedded AWS (local development): no secret needed, local origins allowed.
+    local_aws: bool = False
+    testing: bool = False
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, object] | None = None) -> Settings:
+        """Read every setting from `environ` (default: the process's), typed."""
+        environ = os.environ if environ is None else environ
+        values = read_fields(cls, environ)
+        if "FLASK_DEBUG" in environ and "DEBUG" not in environ:
+            values["debug"] = _parse(environ["FLASK_DEBUG"], bool)
+        return cls(**values)
+
+    def __post_init__(self):
+        for kind, name in stage_names(self.stage).items():
+            if not getattr(self, kind):
+                object.__setattr__(self, kind, name)
+        # "https://host/" and "https://host" are one origin.
+        object.__setattr__(self, "site_origin", tuple(o.rstrip("/") for o in self.site_origin))
+
+    def for_stage(self, stage: str) -> Settings:
+        """Return these settings for another stage: its own buckets, table and secret."""
+        if stage == self.stage:
+            return self
+        return dataclasses.replace(
+            self, stage=stage, secret_key_parameter=secret_parameter(stage), **stage_names(stage)
+        )
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def environ(self) -> dict[str, str]:
+        """Return these settings as environment variables (secrets left out), for a worker."""
+        return {
+            item.name.upper(): _unparse(getattr(self, item.name))
+            for item in dataclasses.fields(self)
+            if item.repr and getattr(self, item.name) is not None
+        }
+
+    @property
+    def relaxed(self) -> bool:
+        """Local development or tests: no real secret needed, no HTTPS."""
+        return self.local_aws or self.testing
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def rendition_specs(self) -> list[tuple[str, int]]:
+        """Parse `renditions` ("thumb:256", ...) into `(name, max_side)` pairs."""
+        specs = []
+        for item in self.renditions:
+            name, _, side = item.partition(":")
+            specs.append((name, int(side)))
+        return specs
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        """Parse `background` ("#rrggbb") into an RGB tuple."""
+        value = self.background.lstrip("#")
+        return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
+
+    @property
+    def site_hosts(self) -> list[str]:
+        return [urlsplit(origin).hostname for origin in self.site_origin]
+
+    def flask_config(self) -> dict:
+        """Return what Flask and its extensions read from `app.config`."""
+        secure = not self.relaxed
+        config = {
+            "SECRET_KEY": self.secret_key,
+            "SECRET_KEY_FALLBACKS": list(self.secret_key_fallbacks),
+            "SESSION_COOKIE_NAME": "thumbs",
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SECURE": secure,
+            "PERMANENT_SESSION_LIFETIME": 30 * 24 * 3600,
+            "TESTING": self.testing,
+            "DEBUG": self.debug,
+            # Pages send no Referer (Referrer-Policy: no-referrer keeps presigned links
+            # private), so Flask-WTF's HTTPS referrer check would refuse every form; the
+            # token and the SameSite cookie carry the protection.
+            "WTF_CSRF_SSL_STRICT": False,
+            "WTF_CSRF_TIME_LIMIT": None,
+            # Static files are named by their content, so browsers keep them a year: each
+            # request they spare is a Lambda invocation spared.
+            "SEND_FILE_MAX_AGE_DEFAULT": 365 * 24 * 3600,
+        }
+        if self.secret_key_fallbacks:
+            # Flask-WTF signs CSRF tokens with one key; itsdangerous takes a list (newest
+            # last), so a form opened before a key rotation still submits after it.
+            config["WTF_CSRF_SECRET_KEY"] = [*self.secret_key_fallbacks, self.secret_key]
+        if self.site_origin:
+            # Absolute URLs (the upload's redirect) are built from Host: accept only ours.
+            config["TRUSTED_HOSTS"] = self.site_hosts
+        if secure:
+            config["PREFERRED_URL_SCHEME"] = "https"
+        return config
 
 
-def defaults(stage: str) -> dict:
-    """Return every setting with its documented default for `stage`."""
+def read_fields(cls, environ: Mapping[str, object]) -> dict:
+    """Return the fields of dataclass `cls` that `environ` sets (NAME for `name`), typed."""
+    kinds = typing.get_type_hints(cls)
+    values = {}
+    for item in dataclasses.fields(cls):
+        value = environ.get(item.name.upper())
+        if value is not None:
+            values[item.name] = _parse(value, kinds[item.name])
+    return values
+
+
+def names(cls=None) -> set[str]:
+    """Return the environment variables a settings class reads."""
+    return {item.name.upper() for item in dataclasses.fields(cls or Settings)}
+
+
+def stage_names(stage: str) -> dict[str, str]:
+    """Return the names of a stage's buckets and table."""
     return {
-        "STAGE": stage,
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": None,
-        "UPLOADS_BUCKET": f"thumbs-{stage}-uploads",
-        "RESULTS_BUCKET": f"thumbs-{stage}-results",
-        "JOBS_TABLE": f"thumbs-{stage}-jobs",
-        "SITE_ORIGIN": None,
-        "MAX_UPLOAD_MB": 20,
-        "UPLOAD_EXPIRES_SECONDS": 600,
-        "TICKET_MAX_AGE_SECONDS": 7 * 24 * 3600,
-        "LINK_EXPIRES_SECONDS": 300,
-        "JOB_TTL_DAYS": 7,
-        "PROCESSING_TIMEOUT_SECONDS": 60,
-        "MAX_ATTEMPTS": 3,
-        "RENDITIONS": "thumb:256,preview:1024",
-        "OUTPUT_FORMAT": "auto",
-        "JPEG_QUALITY": 85,
-        "BACKGROUND": "#ffffff",
-        "MAX_PIXELS": 100_000_000,
-        "AWS_MAX_ATTEMPTS": 5,
-        "LOCAL_AWS": False,
-        "LOCAL_AWS_PORT": 5100,
-        # The embedded AWS's worker: "thread" (quick) or "process" (one per event, as Lambda).
-        "LOCAL_WORKER": "thread",
-        "LOCAL_EVENT_COPIES": 1,
-        "LOCAL_FAULTS": False,
-        "SECRET_KEY": None,
-        "SECRET_KEY_FALLBACKS": [],
-        "SECRET_KEY_PARAMETER": None,
-        "SESSION_COOKIE_NAME": "thumbs",
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "PERMANENT_SESSION_LIFETIME": 30 * 24 * 3600,
-        "WTF_CSRF_TIME_LIMIT": None,
+        "uploads_bucket": f"thumbs-{stage}-uploads",
+        "results_bucket": f"thumbs-{stage}-results",
+        "jobs_table": f"thumbs-{stage}-jobs",
     }
 
 
-_INTS = {
-    "MAX_UPLOAD_MB", "UPLOAD_EXPIRES_SECONDS", "TICKET_MAX_AGE_SECONDS", "LINK_EXPIRES_SECONDS",
-    "JOB_TTL_DAYS", "PROCESSING_TIMEOUT_SECONDS", "MAX_ATTEMPTS", "JPEG_QUALITY", "MAX_PIXELS",
-    "AWS_MAX_ATTEMPTS", "LOCAL_AWS_PORT", "LOCAL_EVENT_COPIES",
-}
-_FLAGS = {"LOCAL_AWS", "TESTING", "DEBUG", "LOCAL_FAULTS"}
+def secret_parameter(stage: str) -> str:
+    """Return the SSM parameter that holds a stage's SECRET_KEY, by convention."""
+    return f"/thumbs/{stage}/secret-key"
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> dict:
-    """Read the settings from `environ`, falling back to the defaults of its stage."""
+def load(
+    overrides: Mapping[str, object] | None = None,
+    environ: Mapping[str, object] | None = None,
+    read_parameter: Callable[[Settings], str] | None = None,
+) -> Settings:
+    """Return the settings of `environ` with `overrides` (by variable name), checked.
+
+    Production (neither local nor testing) reads the key from Parameter Store when it is not
+    given, and refuses to start with a missing or weak key, or with debug on.
+    """
     environ = os.environ if environ is None else environ
-    settings = defaults(environ.get("STAGE", "local"))
-    for name in [*settings, "TESTING", "DEBUG"]:
-        if name not in environ:
-            continue
-        value = environ[name]
-        if name in _INTS:
-            value = int(value)
-        elif name in _FLAGS:
-            value = _flag(value)
-        elif name == "SECRET_KEY_FALLBACKS":
-            value = _key_list(value)
-        settings[name] = value
-    if "FLASK_DEBUG" in environ:
-        settings["DEBUG"] = _flag(environ["FLASK_DEBUG"])
+    settings = Settings.from_env({**environ, **(overrides or {})})
+    if settings.testing and environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise ConfigError(
+            "Refusing to start Thumbs: TESTING is set inside AWS Lambda; "
+            "remove it from the function's environment."
+        )
+    if settings.relaxed:
+        return settings.replace(secret_key=settings.secret_key or LOCAL_SECRET_KEY)
+    if not settings.secret_key and settings.secret_key_parameter:
+        # The parameter may hold older keys after the newest one: rotation in one place.
+        keys = _split((read_parameter or _read_parameter)(settings)) or (None,)
+        settings = settings.replace(
+            secret_key=keys[0], secret_key_fallbacks=settings.secret_key_fallbacks + keys[1:]
+        )
+    problems = _problems(settings)
+    if problems:
+        raise ConfigError("Refusing to start Thumbs: " + "; ".join(problems) + ".")
     return settings
 
 
-def finalize(settings: dict) -> dict:
-    """Fill in local defaults, or refuse a production config that is unsafe."""
-    relaxed = settings.get("LOCAL_AWS") or settings.get("TESTING")
-    if settings.get("TESTING") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        raise ConfigError("Refusing to start Thumbs: TESTING is set inside AWS Lambda; "
-                          "remove it from the function's environment.")
-    settings["SECRET_KEY_FALLBACKS"] = _key_list(settings.get("SECRET_KEY_FALLBACKS"))
-    if not settings.get("SECRET_KEY") and settings.get("SECRET_KEY_PARAMETER") and not relaxed:
-        # The parameter may hold older keys after the newest one: rotation in one place.
-        keys = _key_list(_secret_from_parameter_store(settings)) or [None]
-        settings["SECRET_KEY"] = keys[0]
-        settings["SECRET_KEY_FALLBACKS"] += keys[1:]
-    if relaxed:
-        settings["SECRET_KEY"] = settings.get("SECRET_KEY") or LOCAL_SECRET_KEY
-        return _sign_csrf_with_fallbacks(settings)
-    problems = _key_problems(settings)
-    if settings.get("DEBUG"):
-        problems.append("debug mode is on: unset FLASK_DEBUG (tracebacks would reach visitors)")
-    if problems:
-        raise ConfigError("Refusing to start Thumbs: " + "; ".join(problems) + ".")
-    settings["SESSION_COOKIE_SECURE"] = True
-    settings["PREFERRED_URL_SCHEME"] = "https"
-    return _sign_csrf_with_fallbacks(settings)
-
-
-def _key_list(value) -> list[str]:
-    """Split "key1,key2" (or take a list) into keys, dropping blanks."""
-    items = value.split(",") if isinstance(value, str) else list(value or [])
-    return [item.strip() for item in items if item and item.strip()]
-
-
-def _key_problems(settings: dict) -> list[str]:
-    key = settings.get("SECRET_KEY")
+def _problems(settings: Settings) -> list[str]:
+    key = settings.secret_key
     if not key or key == LOCAL_SECRET_KEY:
-        return ["SECRET_KEY is not set: set it to a long random value "
-                "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), or name an SSM "
-                "SecureString in SECRET_KEY_PARAMETER; for local development set LOCAL_AWS=1"]
+        return [
+            "SECRET_KEY is not set: set it to a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), or name an SSM "
+            "SecureString in SECRET_KEY_PARAMETER; for local development run make run"
+        ]
     problems = []
     if len(key) < 32:
         problems.append("SECRET_KEY is too short: use at least 32 random characters")
     # A fallback still verifies signatures, so a weak one is as bad as a weak key.
-    if any(old == LOCAL_SECRET_KEY or len(old) < 32 for old in settings["SECRET_KEY_FALLBACKS"]):
+    if any(old == LOCAL_SECRET_KEY or len(old) < 32 for old in settings.secret_key_fallbacks):
         problems.append("SECRET_KEY_FALLBACKS holds a short or local key: keep only real old keys")
+    if settings.debug:
+        problems.append("debug mode is on: unset FLASK_DEBUG (tracebacks would reach visitors)")
     return problems
 
 
-def _sign_csrf_with_fallbacks(settings: dict) -> dict:
-    # Flask-WTF signs CSRF tokens with one key; itsdangerous takes a list (newest last), so
-    # a form opened before a key rotation still submits after it.
-    if settings["SECRET_KEY_FALLBACKS"] and not settings.get("WTF_CSRF_SECRET_KEY"):
-        settings["WTF_CSRF_SECRET_KEY"] = [*settings["SECRET_KEY_FALLBACKS"],
-                                           settings["SECRET_KEY"]]
-    return settings
-
-
-def _secret_from_parameter_store(settings: dict) -> str:
+def _read_parameter(settings: Settings) -> str:
     """Return the SecureString named by SECRET_KEY_PARAMETER: "newest key[,older keys]"."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .aws import client  # only production reads Parameter Store, once per app (cold start)
+    from .services import client  # only production reads Parameter Store, once per cold start
 
-    name = settings["SECRET_KEY_PARAMETER"]
+    name = settings.secret_key_parameter
     try:
         response = client("ssm", settings).get_parameter(Name=name, WithDecryption=True)
     except (ClientError, BotoCoreError) as error:
@@ -160,16 +252,26 @@ def _secret_from_parameter_store(settings: dict) -> str:
     return response["Parameter"]["Value"]
 
 
-def renditions(settings: Mapping) -> list[tuple[str, int]]:
-    """Parse `RENDITIONS` ("thumb:256,preview:1024") into `(name, max_side)` pairs."""
-    specs = []
-    for item in str(settings["RENDITIONS"]).split(","):
-        name, _, side = item.strip().partition(":")
-        specs.append((name, int(side)))
-    return specs
+def _split(value) -> tuple[str, ...]:
+    """Split "a,b" (or take a list) into its non-blank items, stripped."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(item.strip() for item in items if item and str(item).strip())
 
 
-def background(settings: Mapping) -> tuple[int, int, int]:
-    """Parse `BACKGROUND` ("#rrggbb") into an RGB tuple."""
-    value = str(settings["BACKGROUND"]).lstrip("#")
-    return tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))
+def _parse(value, kind):
+    """Read an environment value (or a typed value a test gives) as `kind`."""
+    if kind is bool:
+        return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
+    if kind in (int, float):
+        return kind(value)
+    if kind == tuple[str, ...]:
+        return _split(value)
+    return None if value == "" and kind == str | None else str(value)
+
+
+def _unparse(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

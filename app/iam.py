@@ -3,47 +3,77 @@
 
 from __future__ import annotations
 
+from .config import Settings, secret_parameter
 from .jobs import VISITOR_INDEX
 from .storage import RESULTS_PREFIX, UPLOADS_PREFIX
 
 
-def secret_parameter(stage: str) -> str:
-    """Return the SSM parameter that holds a stage's SECRET_KEY, by convention."""
-    return f"/thumbs/{stage}/secret-key"
-
-
-def iam_policy(settings: dict, function_name: str) -> dict:
+def iam_policy(settings: Settings, function_name: str) -> dict:
     """Return the IAM policy of a stage's function (web and worker alike)."""
-    region, uploads, results = (settings["AWS_REGION"], settings["UPLOADS_BUCKET"],
-                                settings["RESULTS_BUCKET"])
-    table = f"arn:aws:dynamodb:{region}:*:table/{settings['JOBS_TABLE']}"
+    region, uploads, results = (
+        settings.aws_region,
+        settings.uploads_bucket,
+        settings.results_bucket,
+    )
+    table = f"arn:aws:dynamodb:{region}:*:table/{settings.jobs_table}"
     log_group = f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}"
-    parameter = (settings.get("SECRET_KEY_PARAMETER") or secret_parameter(settings["STAGE"]))
+    parameter = settings.secret_key_parameter or secret_parameter(settings.stage)
     statements = [
         # Lambda's runtime writes the function's logs with its role.
-        {"Sid": "Logs", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                   "logs:PutLogEvents"],
-         "Resource": [log_group, f"{log_group}:*"]},
+        {
+            "Sid": "Logs",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [log_group, f"{log_group}:*"],
+        },
         # The browser's POST (PutObject) is authorized as the function that signed it; the
         # worker reads the upload; deleting a job deletes it.
-        {"Sid": "Uploads", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-         "Resource": f"arn:aws:s3:::{uploads}/{UPLOADS_PREFIX}*"},
+        {
+            "Sid": "Uploads",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": f"arn:aws:s3:::{uploads}/{UPLOADS_PREFIX}*",
+        },
         # The worker writes renditions; the browser's presigned GETs read them.
-        {"Sid": "Results", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-         "Resource": f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*"},
+        {
+            "Sid": "Results",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*",
+        },
         # Deleting a job lists its objects, under its own prefix only.
-        {"Sid": "ListUploads", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{uploads}",
-         "Condition": {"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}}},
-        {"Sid": "ListResults", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{results}",
-         "Condition": {"StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*"]}}},
-        {"Sid": "Jobs", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                   "dynamodb:DeleteItem"],
-         "Resource": table},
-        {"Sid": "History", "Action": ["dynamodb:Query"],
-         "Resource": f"{table}/index/{VISITOR_INDEX}"},
+        {
+            "Sid": "ListUploads",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{uploads}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
+        },
+        {
+            "Sid": "ListResults",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{results}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*"]}},
+        },
+        {
+            "Sid": "Jobs",
+            "Action": [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            ],
+            "Resource": table,
+        },
+        {
+            "Sid": "History",
+            "Action": ["dynamodb:Query"],
+            "Resource": f"{table}/index/{VISITOR_INDEX}",
+        },
         # A SecureString under the AWS-managed key: SSM decrypts for the caller, no KMS grant.
-        {"Sid": "SecretKey", "Action": ["ssm:GetParameter"],
-         "Resource": f"arn:aws:ssm:{region}:*:parameter/{parameter.lstrip('/')}"},
+        {
+            "Sid": "SecretKey",
+            "Action": ["ssm:GetParameter"],
+            "Resource": f"arn:aws:ssm:{region}:*:parameter/{parameter.lstrip('/')}",
+        },
     ]
-    return {"Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", **statement} for statement in statements]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", **statement} for statement in statements],
+    }

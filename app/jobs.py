@@ -19,11 +19,50 @@ FAILED = "failed"
 STALLED = "stalled"
 EXPIRED = "expired"
 
-FINISHED = {DONE, FAILED}
 GAVE_UP = "gave_up"
 VISITOR_INDEX = "by_visitor"
 # A history page stops looking after this many queries, however sparse the uploads.
 _MAX_PAGE_QUERIES = 5
+
+# The steps a page draws, in order.
+STEPS = ("Uploaded", "Converting", "Done")
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a shown status looks: the step reached, whether it ended, its tone, what it says."""
+
+    step: int  # 0: none yet; otherwise a 1-based index into STEPS
+    finished: bool
+    tone: str  # "progress", "done", "warning" (may still end well) or "problem"
+    message: str | None  # None: the job's own (a failure's reason)
+
+    @property
+    def trouble(self) -> bool:
+        """Whether a person should be offered a fresh start."""
+        return self.tone in ("warning", "problem")
+
+
+LOOKS = {
+    AWAITING_UPLOAD: Look(0, False, "progress", "Waiting for your file to arrive."),
+    UPLOADED: Look(1, False, "progress", "Your file has arrived. Converting starts in a moment."),
+    PROCESSING: Look(2, False, "progress", "Converting your image…"),
+    STALLED: Look(
+        2,
+        False,
+        "warning",
+        "Converting this image was interrupted. It is tried again automatically; if "
+        "nothing changes within a few minutes, upload it again.",
+    ),
+    DONE: Look(3, True, "done", "Done. Your images are ready."),
+    FAILED: Look(3, True, "problem", None),
+    EXPIRED: Look(
+        0,
+        True,
+        "problem",
+        "This upload form expired before a file arrived. Upload the image again.",
+    ),
+}
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -79,46 +118,51 @@ class Job:
             return GAVE_UP, gave_up_message(self.attempts)
         return None
 
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
 
 def gave_up_message(attempts: int) -> str:
     """Return what a person is told when every attempt to convert an image failed."""
-    return (f"Converting this image failed {attempts} times. Try again, or try another "
-            "file; if it keeps failing, the image may be too complex for us.")
+    return (
+        f"Converting this image failed {attempts} times. Try again, or try another "
+        "file; if it keeps failing, the image may be too complex for us."
+    )
+
+
+def _each_value(value, convert):
+    """Return `value` with `convert` applied to every value inside its lists and dicts."""
+    if isinstance(value, list):
+        return [_each_value(item, convert) for item in value]
+    if isinstance(value, dict):
+        return {key: _each_value(item, convert) for key, item in value.items()}
+    return convert(value)
 
 
 def _plain(value):
     """Turn DynamoDB's Decimals back into ints and floats, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
+
+    def number(item):
+        if not isinstance(item, Decimal):
+            return item
+        return int(item) if item == item.to_integral_value() else float(item)
+
+    return _each_value(value, number)
 
 
 def _wire(values: dict) -> dict:
     """Serialize plain values (floats included) to DynamoDB's wire format."""
-    def convert(value):
-        if isinstance(value, float):
-            return Decimal(repr(value))
-        if isinstance(value, list):
-            return [convert(item) for item in value]
-        if isinstance(value, dict):
-            return {key: convert(item) for key, item in value.items()}
-        return value
-    return {key: _serializer.serialize(convert(value)) for key, value in values.items()}
+
+    def decimal(item):
+        return Decimal(repr(item)) if isinstance(item, float) else item
+
+    return {
+        key: _serializer.serialize(_each_value(value, decimal)) for key, value in values.items()
+    }
 
 
 class JobStore:
     """Jobs in one DynamoDB table, keyed by `job_id`, with an index by visitor."""
 
     def __init__(self, client, table: str, ttl_days: int = 7):
-        self._client = client
+        self.client = client
         self._table = table
         self._ttl_seconds = ttl_days * 24 * 3600
 
@@ -126,38 +170,59 @@ class JobStore:
         """Store a new job awaiting its upload and return it."""
         now = time.time() if now is None else now
         job = Job(
-            job_id=secrets.token_hex(16), visitor_id=visitor_id, status=AWAITING_UPLOAD,
-            created_at=now, upload_expires_at=now + upload_expires_in,
+            job_id=secrets.token_hex(16),
+            visitor_id=visitor_id,
+            status=AWAITING_UPLOAD,
+            created_at=now,
+            upload_expires_at=now + upload_expires_in,
         )
         item = {
-            "job_id": job.job_id, "visitor_id": visitor_id, "status": AWAITING_UPLOAD,
-            "created_at": now, "upload_expires_at": job.upload_expires_at, "attempts": 0,
+            "job_id": job.job_id,
+            "visitor_id": visitor_id,
+            "status": AWAITING_UPLOAD,
+            "created_at": now,
+            "upload_expires_at": job.upload_expires_at,
+            "attempts": 0,
             "expires_at": int(now) + self._ttl_seconds,
         }
-        self._client.put_item(
-            TableName=self._table, Item=_wire(item),
+        self.client.put_item(
+            TableName=self._table,
+            Item=_wire(item),
             ConditionExpression="attribute_not_exists(job_id)",
         )
         return job
 
     def get(self, job_id: str) -> Job | None:
         """Return the job, read consistently (the last write may come from another instance)."""
-        response = self._client.get_item(
-            TableName=self._table, Key=_wire({"job_id": job_id}), ConsistentRead=True,
+        response = self.client.get_item(
+            TableName=self._table,
+            Key=_wire({"job_id": job_id}),
+            ConsistentRead=True,
         )
         return Job.from_item(response["Item"]) if "Item" in response else None
 
     def mark_uploaded(self, job_id: str, now: float | None = None) -> bool:
         """Move a job from awaiting_upload to uploaded; False if it had moved on."""
         now = time.time() if now is None else now
-        return self._transition(
-            job_id, "SET #status = :uploaded, uploaded_at = :now",
-            "#status = :awaiting",
-            {":uploaded": UPLOADED, ":now": now, ":awaiting": AWAITING_UPLOAD},
-        ) is not None
+        return (
+            self._transition(
+                job_id,
+                "SET #status = :uploaded, uploaded_at = :now",
+                "#status = :awaiting",
+                {":uploaded": UPLOADED, ":now": now, ":awaiting": AWAITING_UPLOAD},
+            )
+            is not None
+        )
 
-    def claim(self, job_id: str, source_key: str, filename: str, deadline: float,
-              max_attempts: int, now: float | None = None) -> Job | None:
+    def claim(
+        self,
+        job_id: str,
+        source_key: str,
+        filename: str,
+        deadline: float,
+        max_attempts: int,
+        now: float | None = None,
+    ) -> Job | None:
         """Take the job for conversion until `deadline`; None if it is taken or finished."""
         now = time.time() if now is None else now
         return self._transition(
@@ -167,45 +232,76 @@ class JobStore:
             "REMOVE last_error",
             "attempts < :max AND (#status IN (:awaiting, :uploaded) "
             "OR (#status = :processing AND deadline < :now))",
-            {":processing": PROCESSING, ":deadline": deadline, ":key": source_key,
-             ":filename": filename, ":now": now, ":one": 1, ":max": max_attempts,
-             ":awaiting": AWAITING_UPLOAD, ":uploaded": UPLOADED},
+            {
+                ":processing": PROCESSING,
+                ":deadline": deadline,
+                ":key": source_key,
+                ":filename": filename,
+                ":now": now,
+                ":one": 1,
+                ":max": max_attempts,
+                ":awaiting": AWAITING_UPLOAD,
+                ":uploaded": UPLOADED,
+            },
         )
 
     def release(self, job_id: str, attempt: int, error: str, now: float | None = None) -> bool:
         """Give back a claim after an infrastructure error, so a retry may take it at once."""
         now = time.time() if now is None else now
-        return self._transition(
-            job_id, "SET deadline = :now, last_error = :error",
-            "#status = :processing AND attempts = :attempt",
-            {":now": now, ":error": error, ":processing": PROCESSING, ":attempt": attempt},
-        ) is not None
+        return (
+            self._transition(
+                job_id,
+                "SET deadline = :now, last_error = :error",
+                "#status = :processing AND attempts = :attempt",
+                {":now": now, ":error": error, ":processing": PROCESSING, ":attempt": attempt},
+            )
+            is not None
+        )
 
     def finish(self, job_id: str, renditions: list[dict], now: float | None = None) -> bool:
         """Mark a processing job done with its renditions; False if it was not processing."""
         now = time.time() if now is None else now
-        return self._transition(
-            job_id, "SET #status = :done, renditions = :renditions, finished_at = :now "
-            "REMOVE deadline, last_error",
-            "#status = :processing",
-            {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING},
-        ) is not None
+        return (
+            self._transition(
+                job_id,
+                "SET #status = :done, renditions = :renditions, finished_at = :now "
+                "REMOVE deadline, last_error",
+                "#status = :processing",
+                {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING},
+            )
+            is not None
+        )
 
-    def fail(self, job_id: str, code: str, message: str, now: float | None = None,
-             stalled_only: bool = False) -> bool:
+    def fail(
+        self,
+        job_id: str,
+        code: str,
+        message: str,
+        now: float | None = None,
+        stalled_only: bool = False,
+    ) -> bool:
         """Mark a processing (or, with `stalled_only`, a stalled) job failed with a reason."""
         now = time.time() if now is None else now
-        return self._transition(
-            job_id, "SET #status = :failed, error_code = :code, error_message = :message, "
-            "finished_at = :now REMOVE deadline",
-            "#status = :processing" + (" AND deadline < :now" if stalled_only else ""),
-            {":failed": FAILED, ":code": code, ":message": message, ":now": now,
-             ":processing": PROCESSING},
-        ) is not None
+        return (
+            self._transition(
+                job_id,
+                "SET #status = :failed, error_code = :code, error_message = :message, "
+                "finished_at = :now REMOVE deadline",
+                "#status = :processing" + (" AND deadline < :now" if stalled_only else ""),
+                {
+                    ":failed": FAILED,
+                    ":code": code,
+                    ":message": message,
+                    ":now": now,
+                    ":processing": PROCESSING,
+                },
+            )
+            is not None
+        )
 
     def delete(self, job_id: str) -> None:
         """Remove the job record."""
-        self._client.delete_item(TableName=self._table, Key=_wire({"job_id": job_id}))
+        self.client.delete_item(TableName=self._table, Key=_wire({"job_id": job_id}))
 
     def for_visitor(self, visitor_id: str, limit: int = 20, after: dict | None = None):
         """Return the visitor's uploads, newest first, and the key the next page starts at.
@@ -217,21 +313,25 @@ class JobStore:
         start = after
         for _ in range(_MAX_PAGE_QUERIES):
             query = {
-                "TableName": self._table, "IndexName": VISITOR_INDEX,
-                "Limit": limit - len(jobs), "ScanIndexForward": False,
+                "TableName": self._table,
+                "IndexName": VISITOR_INDEX,
+                "Limit": limit - len(jobs),
+                "ScanIndexForward": False,
                 "KeyConditionExpression": "visitor_id = :visitor",
                 "FilterExpression": "#status <> :awaiting",
                 "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _wire({":visitor": visitor_id,
-                                                    ":awaiting": AWAITING_UPLOAD}),
+                "ExpressionAttributeValues": _wire(
+                    {":visitor": visitor_id, ":awaiting": AWAITING_UPLOAD}
+                ),
             }
             if start:
                 query["ExclusiveStartKey"] = _wire(start)
-            response = self._client.query(**query)
+            response = self.client.query(**query)
             jobs += [Job.from_item(item) for item in response.get("Items", [])]
             last = response.get("LastEvaluatedKey")
-            start = ({k: _plain(_deserializer.deserialize(v)) for k, v in last.items()}
-                     if last else None)
+            start = (
+                {k: _plain(_deserializer.deserialize(v)) for k, v in last.items()} if last else None
+            )
             if start is None or len(jobs) >= limit:
                 break
         return jobs, start
@@ -239,12 +339,14 @@ class JobStore:
     def _transition(self, job_id: str, update: str, condition: str, values: dict) -> Job | None:
         """Apply one conditional update; the new job, or None when the condition fails."""
         try:
-            response = self._client.update_item(
-                TableName=self._table, Key=_wire({"job_id": job_id}),
+            response = self.client.update_item(
+                TableName=self._table,
+                Key=_wire({"job_id": job_id}),
                 UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(job_id) AND ({condition})",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=_wire(values), ReturnValues="ALL_NEW",
+                ExpressionAttributeValues=_wire(values),
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

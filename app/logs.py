@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ROOT = "app"
 
@@ -20,8 +20,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
@@ -44,9 +43,9 @@ class _Stdout(logging.StreamHandler):
         pass
 
 
-def setup(level: str = "INFO") -> None:
-    """Send the app's logs to stdout as JSON lines (once per process)."""
-    logger = logging.getLogger(ROOT)
+def setup(level: str = "INFO", root: str = ROOT) -> None:
+    """Send the app's logs (or `root`'s) to stdout as JSON lines (once per process)."""
+    logger = logging.getLogger(root)
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
     handler = _Stdout()
@@ -57,6 +56,18 @@ def setup(level: str = "INFO") -> None:
     logger.propagate = False
 
 
+def peak_rss_mb() -> float:
+    """Return this process's peak resident memory (VmHWM), in MiB.
+
+    Not ru_maxrss: a child forked from a large parent reports the parent's peak there.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def visitor_hash(visitor_id: str | None) -> str | None:
     """Return a stable, irreversible tag for a visitor, for logs."""
     if not visitor_id:
@@ -64,7 +75,8 @@ def visitor_hash(visitor_id: str | None) -> str | None:
     return hashlib.sha256(f"thumbs-visitor:{visitor_id}".encode()).hexdigest()[:16]
 
 
-def event(logger: logging.Logger, name: str, level: int = logging.INFO, exc_info=None,
-          **fields) -> None:
+def event(
+    logger: logging.Logger, name: str, level: int = logging.INFO, exc_info=None, **fields
+) -> None:
     """Log `name` with `fields` as one structured line."""
     logger.log(level, name, exc_info=exc_info, extra={"fields": fields})

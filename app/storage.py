@@ -25,7 +25,7 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
     """Return `(job id, filename)` for a key under uploads/, or None for any other key."""
     if not key.startswith(UPLOADS_PREFIX):
         return None
-    job_id, _, filename = key[len(UPLOADS_PREFIX):].partition("/")
+    job_id, _, filename = key[len(UPLOADS_PREFIX) :].partition("/")
     if not job_id or not filename:
         return None
     return job_id, filename
@@ -38,8 +38,14 @@ def display_name(filename: str | None, limit: int = 120) -> str:
     this keeps out what escaping does not (a right-to-left override that turns
     "photo\u202egpj.exe" into "photoexe.jpg", line breaks, a thousand characters).
     """
-    name = "".join(" " if unicodedata.category(c)[0] == "Z" or c in "\t\n\r" else
-                   "" if unicodedata.category(c)[0] == "C" else c for c in filename or "")
+    name = "".join(
+        " "
+        if unicodedata.category(c)[0] == "Z" or c in "\t\n\r"
+        else ""
+        if unicodedata.category(c)[0] == "C"
+        else c
+        for c in filename or ""
+    )
     name = " ".join(name.split()) or "image"
     if len(name) > limit:
         name = name[: limit - 31] + "…" + name[-30:]
@@ -54,25 +60,36 @@ def download_name(filename: str | None, rendition: str, extension: str) -> str:
 
 def content_disposition(filename: str) -> str:
     """Return an attachment header for `filename` that no browser misreads (RFC 6266)."""
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_"
-                       for c in filename) or "download"
+    fallback = (
+        "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_" for c in filename)
+        or "download"
+    )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class Storage:
     """The uploads and results buckets, through one boto3 S3 client."""
 
-    def __init__(self, client, uploads_bucket: str, results_bucket: str, *,
-                 max_upload_bytes: int, upload_expires: int, link_expires: int):
-        self._client = client
+    def __init__(
+        self,
+        client,
+        uploads_bucket: str,
+        results_bucket: str,
+        *,
+        max_upload_bytes: int,
+        upload_expires: int,
+        link_expires: int,
+    ):
+        self.client = client
         self.uploads_bucket = uploads_bucket
         self.results_bucket = results_bucket
         self._max_upload_bytes = max_upload_bytes
         self._upload_expires = upload_expires
         self._link_expires = link_expires
 
-    def presigned_post(self, job_id: str, *, redirect: str | None = None,
-                       status: int | None = None) -> dict:
+    def presigned_post(
+        self, job_id: str, *, redirect: str | None = None, status: int | None = None
+    ) -> dict:
         """Return the URL and fields of a browser upload into this job's prefix only.
 
         With `redirect`, S3 answers 303 to it (a plain form); with `status`, S3 answers
@@ -90,9 +107,12 @@ class Storage:
             fields["success_action_status"] = str(status)
             conditions.append({"success_action_status": str(status)})
         # A key ending in ${filename} makes boto3 add ["starts-with", "$key", prefix].
-        return self._client.generate_presigned_post(
-            Bucket=self.uploads_bucket, Key=upload_prefix(job_id) + "${filename}",
-            Fields=fields, Conditions=conditions, ExpiresIn=self._upload_expires,
+        return self.client.generate_presigned_post(
+            Bucket=self.uploads_bucket,
+            Key=upload_prefix(job_id) + "${filename}",
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=self._upload_expires,
         )
 
     def presigned_get(self, key: str, download_name: str | None = None) -> str:
@@ -100,8 +120,10 @@ class Storage:
         params = {"Bucket": self.results_bucket, "Key": key}
         if download_name:
             params["ResponseContentDisposition"] = content_disposition(download_name)
-        return self._client.generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=self._link_expires,
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params=params,
+            ExpiresIn=self._link_expires,
         )
 
     def origins(self) -> set[str]:
@@ -111,15 +133,17 @@ class Storage:
 
     def read_source(self, key: str) -> bytes:
         """Return an uploaded object's bytes, never more than the upload limit allows."""
-        response = self._client.get_object(Bucket=self.uploads_bucket, Key=key)
+        response = self.client.get_object(Bucket=self.uploads_bucket, Key=key)
         with response["Body"] as body:
             return body.read(self._max_upload_bytes + 1)
 
     def write_rendition(self, job_id: str, rendition) -> str:
         """Store a rendition under results/<job>/ and return its key."""
         key = result_key(job_id, rendition.name, rendition.extension)
-        self._client.put_object(
-            Bucket=self.results_bucket, Key=key, Body=rendition.data,
+        self.client.put_object(
+            Bucket=self.results_bucket,
+            Key=key,
+            Body=rendition.data,
             ContentType=rendition.content_type,
             CacheControl="private, max-age=31536000, immutable",
         )
@@ -127,9 +151,11 @@ class Storage:
 
     def delete_job(self, job_id: str) -> None:
         """Delete every object of a job, upload and results."""
-        for bucket, prefix in ((self.uploads_bucket, upload_prefix(job_id)),
-                               (self.results_bucket, f"{RESULTS_PREFIX}{job_id}/")):
-            listing = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        for bucket, prefix in (
+            (self.uploads_bucket, upload_prefix(job_id)),
+            (self.results_bucket, f"{RESULTS_PREFIX}{job_id}/"),
+        ):
+            listing = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
             keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
             if keys:
-                self._client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

@@ -6,34 +6,9 @@ import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
+from .errors import TicketExpired, TicketForeign, TicketInvalid
+
 SALT = "thumbs.job-ticket"
-
-
-class TicketInvalid(Exception):
-    """The ticket was not made by this site (tampered, truncated, another salt or key)."""
-
-    status = 404
-    title = "Link not valid"
-    message = "This link is not valid. Check that it was copied in full."
-
-
-class TicketExpired(TicketInvalid):
-    """The ticket is genuine but older than its maximum age."""
-
-    status = 403
-    title = "Link expired"
-    message = "This link has expired. Upload the image again to get a new one."
-
-
-class TicketForeign(TicketInvalid):
-    """The ticket is genuine but belongs to another visitor."""
-
-    status = 403
-    title = "Not your upload"
-    message = (
-        "This link belongs to someone else's upload. Links to uploads only work in the "
-        "browser that made them."
-    )
 
 
 def new_visitor_id() -> str:

@@ -34,30 +34,41 @@ PACKAGED_ENTRY_POINT = "import handler; handler.LambdaHandler()"
 def production_environment() -> dict[str, str]:
     """A production configuration with fake credentials: no embedded AWS, no AWS call."""
     keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
-    return {**keep, "STAGE": "bench", "SECRET_KEY": "bench-" + "k" * 40,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-            "AWS_LAMBDA_FUNCTION_NAME": "thumbs-bench"}
+    return {
+        **keep,
+        "STAGE": "bench",
+        "SECRET_KEY": "bench-" + "k" * 40,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "thumbs-bench",
+    }
 
 
 def import_seconds(python: Path | str, statement: str, cwd: Path, env: dict) -> float:
     """Return how long `statement` takes in a fresh process (interpreter start-up excluded)."""
-    code = ("import time; _t = time.perf_counter()\n" + statement.replace("; ", "\n")
-            + "\nprint(time.perf_counter() - _t)")
-    done = subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import time; _t = time.perf_counter()\n"
+        + statement.replace("; ", "\n")
+        + "\nprint(time.perf_counter() - _t)"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def compare(python, entry: str, cwd: Path, env: dict, runs: int,
-            also: tuple[str, ...] = ()) -> tuple[float, ...]:
+def compare(
+    python, entry: str, cwd: Path, env: dict, runs: int, also: tuple[str, ...] = ()
+) -> tuple[float, ...]:
     """Return the median seconds of the baseline, of `entry` and of `also`, measured in turns."""
     statements = (BASELINE, entry, *also)
     for statement in statements:  # unmeasured: compiles what changed, fills the cache
         import_seconds(python, statement, cwd, env)
     times: list[list[float]] = [[] for _ in statements]
     for _ in range(runs):
-        for measured, statement in zip(times, statements):
+        for measured, statement in zip(times, statements, strict=True):
             measured.append(import_seconds(python, statement, cwd, env))
     return tuple(statistics.median(measured) for measured in times)
 
@@ -71,8 +82,10 @@ def package_size(path: Path) -> tuple[int, int]:
 def report(label: str, baseline: float, measured: float) -> bool:
     ratio = measured / baseline
     met = ratio <= TARGET
-    print(f"  {label}: {measured * 1000:.0f} ms against {baseline * 1000:.0f} ms for "
-          f"`{BASELINE}`: {ratio:.2f}x ({'meets' if met else 'misses'} the {TARGET}x target)")
+    print(
+        f"  {label}: {measured * 1000:.0f} ms against {baseline * 1000:.0f} ms for "
+        f"`{BASELINE}`: {ratio:.2f}x ({'meets' if met else 'misses'} the {TARGET}x target)"
+    )
     return met
 
 
@@ -82,13 +95,15 @@ def packaged(runs: int) -> None:
         with zipfile.ZipFile(PACKAGE) as archive:
             archive.extractall(folder)
         # Lambda's /var/task is read-only: the package's own .pyc files are all there is.
-        env = {**production_environment(), "PYTHONNOUSERSITE": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        baseline, measured, handler = compare(PYTHON312, ENTRY_POINT, Path(folder), env, runs,
-                                              also=(PACKAGED_ENTRY_POINT,))
+        env = {**production_environment(), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        baseline, measured, handler = compare(
+            PYTHON312, ENTRY_POINT, Path(folder), env, runs, also=(PACKAGED_ENTRY_POINT,)
+        )
     report(f"`{ENTRY_POINT}` in the package, on Python 3.12", baseline, measured)
-    print(f"  with Zappa's handler (`{PACKAGED_ENTRY_POINT}`, what Lambda runs): "
-          f"{handler * 1000:.0f} ms, {(handler - measured) * 1000:+.0f} ms against wsgi alone")
+    print(
+        f"  with Zappa's handler (`{PACKAGED_ENTRY_POINT}`, what Lambda runs): "
+        f"{handler * 1000:.0f} ms, {(handler - measured) * 1000:+.0f} ms against wsgi alone"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -99,16 +114,20 @@ def main(argv: list[str]) -> int:
     args, _ = parser.parse_known_args(argv)
     runs = args.runs or (5 if args.quick else 15)
     print(f"Cold start (median of {runs} fresh processes each):")
-    baseline, measured = compare(sys.executable, ENTRY_POINT, ROOT, production_environment(),
-                                 runs)
-    report(f"`{ENTRY_POINT}` on Python {sys.version_info.major}.{sys.version_info.minor}",
-           baseline, measured)
+    baseline, measured = compare(sys.executable, ENTRY_POINT, ROOT, production_environment(), runs)
+    report(
+        f"`{ENTRY_POINT}` on Python {sys.version_info.major}.{sys.version_info.minor}",
+        baseline,
+        measured,
+    )
     if not PACKAGE.exists():
         print("  The package is not built: `make package` builds it (then run this again).")
         return 0
     zipped, unpacked = package_size(PACKAGE)
-    print(f"  Package {PACKAGE.relative_to(ROOT)}: {zipped / MB:.1f} MiB zipped (Lambda's "
-          f"limit: 50 MiB), {unpacked / MB:.1f} MiB unpacked (limit: 250 MiB)")
+    print(
+        f"  Package {PACKAGE.relative_to(ROOT)}: {zipped / MB:.1f} MiB zipped (Lambda's "
+        f"limit: 50 MiB), {unpacked / MB:.1f} MiB unpacked (limit: 250 MiB)"
+    )
     if PYTHON312.exists():
         packaged(runs)
     return 0

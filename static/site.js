@@ -4,7 +4,6 @@
 (function () {
   var FIRST_POLL_MS = 750;
   var MAX_POLL_MS = 5000;
-  var STEP = { awaiting_upload: 0, expired: 0, uploaded: 1, processing: 2, stalled: 2, done: 3, failed: 3 };
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -117,17 +116,17 @@
       }
       section.className = "job status-" + job.status;
       section.dataset.status = job.status;
-      var step = STEP[job.status];
+      var step = job.step;
       steps.forEach(function (item, index) {
         var n = index + 1;
-        var complete = n < step || (n === 3 && job.status === "done");
+        var complete = n < step || (n === steps.length && job.status === "done");
         item.classList.toggle("complete", complete);
         item.classList.toggle("current", n === step && !complete);
         if (n === step) item.setAttribute("aria-current", "step");
         else item.removeAttribute("aria-current");
       });
       if (message.textContent !== job.message) message.textContent = job.message;
-      again.hidden = ["failed", "stalled", "expired"].indexOf(job.status) < 0;
+      again.hidden = !job.trouble;
       if (job.status === "done") {
         var box = document.getElementById("renditions");
         box.textContent = "";

@@ -21,8 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     outcomes = []
     with Cluster(size=args.instances, copies=3) as cluster:
-        print(f"stress: {args.instances} app instances, embedded AWS on {cluster.endpoint}, "
-              f"logs in {cluster.logdir}", flush=True)
+        print(
+            f"stress: {args.instances} app instances, embedded AWS on {cluster.endpoint}, "
+            f"logs in {cluster.logdir}",
+            flush=True,
+        )
         outcomes += run(lambda: scenarios.random_routing(cluster, args.flows))
         outcomes += run(lambda: [scenarios.transient_faults(cluster)])
         outcomes += run(lambda: [scenarios.crashes(cluster)])
@@ -37,8 +40,11 @@ def run(scenario) -> list:
     began = time.monotonic()
     outcomes = list(scenario())
     for outcome in outcomes:
-        print(f"  … {outcome.name}: {'held' if outcome.held else 'FAILED'} "
-              f"({time.monotonic() - began:.0f} s)", flush=True)
+        print(
+            f"  … {outcome.name}: {'held' if outcome.held else 'FAILED'} "
+            f"({time.monotonic() - began:.0f} s)",
+            flush=True,
+        )
     return outcomes
 
 
@@ -46,8 +52,9 @@ def summary(outcomes, seconds: float) -> int:
     """Print the figures of every scenario and the problems; return the exit status."""
     print("\nThumbs stress summary")
     for outcome in outcomes:
-        figures = ", ".join(f"{name.replace('_', ' ')} {value}"
-                            for name, value in sorted(outcome.counts.items()))
+        figures = ", ".join(
+            f"{name.replace('_', ' ')} {value}" for name, value in sorted(outcome.counts.items())
+        )
         print(f"  {outcome.name:<22} {'held  ' if outcome.held else 'FAILED'}  {figures}")
     problems = [f"{o.name}: {p}" for o in outcomes for p in o.problems]
     print(f"  {'jobs lost or stuck':<22} {len(problems)}")

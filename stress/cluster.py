@@ -16,28 +16,38 @@ from urllib.parse import urlsplit
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from support import free_port, upload_form  # noqa: E402  (shared with the tests)
+from tests.support import free_port, upload_form
 
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1"}
+ROOT = Path(__file__).resolve().parent.parent
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 class Cluster:
     """An embedded AWS and `size` app processes; its worker runs events in threads, or each
     in a fresh process (as a Lambda invocation, with its own peak memory)."""
 
-    def __init__(self, size: int = 3, stage: str = "stress", copies: int = 3,
-                 worker: str = "thread"):
+    def __init__(
+        self, size: int = 3, stage: str = "stress", copies: int = 3, worker: str = "thread"
+    ):
         self.aws_port = 0  # the embedded AWS binds a free port and says which
         self.logdir = Path(tempfile.mkdtemp(prefix="thumbs-stress-"))
         self.env = {
-            **os.environ, **FAKE_AWS, "STAGE": stage, "LOCAL_AWS": "1",
-            "LOCAL_AWS_PORT": "0", "LOCAL_WORKER": worker,
-            "LOCAL_EVENT_COPIES": str(copies), "LOCAL_FAULTS": "1",
+            **os.environ,
+            **FAKE_AWS,
+            "STAGE": stage,
+            "LOCAL_AWS": "1",
+            "LOCAL_AWS_PORT": "0",
+            "LOCAL_WORKER": worker,
+            "LOCAL_EVENT_COPIES": str(copies),
+            "LOCAL_FAULTS": "1",
             # Every instance signs with the same key, as every Lambda instance does.
-            "SECRET_KEY": secrets.token_urlsafe(48), "PYTHONUNBUFFERED": "1",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "PYTHONUNBUFFERED": "1",
             "PROCESSING_TIMEOUT_SECONDS": "30",
         }
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "FLASK_DEBUG"):
@@ -56,7 +66,7 @@ class Cluster:
         os.environ.update(FAKE_AWS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        aws = self._spawn("aws", [sys.executable, "-m", "app.local"])
+        aws = self._spawn("aws", [sys.executable, "-m", "embedded_aws"])
         for line in aws.stdout:
             if "ready" in line:
                 break
@@ -67,9 +77,22 @@ class Cluster:
         threading.Thread(target=self._collect, args=(aws,), daemon=True).start()
         for n in range(self.size):
             port = free_port()
-            self._spawn(f"app{n}", [sys.executable, "-m", "flask", "--app", "wsgi", "run",
-                                    "--port", str(port), "--no-reload", "--no-debugger"],
-                        capture=False)
+            self._spawn(
+                f"app{n}",
+                [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "embedded_aws",
+                    "run",
+                    "--port",
+                    str(port),
+                    "--no-reload",
+                    "--no-debugger",
+                ],
+                capture=False,
+            )
             self.instances.append(f"http://127.0.0.1:{port}")
         for url in self.instances:
             _wait_until_up(url + "/healthz")
@@ -98,9 +121,14 @@ class Cluster:
 
     def _spawn(self, name: str, command: list[str], capture: bool = True) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "w")
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, text=True,
-                                   stdout=subprocess.PIPE if capture else log,
-                                   stderr=subprocess.STDOUT if capture else log)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE if capture else log,
+            stderr=subprocess.STDOUT if capture else log,
+        )
         self._processes.append(process)
         return process
 
@@ -139,12 +167,17 @@ class Visitor:
         return self.session.get(self._routed(path_or_url), timeout=60, **kwargs)
 
     def upload(self, filename: str, data: bytes, content_type: str = "image/jpeg"):
-        """Open the upload page and post the file to S3 as its form says; return (S3's answer, job id)."""
+        """Open the upload page, post the file to S3 as its form says; (S3's answer, job id)."""
         action, fields = upload_form(self.get("/").text)
         fields = [(n, content_type if n == "Content-Type" else v) for n, v in fields]
         job_id = dict(fields)["key"].split("/")[1]
-        answer = self.session.post(action, data=fields, allow_redirects=False, timeout=120,
-                                   files={"file": (filename, data, content_type)})
+        answer = self.session.post(
+            action,
+            data=fields,
+            allow_redirects=False,
+            timeout=120,
+            files={"file": (filename, data, content_type)},
+        )
         return answer, job_id
 
     def wait(self, job_path: str, polls: int = 300, pause: float = 0.5) -> dict:

@@ -12,8 +12,8 @@ import sys
 
 from app import imaging, worker
 from app.jobs import JobStore
-from app.local.pump import LocalContext
 from app.storage import Storage
+from embedded_aws.context import LambdaContext
 
 STEPS = ("after_claim", "after_read", "after_one_rendition", "before_done")
 
@@ -23,6 +23,7 @@ def crash(mode: str):
         if mode == "kill":
             os._exit(137)
         raise RuntimeError("injected crash")
+
     return die
 
 
@@ -39,6 +40,7 @@ def arm(step: str, mode: str) -> None:
                 crash(mode)()
             written.append(rendition.name)
             return real(self, job_id, rendition)
+
         Storage.write_rendition = write_one
     elif step == "before_done":
         JobStore.finish = crash(mode)
@@ -50,7 +52,7 @@ def main() -> int:
     step, mode, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
     if step != "none":
         arm(step, mode)
-    worker.handle_s3_event(json.load(sys.stdin), LocalContext(timeout))
+    worker.handle_s3_event(json.load(sys.stdin), LambdaContext("thumbs-stress-worker", timeout))
     return 0
 
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 import requests
 from PIL import Image, ImageDraw
 
-from app import aws, config, infra
+from app import infra
+from app.config import Settings
 from app.jobs import DONE, FAILED, PROCESSING, STALLED
+from app.services import client, services_for
+from tests.support import put_upload, s3_event
 
 from .cluster import ROOT, Cluster, Visitor
 from .crash import STEPS
-from support import s3_event  # noqa: E402  (tests/ is on the path through .cluster)
 
 # The crashing invocations' own time limit: their claims expire this soon after.
 CRASH_TIMEOUT = 2.0
@@ -73,7 +75,7 @@ def full_flow(cluster: Cluster, n: int, late_redirect: bool) -> tuple[str | None
     thumb = next(r for r in status["renditions"] if r["name"] == "thumb")
     image = Image.open(io.BytesIO(requests.get(thumb["url"], timeout=60).content)).convert("RGB")
     got = image.getpixel((image.width - 1, image.height - 1))
-    if max(image.size) > 256 or any(abs(a - b) > 12 for a, b in zip(got, colour(n))):
+    if max(image.size) > 256 or any(abs(a - b) > 12 for a, b in zip(got, colour(n), strict=False)):
         return job_id, f"flow {n}: wrong thumbnail ({image.size}, colour {got} not {colour(n)})"
     disposition = requests.get(thumb["download_url"], timeout=60).headers["Content-Disposition"]
     if f"flow {n}-thumb.jpg" not in disposition:
@@ -86,21 +88,29 @@ def random_routing(cluster: Cluster, flows: int) -> tuple[Outcome, Outcome]:
     routing, duplicates = Outcome("random routing"), Outcome("duplicate events")
     seen_before = len(cluster.worker_events("duplicate_ignored"))
     with ThreadPoolExecutor(max_workers=flows) as pool:
-        results = list(pool.map(lambda n: full_flow(cluster, n, late_redirect=n % 2 == 1),
-                                range(flows)))
+        results = list(
+            pool.map(lambda n: full_flow(cluster, n, late_redirect=n % 2 == 1), range(flows))
+        )
     jobs = {job_id for job_id, _ in results}
-    routing.counts.update(flows=flows, instances=cluster.size,
-                          done=sum(problem is None for _, problem in results))
+    routing.counts.update(
+        flows=flows, instances=cluster.size, done=sum(problem is None for _, problem in results)
+    )
     routing.problems += [problem for _, problem in results if problem]
     time.sleep(2)  # let the last duplicate deliveries report
     # A conversion ends in job_done, or in job_gone when another claimant finished first.
-    conversions = Counter(e["job_id"] for name in ("job_done", "job_gone")
-                          for e in cluster.worker_events(name) if e["job_id"] in jobs)
+    conversions = Counter(
+        e["job_id"]
+        for name in ("job_done", "job_gone")
+        for e in cluster.worker_events(name)
+        if e["job_id"] in jobs
+    )
     twice = [job for job, count in conversions.items() if count > 1]
     duplicates.counts.update(
-        jobs=len(jobs), converted_once=sum(count == 1 for count in conversions.values()),
+        jobs=len(jobs),
+        converted_once=sum(count == 1 for count in conversions.values()),
         duplicates_ignored=len(cluster.worker_events("duplicate_ignored")) - seen_before,
-        late_redirects=flows // 2)
+        late_redirects=flows // 2,
+    )
     duplicates.problems += [f"job {job} was converted {conversions[job]} times" for job in twice]
     return routing, duplicates
 
@@ -142,18 +152,19 @@ def crashes(cluster: Cluster) -> Outcome:
     """The worker dies at each step in turn; a retry finishes the job, or it fails with why."""
     outcome = Outcome("crashes")
     env = {**cluster.env, "STAGE": "stresscrash", "AWS_ENDPOINT_URL": cluster.endpoint}
-    settings = config.from_env(env)
+    settings = Settings.from_env(env)
     # Its own buckets, with no trigger: only these invocations see the uploads.
-    infra.up(settings, aws.client("s3", settings), aws.client("dynamodb", settings),
-             log=lambda message: None)
-    services = aws.build_services(settings)
+    infra.up(
+        settings, client("s3", settings), client("dynamodb", settings), log=lambda message: None
+    )
+    services = services_for(settings)
     for step in STEPS:
         for mode in ("error", "kill"):
             problem = _crash_and_recover(services, env, step, mode)
             outcome.counts["survived" if problem is None else "lost"] += 1
             if problem:
                 outcome.problems.append(f"{step}/{mode}: {problem}")
-    problem = _crash_until_given_up(services, env, settings["MAX_ATTEMPTS"])
+    problem = _crash_until_given_up(services, env, settings.max_attempts)
     outcome.counts["failed_with_reason"] += problem is None
     if problem:
         outcome.problems.append(problem)
@@ -164,14 +175,20 @@ def _new_upload(services) -> tuple[str, dict]:
     job = services.jobs.create("crash-visitor", 600)
     key = f"uploads/{job.job_id}/crash.jpg"
     data = picture(7, size=(1200, 900))
-    services.storage._client.put_object(Bucket=services.storage.uploads_bucket, Key=key, Body=data)
+    put_upload(services, key, data)
     return job.job_id, s3_event(services.storage.uploads_bucket, key, len(data))
 
 
 def _invoke(env: dict, event: dict, step: str = "none", mode: str = "error") -> int:
-    return subprocess.run([sys.executable, "-m", "stress.crash", step, mode, str(CRASH_TIMEOUT)],
-                          input=json.dumps(event), text=True, env=env, cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return subprocess.run(
+        [sys.executable, "-m", "stress.crash", step, mode, str(CRASH_TIMEOUT)],
+        input=json.dumps(event),
+        text=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ).returncode
 
 
 def _wait_until_stalled(services, job_id: str) -> bool:
@@ -200,8 +217,9 @@ def _crash_and_recover(services, env: dict, step: str, mode: str) -> str | None:
     if _invoke(env, event) != 0:
         return "the retry failed"
     job = services.jobs.get(job_id)
-    stored = services.storage._client.list_objects_v2(
-        Bucket=services.storage.results_bucket, Prefix=f"results/{job_id}/").get("KeyCount")
+    stored = services.storage.client.list_objects_v2(
+        Bucket=services.storage.results_bucket, Prefix=f"results/{job_id}/"
+    ).get("KeyCount")
     if job.status != DONE or job.attempts != 2 or stored != 2:
         return f"ended {job.status} after {job.attempts} attempts with {stored} results"
     return None

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from moto import mock_aws
 from werkzeug.serving import make_server
 
 from app import create_app, infra
-from app.aws import build_services
-from app.aws import client as aws_client
+from app.services import current_settings, services_for
+
 from deployed import deployed  # noqa: F401  (the real Zappa handler on moto)
+from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -26,9 +29,22 @@ FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 # Settings the environment must not leak into a test.
-_CLEARED = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-            "LOCAL_AWS", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "STAGE", "FLASK_DEBUG",
-            "AWS_LAMBDA_FUNCTION_NAME")
+_CLEARED = (
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "LOCAL_AWS",
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "STAGE",
+    "FLASK_DEBUG",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "SITE_ORIGIN",
+    "SECRET_KEY_PARAMETER",
+)
+# How long the embedded AWS may take to say it is ready before the session fails.
+_READY_SECONDS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -41,9 +57,15 @@ def fake_aws_environment(monkeypatch):
 
 
 def settings_for_tests(**overrides) -> dict:
-    settings = {"TESTING": True, "SECRET_KEY": SECRET, "STAGE": "test"}
-    settings.update(overrides)
-    return settings
+    return {"TESTING": True, "SECRET_KEY": SECRET, "STAGE": "test", **overrides}
+
+
+class BrowserClient(FlaskClient):
+    """A test client that asks for pages as a browser does (a script asks for JSON)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT"] = BROWSER_ACCEPT
 
 
 @pytest.fixture
@@ -55,10 +77,16 @@ def aws():
 
 @pytest.fixture
 def app(aws):
+    """The app on a fresh moto account, with its buckets and table.
+
+    Its boto3 clients are the ones this process keeps for these settings: moto intercepts
+    every client, and a client is not data, so each test still starts from an empty account.
+    """
     app = create_app(settings_for_tests())
-    settings = app.config
-    infra.up(settings, aws_client("s3", settings), aws_client("dynamodb", settings),
-             log=lambda message: None)
+    app.test_client_class = BrowserClient
+    with app.app_context():
+        made = services_for(current_settings())
+    infra.up(made.settings, made.storage.client, made.jobs.client, log=lambda message: None)
     return app
 
 
@@ -67,35 +95,60 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def services(app):
-    return build_services(app.config)
+@pytest.fixture(name="services")
+def services_fixture(app):
+    """The app's settings and AWS services, as its views get them."""
+    with app.app_context():
+        return services_for(current_settings())
 
 
 @pytest.fixture(scope="session")
 def embedded_aws():
     """The embedded AWS in its own process (its worker apart from the web, as in Lambda)."""
     # Port 0: the system picks a free one as the server binds, so no other process can race.
-    env = {**os.environ, **FAKE_CREDENTIALS, "STAGE": "e2e", "LOCAL_AWS": "1",
-           "LOCAL_AWS_PORT": "0", "PYTHONUNBUFFERED": "1"}
-    for name in _CLEARED[:4]:
-        env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "app.local"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    started = []
-    for line in process.stdout:
-        started.append(line)
-        if "ready" in line:
-            break
-    else:
-        raise RuntimeError("the embedded AWS did not start:\n" + "".join(started))
-    port = int(line.rsplit(":", 1)[1])  # "embedded AWS ready on http://127.0.0.1:PORT"
-    # Keep reading its output, so a full pipe never blocks it.
-    log = []
-    threading.Thread(target=lambda: log.extend(process.stdout), daemon=True).start()
-    yield {"port": port, "endpoint": f"http://127.0.0.1:{port}", "log": log}
+    env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
+    env.update(FAKE_CREDENTIALS, STAGE="e2e", LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embedded_aws"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    log: list[str] = []
+
+    def read() -> None:  # always drain the pipe, so a full one never blocks the server
+        for line in process.stdout:
+            log.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    endpoint = _wait_for_ready(process, lines, log)
+    yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_for_ready(process: subprocess.Popen, lines: queue.Queue, log: list[str]) -> str:
+    """Return the endpoint the embedded AWS announces; kill it and fail if it never does."""
+    try:
+        while True:
+            line = lines.get(timeout=_READY_SECONDS)
+            if line is None:
+                break
+            if "ready on" in line:  # "embedded AWS ready on http://127.0.0.1:PORT"
+                return line.split("ready on", 1)[1].strip()
+    except queue.Empty:
+        pass
+    process.kill()
+    process.wait()
+    pytest.fail(f"the embedded AWS did not start within {_READY_SECONDS} s:\n" + "".join(log))
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +157,11 @@ def live_site(embedded_aws):
     saved = dict(os.environ)
     try:
         os.environ.update(FAKE_CREDENTIALS)
-        app = create_app(settings_for_tests(STAGE="e2e", LOCAL_AWS=True,
-                                       LOCAL_AWS_PORT=embedded_aws["port"]))
+        app = create_app(
+            settings_for_tests(
+                STAGE="e2e", LOCAL_AWS=True, AWS_ENDPOINT_URL=embedded_aws["endpoint"]
+            )
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -133,9 +189,15 @@ class LiveSite:
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Chromium's own background traffic is refused by a closed network; keep it quiet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +205,10 @@ def browser():
     """Debian's Chromium, driven by Playwright; skipped on a machine without it, never in CI."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser tests, but {CHROMIUM} is missing "
-                        "(.ci/run installs Debian's chromium package)")
+            pytest.fail(
+                f"CI must run the browser tests, but {CHROMIUM} is missing "
+                "(.ci/run installs Debian's chromium package)"
+            )
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium, or set CHROMIUM)")
     from playwright.sync_api import sync_playwright
 

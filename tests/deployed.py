@@ -12,9 +12,10 @@ import pytest
 import requests
 import zappa.handler
 
-from app import config, infra, worker
-from app.aws import client
-from app.local.gate import S3Gate
+from app import infra, services
+from app.config import Settings
+from app.services import client
+from embedded_aws.gate import S3Gate
 
 from lambda_stage import ROOT, Browser, lambda_environment, write_settings_module
 from support import jpeg_bytes, multipart, upload_form
@@ -52,7 +53,7 @@ def reset_lambda() -> None:
     zappa.handler.LambdaHandler._LambdaHandler__instance = None
     for name in ("wsgi", "zappa_settings"):
         sys.modules.pop(name, None)
-    worker._services.cache_clear()
+    services.forget()
 
 
 @pytest.fixture
@@ -64,10 +65,11 @@ def deployed(aws, monkeypatch, tmp_path):
     saved_environment, root_level = dict(os.environ), logging.getLogger().level
     environment = {**lambda_environment(stage_config, "thumbs-dev"), "SITE_ORIGIN": SITE_ORIGIN}
     os.environ.update(environment)
-    settings = config.from_env()
+    settings = Settings.from_env()
     infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
     client("ssm", settings).put_parameter(
-        Name=environment["SECRET_KEY_PARAMETER"], Value=SECRET, Type="SecureString")
+        Name=environment["SECRET_KEY_PARAMETER"], Value=SECRET, Type="SecureString"
+    )
     reset_lambda()
     yield Deployed(stage_config, settings, environment)
     reset_lambda()
@@ -77,8 +79,13 @@ def deployed(aws, monkeypatch, tmp_path):
     logging.getLogger().setLevel(root_level)
 
 
-def post_to_s3(action: str, fields: list[tuple[str, str]], filename: str, data: bytes,
-               content_type: str = "image/jpeg") -> requests.Response:
+def post_to_s3(
+    action: str,
+    fields: list[tuple[str, str]],
+    filename: str,
+    data: bytes,
+    content_type: str = "image/jpeg",
+) -> requests.Response:
     """Post a file as the browser does, refused as S3 would refuse it, then stored by moto."""
     fields = [(n, content_type if n == "Content-Type" else v) for n, v in fields]
     body, form_type = multipart(fields, (filename, data, content_type))
@@ -86,8 +93,9 @@ def post_to_s3(action: str, fields: list[tuple[str, str]], filename: str, data: 
     # moto stores any POST; the gate holds it to the policy as S3 would (moto's own keys).
     keys = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
     S3Gate(None, keys).check_post(bucket, body, form_type.split("boundary=")[1])
-    return requests.post(action, data=body, headers={"Content-Type": form_type},
-                         allow_redirects=False, timeout=30)
+    return requests.post(
+        action, data=body, headers={"Content-Type": form_type}, allow_redirects=False, timeout=30
+    )
 
 
 def assert_on_stage(urls, browser):

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-import app.aws
+import app.services
 
 from lambda_stage import ACCOUNT
 
@@ -26,13 +26,19 @@ class Access:
 
 def _s3(operation: str, params: dict, region: str) -> list[Access]:
     bucket = f"arn:aws:s3:::{params['Bucket']}"
-    objects = {"GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
-               "PutObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject"}
+    objects = {
+        "GetObject": "s3:GetObject",
+        "HeadObject": "s3:GetObject",
+        "PutObject": "s3:PutObject",
+        "DeleteObject": "s3:DeleteObject",
+    }
     if operation in objects:
         return [Access(objects[operation], f"{bucket}/{params['Key']}")]
     if operation == "DeleteObjects":  # authorized per key, as DeleteObject
-        return [Access("s3:DeleteObject", f"{bucket}/{item['Key']}")
-                for item in params["Delete"]["Objects"]]
+        return [
+            Access("s3:DeleteObject", f"{bucket}/{item['Key']}")
+            for item in params["Delete"]["Objects"]
+        ]
     if operation in ("ListObjectsV2", "ListObjects"):
         return [Access("s3:ListBucket", bucket, (("s3:prefix", params.get("Prefix", "")),))]
     if operation == "HeadBucket":
@@ -62,13 +68,15 @@ _MAPPINGS = {"s3": _s3, "dynamodb": _dynamodb, "ssm": _ssm}
 
 @dataclass
 class Recorder:
-    """Every call made through clients from app.aws.client, and what browsers do with
+    """Every call made through clients from app.services.client, and what browsers do with
     presigned requests (authorized as the function that signed them)."""
 
     accesses: list[Access] = field(default_factory=list)
 
     def install(self, monkeypatch) -> None:
-        original = app.aws.client
+        """Record the calls of every client made from now on (kept clients are dropped)."""
+        app.services.forget()
+        original = app.services.client
 
         def recording_client(service: str, settings: dict):
             made = original(service, settings)
@@ -76,7 +84,7 @@ class Recorder:
             made.meta.events.register("before-call", self._record)
             return made
 
-        monkeypatch.setattr(app.aws, "client", recording_client)
+        monkeypatch.setattr(app.services, "client", recording_client)
 
     @staticmethod
     def _keep_params(params, context, **_):
@@ -87,21 +95,28 @@ class Recorder:
         service = model.service_model.service_name
         if service not in _MAPPINGS:
             raise AssertionError(f"no IAM mapping for service {service}: add one here")
-        for access in _MAPPINGS[service](model.name, context["thumbs.params"],
-                                         context["client_region"]):
-            self.accesses.append(Access(access.action, access.resource, access.context,
-                                        f"{service}.{model.name}"))
+        for access in _MAPPINGS[service](
+            model.name, context["thumbs.params"], context["client_region"]
+        ):
+            self.accesses.append(
+                Access(access.action, access.resource, access.context, f"{service}.{model.name}")
+            )
 
     def browser_post(self, bucket: str, key: str) -> None:
-        self.accesses.append(Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}",
-                                    via="browser POST"))
+        self.accesses.append(
+            Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", via="browser POST")
+        )
 
     def browser_get(self, url: str) -> None:
         parts = urlsplit(url)
         bucket = parts.hostname.split(".s3.")[0]
-        self.accesses.append(Access("s3:GetObject",
-                                    f"arn:aws:s3:::{bucket}/{unquote(parts.path.lstrip('/'))}",
-                                    via="browser GET"))
+        self.accesses.append(
+            Access(
+                "s3:GetObject",
+                f"arn:aws:s3:::{bucket}/{unquote(parts.path.lstrip('/'))}",
+                via="browser GET",
+            )
+        )
 
 
 def _glob(pattern: str, value: str) -> bool:
@@ -134,10 +149,14 @@ def condition_holds(condition: dict, access: Access) -> bool:
 
 def allowing(policy: dict, access: Access) -> list[dict]:
     """Return the statements of `policy` that allow `access`."""
-    return [s for s in policy["Statement"] if s["Effect"] == "Allow"
-            and any(_glob(a.lower(), access.action.lower()) for a in _as_list(s["Action"]))
-            and any(arn_matches(r, access.resource) for r in _as_list(s["Resource"]))
-            and condition_holds(s.get("Condition", {}), access)]
+    return [
+        s
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow"
+        and any(_glob(a.lower(), access.action.lower()) for a in _as_list(s["Action"]))
+        and any(arn_matches(r, access.resource) for r in _as_list(s["Resource"]))
+        and condition_holds(s.get("Condition", {}), access)
+    ]
 
 
 def unused_grants(policy: dict, accesses: list[Access], exempt: set[str]) -> list[str]:
@@ -146,8 +165,12 @@ def unused_grants(policy: dict, accesses: list[Access], exempt: set[str]) -> lis
     for statement in policy["Statement"]:
         if statement.get("Sid") in exempt:
             continue
-        values = [(name, v) for keys in statement.get("Condition", {}).values()
-                  for name, allowed in keys.items() for v in _as_list(allowed)] or [None]
+        values = [
+            (name, v)
+            for keys in statement.get("Condition", {}).values()
+            for name, allowed in keys.items()
+            for v in _as_list(allowed)
+        ] or [None]
         for action in _as_list(statement["Action"]):
             for resource in _as_list(statement["Resource"]):
                 for value in values:
@@ -155,6 +178,8 @@ def unused_grants(policy: dict, accesses: list[Access], exempt: set[str]) -> lis
                     if value:
                         single["Condition"] = {"StringLike": {value[0]: value[1]}}
                     if not any(allowing({"Statement": [single]}, a) for a in accesses):
-                        unused.append(f"{statement.get('Sid')}: {action} on {resource}"
-                                      + (f" if {value[0]} is {value[1]}" if value else ""))
+                        unused.append(
+                            f"{statement.get('Sid')}: {action} on {resource}"
+                            + (f" if {value[0]} is {value[1]}" if value else "")
+                        )
     return unused

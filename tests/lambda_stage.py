@@ -9,12 +9,13 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import parse_qsl, quote_plus, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from zappa.cli import ZappaCLI
+
+from embedded_aws.context import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 API_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -47,55 +48,32 @@ def lambda_environment(stage_config: dict, function_name: str) -> dict[str, str]
     }
 
 
-class LambdaContext:
-    """The parts of Lambda's context object the handler and the worker read."""
-
-    function_name = "thumbs-dev"
-    memory_limit_in_mb = 1024
-
-    def __init__(self, remaining_ms: int = 60_000):
-        self.aws_request_id = str(uuid.uuid4())
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-def s3_event(bucket: str, key: str, size: int, function_name: str = "thumbs-dev") -> dict:
-    """Return an S3 ObjectCreated event as Lambda receives it from a Zappa-made trigger."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "eventName": "ObjectCreated:Post",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.9"},
-        "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            # Zappa names the notification after the function: no ":", so the handler
-            # picks the function by the bucket's ARN.
-            "configurationId": function_name,
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"},
-                       "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(key), "size": size, "eTag": "0" * 32,
-                       "sequencer": "0055AED6DCD90281E5"},
-        },
-    }]}
-
-
-def rest_event(method: str, path: str, query: str, headers: dict[str, str],
-               body: bytes | None, stage: str, host: str) -> dict:
+def rest_event(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    stage: str,
+    host: str,
+) -> dict:
     """Return an API Gateway REST proxy event: the stage is cut from `path`, as AWS does."""
     pairs = parse_qsl(query, keep_blank_values=True)
     multi: dict[str, list[str]] = {}
     for name, value in pairs:
         multi.setdefault(name, []).append(value)
-    all_headers = {"Host": host, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443",
-                   "X-Forwarded-For": "203.0.113.9, 130.176.0.1", "User-Agent": "test-browser",
-                   **headers}
+    all_headers = {
+        "Host": host,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-For": "203.0.113.9, 130.176.0.1",
+        "User-Agent": "test-browser",
+        **headers,
+    }
     return {
         "resource": "/" if path == "/" else "/{proxy+}",
-        "path": path, "httpMethod": method,
+        "path": path,
+        "httpMethod": method,
         "headers": all_headers,
         "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
         "queryStringParameters": {n: v[-1] for n, v in multi.items()} or None,
@@ -103,10 +81,16 @@ def rest_event(method: str, path: str, query: str, headers: dict[str, str],
         "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/" if path == "/" else "/{proxy+}", "httpMethod": method,
-            "path": f"/{stage}{path}", "stage": stage, "accountId": ACCOUNT,
-            "requestId": str(uuid.uuid4()), "domainName": host, "apiId": host.split(".")[0],
-            "protocol": "HTTP/1.1", "identity": {"sourceIp": "203.0.113.9"},
+            "resourcePath": "/" if path == "/" else "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "accountId": ACCOUNT,
+            "requestId": str(uuid.uuid4()),
+            "domainName": host,
+            "apiId": host.split(".")[0],
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "203.0.113.9"},
         },
         # Zappa's binary support makes API Gateway pass every body base64-encoded.
         "body": base64.b64encode(body).decode() if body else None,
@@ -139,8 +123,9 @@ class Reply:
 
 def gateway_headers(result: dict) -> list[tuple[str, str]]:
     """Merge `headers` and `multiValueHeaders` as API Gateway does (multi-value ones win)."""
-    merged = [(n, v) for n, values in (result.get("multiValueHeaders") or {}).items()
-              for v in values]
+    merged = [
+        (n, v) for n, values in (result.get("multiValueHeaders") or {}).items() for v in values
+    ]
     merged += [(n, v) for n, v in (result.get("headers") or {}).items() if (n, v) not in merged]
     return merged
 
@@ -167,23 +152,30 @@ class Browser:
     def get(self, url: str, headers: dict | None = None) -> Reply:
         return self.request("GET", url, headers=headers)
 
-    def request(self, method: str, url: str, body: bytes | None = None,
-                headers: dict | None = None) -> Reply:
+    def request(
+        self, method: str, url: str, body: bytes | None = None, headers: dict | None = None
+    ) -> Reply:
         """Send a request as API Gateway would pass it to the function; 403 off the stage."""
         parts = urlsplit(url)
         assert parts.netloc in ("", self.host), f"not this site: {url}"
         prefix = self.base
         if prefix and not (parts.path == prefix or parts.path.startswith(prefix + "/")):
             # API Gateway answers a path outside its stages itself, as Forbidden.
-            reply = Reply(403, [("Content-Type", "application/json")],
-                          b'{"message":"Forbidden"}')
+            reply = Reply(403, [("Content-Type", "application/json")], b'{"message":"Forbidden"}')
         else:
             sent = dict(headers or {})
             if self.cookies:
                 sent["Cookie"] = "; ".join(f"{n}={v}" for n, v in self.cookies.items())
-            event = rest_event(method, parts.path[len(prefix):] or "/", parts.query, sent,
-                               body, self.stage, self.host)
-            reply = self._reply(self.handler(event, LambdaContext()))
+            event = rest_event(
+                method,
+                parts.path[len(prefix) :] or "/",
+                parts.query,
+                sent,
+                body,
+                self.stage,
+                self.host,
+            )
+            reply = self._reply(self.handler(event, LambdaContext("thumbs-dev")))
             self._store_cookies(reply)
         self.log.append((method, url, reply))
         return reply
@@ -209,8 +201,9 @@ class Browser:
             for name, morsel in cookie.items():
                 path = morsel["path"] or "/"
                 assert morsel["secure"], f"cookie {name} is not Secure: {line}"
-                assert f"{self.base}/".startswith(path.rstrip("/") + "/"), \
+                assert f"{self.base}/".startswith(path.rstrip("/") + "/"), (
                     f"cookie {name} would not come back to {self.base}/: {line}"
+                )
                 if morsel["max-age"] == "0" or not morsel.value:
                     self.cookies.pop(name, None)
                 else:

@@ -1,30 +1,54 @@
-"""Plain helpers the tests share (fixtures live in conftest.py)."""
+"""Plain helpers the tests (and the stress suite) share; fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import json
 import re
 import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
 from PIL import Image
 
-
-def jpeg_bytes(size=(1200, 800), color=(200, 60, 40)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "JPEG")
-    return out.getvalue()
+# What a script sends to ask for JSON (errors included); pages get a browser's Accept.
+SCRIPT = {"Accept": "application/json"}
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
-def s3_event(bucket: str, key: str, size: int = 1000, name: str = "ObjectCreated:Post") -> dict:
-    """Return an S3 notification as Lambda receives it (keys URL-encoded, + for spaces)."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventName": name,
-        "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": quote_plus(key), "size": size}},
-    }]}
+@dataclass
+class UploadPage:
+    """The upload page as a browser gets it: its form (action, fields, policy) and its job."""
+
+    response: object
+    action: str
+    fields: dict[str, str]
+    policy: dict
+    ticket: str
+    job_id: str
+
+    @property
+    def html(self) -> str:
+        return self.response.get_data(as_text=True)
+
+
+def open_upload_page(client) -> UploadPage:
+    """GET / with a Flask test client; return the page's form and the job it is for."""
+    response = client.get("/")
+    assert response.status_code == 200
+    action, fields = upload_form(response.get_data(as_text=True))
+    fields = dict(fields)
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    ticket = re.search(r"/jobs/([^/]+)/uploaded", fields["success_action_redirect"]).group(1)
+    return UploadPage(response, action, fields, policy, ticket, fields["key"].split("/")[1])
+
+
+def csrf_token(page: str) -> str:
+    """Return the CSRF token a page carries for its scripts."""
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
 
 
 def upload_form(page: str) -> tuple[str, list[tuple[str, str]]]:
@@ -34,14 +58,86 @@ def upload_form(page: str) -> tuple[str, list[tuple[str, str]]]:
     return html.unescape(action), [(html.unescape(n), html.unescape(v)) for n, v in fields]
 
 
+def raising(error: BaseException):
+    """Return a function that raises `error`, whatever it is called with."""
+
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+def put_upload(services, key: str, data: bytes) -> None:
+    """Store `data` in the uploads bucket under `key`, as a browser's upload would."""
+    services.storage.client.put_object(Bucket=services.storage.uploads_bucket, Key=key, Body=data)
+
+
+def stored_keys(services, bucket: str) -> list[str]:
+    """Return every key in `bucket`."""
+    listing = services.storage.client.list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def s3_event(
+    bucket: str,
+    key: str,
+    size: int = 1000,
+    name: str = "ObjectCreated:Post",
+    function_name: str = "thumbs-dev",
+) -> dict:
+    """Return an S3 notification as Lambda receives it from a Zappa-made trigger.
+
+    Keys are URL-encoded, with + for spaces; Zappa names the notification after the function
+    (no ":"), so its handler picks the function by the bucket's ARN.
+    """
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "eventName": name,
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.9"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": function_name,
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "EXAMPLE"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": quote_plus(key),
+                        "size": size,
+                        "eTag": "0" * 32,
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def jpeg_bytes(size=(1200, 800), color=(200, 60, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def multipart(fields: list[tuple[str, str]], file: tuple[str, bytes, str] | None,
-              after: list[tuple[str, str]] = ()) -> tuple[bytes, str]:
+def multipart(
+    fields: list[tuple[str, str]],
+    file: tuple[str, bytes, str] | None,
+    after: list[tuple[str, str]] = (),
+) -> tuple[bytes, str]:
     """Encode a browser's form upload: `fields` in order, then the file, then `after`."""
     from urllib3 import encode_multipart_formdata
 

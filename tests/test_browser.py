@@ -21,17 +21,20 @@ WAIT_MS = 60_000
 @pytest.fixture
 def files(tmp_path):
     """Write images for the file picker; return their paths."""
+
     def write(name, data):
         path = tmp_path / name
         path.write_bytes(data)
         return str(path)
+
     return write
 
 
 @pytest.fixture
 def page(browser, live_site):
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, accept_downloads=True,
-                                  base_url=live_site.url)
+    context = browser.new_context(
+        viewport={"width": 1000, "height": 900}, accept_downloads=True, base_url=live_site.url
+    )
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     yield page
@@ -47,15 +50,23 @@ def slow_uploads(page, bytes_per_second=3_000_000):
     """Throttle the upload, so its progress can be watched."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1,
-        "uploadThroughput": bytes_per_second})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second,
+        },
+    )
 
 
 def report(capsys, label, count, jobs=1):
     with capsys.disabled():
-        print(f"\n[requests to the web app] {label}: {count} for {jobs} finished job(s),"
-              f" {count / jobs:.1f} per job")
+        print(
+            f"\n[requests to the web app] {label}: {count} for {jobs} finished job(s),"
+            f" {count / jobs:.1f} per job"
+        )
 
 
 def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_site, capsys):
@@ -66,7 +77,9 @@ def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_
     page.set_input_files("#file", files("holiday.jpg", photo_bytes((4000, 2667), quality=95)))
     page.click("#upload-button")
     page.wait_for_function(
-        "() => { const p = document.querySelector('progress'); return p && p.value > 0 && p.value < 100; }")
+        "() => { const p = document.querySelector('progress');"
+        " return p && p.value > 0 && p.value < 100; }"
+    )
     page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
     shot(page, "status")
     page.wait_for_selector("#renditions img")
@@ -138,7 +151,8 @@ def test_a_file_refused_by_s3_is_explained_in_plain_words(page, files):
         page.click("#upload-button")
     assert s3.value.status == 400 and "<Code>EntityTooLarge</Code>" in s3.value.text()
     page.wait_for_function(
-        "() => document.getElementById('upload-message').textContent.includes('larger')")
+        "() => document.getElementById('upload-message').textContent.includes('larger')"
+    )
     assert page.inner_text("#upload-message") == "This file is larger than 20 MB."
     assert "/jobs/" not in page.url
 
@@ -153,7 +167,8 @@ def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
     page.wait_for_function("() => document.querySelectorAll('.progress-item').length === 3")
     assert page.locator(".progress-item progress").count() == 3
     page.wait_for_function(
-        "() => document.querySelectorAll('.progress-item.status-done').length === 3")
+        "() => document.querySelectorAll('.progress-item.status-done').length === 3"
+    )
     assert page.locator(".progress-item img.thumb").count() == 3
     shot(page, "several")
     report(capsys, "three photos at once", len(live_site.hits), jobs=3)
@@ -162,17 +177,18 @@ def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
     assert {"trip 0.jpg", "trip 1.jpg", "trip 2.jpg"} <= set(names)
 
 
+def upload_until_done(page, path: str) -> str:
+    """Upload one file from the upload page, wait for its thumbnail; return the job's URL."""
+    page.goto("/")
+    page.set_input_files("#file", path)
+    page.click("#upload-button")
+    page.wait_for_selector("#renditions img")
+    return page.url
+
+
 def test_the_history_lists_uploads_and_deletes_one(page, files):
-    page.goto("/")
-    page.set_input_files("#file", files("keep.jpg", photo_bytes()))
-    page.click("#upload-button")
-    page.wait_for_selector("#renditions img")
-    kept = page.url
-    page.goto("/")
-    page.set_input_files("#file", files("remove me.jpg", photo_bytes()))
-    page.click("#upload-button")
-    page.wait_for_selector("#renditions img")
-    removed = page.url
+    kept = upload_until_done(page, files("keep.jpg", photo_bytes()))
+    removed = upload_until_done(page, files("remove me.jpg", photo_bytes()))
     page.goto("/jobs")
     shot(page, "history")
     first = page.locator(".history li").first
@@ -228,8 +244,9 @@ def test_a_dropped_file_uploads_like_a_chosen_one(page):
         const transfer = new DataTransfer();
         transfer.items.add(new File([blob], "dropped.jpg", {type: "image/jpeg"}));
         const zone = document.getElementById("drop");
-        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        const options = {dataTransfer: transfer, bubbles: true, cancelable: true};
+        zone.dispatchEvent(new DragEvent("dragover", options));
+        zone.dispatchEvent(new DragEvent("drop", options));
     }""")
     page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
     page.wait_for_selector("#renditions img")

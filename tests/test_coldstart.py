@@ -6,6 +6,7 @@ import sys
 import zipfile
 
 from bench import coldstart
+
 from lambda_stage import API_HOST, ROOT, rest_event, write_settings_module
 
 # Never on the web path: the imaging engine (Pillow), the embedded AWS (moto) and test tools.
@@ -30,8 +31,14 @@ print(json.dumps({"status": result["statusCode"], "modules": sorted(sys.modules)
 def serve(code: str, *args: str) -> dict:
     """Run `code` in a fresh production-like process; return what it printed."""
     env = {**coldstart.production_environment(), "STAGE": "dev"}
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -4,20 +4,18 @@ import json
 from pathlib import Path
 
 import pytest
-from zappa.cli import ZappaCLI
 
-from app import config, infra
+from app.config import Settings
+from app.iam import iam_policy
+
+from lambda_stage import zappa_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ["dev", "production"]
 
 
 def stage_settings(stage: str) -> dict:
-    cli = ZappaCLI()
-    cli.api_stage = stage
-    cli.load_credentials = False
-    cli.load_settings(str(ROOT / "zappa_settings.json"))
-    return cli.stage_config
+    return zappa_cli(stage).stage_config
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -36,9 +34,9 @@ def test_each_stage_is_safe_by_default(stage, monkeypatch):
 def test_the_s3_trigger_calls_the_worker_for_uploads_only(stage, monkeypatch):
     monkeypatch.chdir(ROOT)
     (event,) = stage_settings(stage)["events"]
-    names = config.defaults(stage)
+    names = Settings(stage=stage)
     assert event["function"] == "app.worker.handle_s3_event"
-    assert event["event_source"]["arn"] == f"arn:aws:s3:::{names['UPLOADS_BUCKET']}"
+    assert event["event_source"]["arn"] == f"arn:aws:s3:::{names.uploads_bucket}"
     assert event["event_source"]["prefix"] == "uploads/"
     assert event["event_source"]["events"] == ["s3:ObjectCreated:*"]
 
@@ -48,11 +46,14 @@ def test_the_attached_policy_is_the_generated_least_privilege_one(stage, monkeyp
     monkeypatch.chdir(ROOT)
     settings = stage_settings(stage)
     attached = json.loads((ROOT / settings["attach_policy"]).read_text())
-    names = {**config.defaults(stage), **settings["aws_environment_variables"]}
-    assert attached == infra.iam_policy(names, f"thumbs-{stage}")
+    names = Settings.from_env(settings["aws_environment_variables"])
+    assert attached == iam_policy(names, f"thumbs-{stage}")
     actions = {a for s in attached["Statement"] for a in s["Action"]}
     assert not any(a.endswith(":*") for a in actions)
-    resources = [r for s in attached["Statement"] for r in
-                 (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    resources = [
+        r
+        for s in attached["Statement"]
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
     # Every grant names this stage's own function, buckets, table or parameter.
     assert all(f"thumbs-{stage}" in r or f"/thumbs/{stage}/" in r for r in resources), resources

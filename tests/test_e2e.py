@@ -13,8 +13,13 @@ from support import jpeg_bytes, upload_form
 pytestmark = pytest.mark.e2e
 
 
-def upload(site: str, browser: requests.Session, filename: str, data: bytes,
-           content_type: str = "image/jpeg") -> requests.Response:
+def upload(
+    site: str,
+    browser: requests.Session,
+    filename: str,
+    data: bytes,
+    content_type: str = "image/jpeg",
+) -> requests.Response:
     """Do what the browser does: open the page, post the form to S3, follow the redirect."""
     action, fields = upload_form(browser.get(site + "/").text)
     fields = [(n, content_type if n == "Content-Type" else v) for n, v in fields]
@@ -57,7 +62,9 @@ def test_a_non_image_ends_failed_with_its_message(live_site):
 
 def test_s3_refuses_an_upload_outside_the_policy(live_site):
     browser = requests.Session()
-    response = upload(live_site.url, browser, "page.html", b"<html></html>", content_type="text/html")
+    response = upload(
+        live_site.url, browser, "page.html", b"<html></html>", content_type="text/html"
+    )
     assert response.status_code == 403
     assert "<Code>AccessDenied</Code>" in response.text
 
@@ -130,22 +137,20 @@ def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app import config
-    from app.aws import build_services
+    from app.config import Settings
+    from app.services import services_for
 
-    settings = {**config.defaults("e2e"), "AWS_ENDPOINT_URL": embedded_aws["endpoint"]}
-    jobs = build_services(settings).jobs
+    jobs = services_for(Settings(stage="e2e", aws_endpoint_url=embedded_aws["endpoint"])).jobs
     racers = 8
+
+    def race(job_id: str, start: threading.Barrier):
+        start.wait()
+        return jobs.claim(job_id, f"uploads/{job_id}/a.jpg", "a.jpg", time.time() + 60, 3)
+
     for _ in range(30):
         job = jobs.create("racer", 600)
         start = threading.Barrier(racers)
-
-        def claim(_):
-            start.wait()
-            return jobs.claim(job.job_id, f"uploads/{job.job_id}/a.jpg", "a.jpg",
-                              time.time() + 60, max_attempts=3)
-
         with ThreadPoolExecutor(max_workers=racers) as pool:
-            claims = list(pool.map(claim, range(racers)))
-        assert sum(claim is not None for claim in claims) == 1
+            claims = list(pool.map(race, [job.job_id] * racers, [start] * racers))
+        assert sum(won is not None for won in claims) == 1
         assert jobs.get(job.job_id).attempts == 1

@@ -1,22 +1,23 @@
 """The embedded AWS's gate refuses what S3 refuses, as S3 does (moto alone accepts all)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from app.aws import build_services
-from app.local import CREDENTIALS
-from app.local.gate import S3Gate
-from support import jpeg_bytes, multipart
+from app.services import services_for
+from embedded_aws import CREDENTIALS
+from embedded_aws.gate import S3Gate
+
+from support import jpeg_bytes, multipart, stored_keys
 
 ENDPOINT = "http://127.0.0.1:5100"
 
 
 class Clock:
     def __init__(self):
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self):
         return self.now
@@ -28,15 +29,15 @@ def clock():
 
 
 @pytest.fixture
-def local_storage(app):
+def local_storage(services):
     """Storage signing for the embedded AWS's path-style endpoint (nothing is sent)."""
-    return build_services({**app.config, "AWS_ENDPOINT_URL": ENDPOINT}).storage
+    return services_for(services.settings.replace(aws_endpoint_url=ENDPOINT)).storage
 
 
 @pytest.fixture
 def gate(local_storage, clock):
     # The gate knows the secret of the key that signs, as S3 knows its account's keys.
-    signing = local_storage._client._request_signer._credentials.get_frozen_credentials()
+    signing = local_storage.client._request_signer._credentials.get_frozen_credentials()
     credentials = {**CREDENTIALS, signing.access_key: signing.secret_key}
     return Client(S3Gate(DomainDispatcherApplication(create_backend_app), credentials, clock))
 
@@ -46,11 +47,14 @@ def post(local_storage):
     return local_storage.presigned_post("job1", redirect="https://site.test/jobs/T/uploaded")
 
 
-def send(gate, post, fields=None, file=("photo.jpg", jpeg_bytes(), "image/jpeg"), after=()):
+PHOTO = ("photo.jpg", jpeg_bytes(), "image/jpeg")
+
+
+def send(gate, post, fields=None, file=PHOTO, after=()):
     fields = list(post["fields"].items()) if fields is None else fields
     fields = [(n, "image/jpeg" if n == "Content-Type" else v) for n, v in fields]
     body, content_type = multipart(fields, file, after)
-    path = post["url"][len(ENDPOINT):]
+    path = post["url"][len(ENDPOINT) :]
     return gate.post(path, data=body, content_type=content_type, base_url=ENDPOINT)
 
 
@@ -67,12 +71,13 @@ def test_a_valid_upload_is_accepted_and_stored_under_its_filename(gate, post, se
     response = send(gate, post, file=("holiday photo.jpg", jpeg_bytes(), "image/jpeg"))
     assert response.status_code == 303
     assert response.headers["Location"].startswith("https://site.test/jobs/T/uploaded")
-    listing = services.storage._client.list_objects_v2(Bucket=services.storage.uploads_bucket)
-    assert [o["Key"] for o in listing["Contents"]] == ["uploads/job1/holiday photo.jpg"]
+    assert stored_keys(services, services.storage.uploads_bucket) == [
+        "uploads/job1/holiday photo.jpg"
+    ]
 
 
-def test_a_file_over_the_limit_is_refused(gate, post, app):
-    limit = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+def test_a_file_over_the_limit_is_refused(gate, post, services):
+    limit = services.settings.max_upload_bytes
     response = send(gate, post, file=("big.jpg", b"\xff" * (limit + 1), "image/jpeg"))
     assert response.status_code == 400
     assert error_code(response) == "EntityTooLarge"
@@ -84,24 +89,28 @@ def test_an_empty_file_is_refused(gate, post):
     assert (response.status_code, error_code(response)) == (400, "EntityTooSmall")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("Content-Type", "text/html"),
-    ("key", "uploads/another-job/photo.jpg"),
-    ("key", "results/job1/thumb.jpg"),
-    ("success_action_redirect", "https://evil.test/steal"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("Content-Type", "text/html"),
+        ("key", "uploads/another-job/photo.jpg"),
+        ("key", "results/job1/thumb.jpg"),
+        ("success_action_redirect", "https://evil.test/steal"),
+    ],
+)
 def test_a_field_changed_against_the_policy_is_refused(gate, post, field, value):
     fields = replace(post, field, value)
     body, content_type = multipart(fields, ("photo.jpg", jpeg_bytes(), "image/jpeg"))
-    response = gate.post(post["url"][len(ENDPOINT):], data=body, content_type=content_type,
-                         base_url=ENDPOINT)
+    response = gate.post(
+        post["url"][len(ENDPOINT) :], data=body, content_type=content_type, base_url=ENDPOINT
+    )
     assert response.status_code == 403
     assert error_code(response) == "AccessDenied"
     assert "Policy Condition failed" in response.get_data(as_text=True)
 
 
-def test_an_expired_policy_is_refused(gate, post, clock, app):
-    clock.now += timedelta(seconds=app.config["UPLOAD_EXPIRES_SECONDS"] + 1)
+def test_an_expired_policy_is_refused(gate, post, clock, services):
+    clock.now += timedelta(seconds=services.settings.upload_expires_seconds + 1)
     response = send(gate, post)
     assert (response.status_code, error_code(response)) == (403, "AccessDenied")
     assert "Policy expired" in response.get_data(as_text=True)
@@ -145,30 +154,36 @@ def test_an_upload_without_a_file_is_refused(gate, post):
 
 @pytest.fixture
 def stored_result(services):
-    services.storage._client.put_object(Bucket=services.storage.results_bucket,
-                                        Key="results/job1/thumb.jpg", Body=b"bytes")
+    services.storage.client.put_object(
+        Bucket=services.storage.results_bucket, Key="results/job1/thumb.jpg", Body=b"bytes"
+    )
 
 
 def get(gate, url):
-    return gate.get(url[len(ENDPOINT):], base_url=ENDPOINT)
+    return gate.get(url[len(ENDPOINT) :], base_url=ENDPOINT)
 
 
-def test_a_presigned_link_works_until_it_expires(gate, local_storage, stored_result, clock, app):
+def test_a_presigned_link_works_until_it_expires(
+    gate, local_storage, stored_result, clock, services
+):
     url = local_storage.presigned_get("results/job1/thumb.jpg", "holiday-thumb.jpg")
     response = get(gate, url)
     assert response.status_code == 200 and response.get_data() == b"bytes"
-    clock.now += timedelta(seconds=app.config["LINK_EXPIRES_SECONDS"] + 1)
+    clock.now += timedelta(seconds=services.settings.link_expires_seconds + 1)
     response = get(gate, url)
     assert (response.status_code, error_code(response)) == (403, "AccessDenied")
     assert "Request has expired" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("edit", [
-    lambda url: url.replace("thumb.jpg", "preview.jpg"),
-    lambda url: url.replace("X-Amz-Expires=300", "X-Amz-Expires=99999"),
-    lambda url: url.replace("holiday", "evil"),
-    lambda url: url[:-1] + ("0" if url[-1] != "0" else "1"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda url: url.replace("thumb.jpg", "preview.jpg"),
+        lambda url: url.replace("X-Amz-Expires=300", "X-Amz-Expires=99999"),
+        lambda url: url.replace("holiday", "evil"),
+        lambda url: url[:-1] + ("0" if url[-1] != "0" else "1"),
+    ],
+)
 def test_an_edited_presigned_link_is_refused(gate, local_storage, stored_result, edit):
     url = local_storage.presigned_get("results/job1/thumb.jpg", "holiday-thumb.jpg")
     response = get(gate, edit(url))

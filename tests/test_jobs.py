@@ -3,7 +3,13 @@ import time
 import pytest
 
 from app.jobs import (
-    AWAITING_UPLOAD, DONE, EXPIRED, FAILED, PROCESSING, STALLED, UPLOADED,
+    AWAITING_UPLOAD,
+    DONE,
+    EXPIRED,
+    FAILED,
+    PROCESSING,
+    STALLED,
+    UPLOADED,
 )
 
 
@@ -17,8 +23,9 @@ def test_a_new_job_awaits_its_upload_and_carries_a_ttl(jobs, services):
     stored = jobs.get(job.job_id)
     assert stored.status == AWAITING_UPLOAD
     assert stored.visitor_id == "visitor"
-    item = services.jobs._client.get_item(
-        TableName=services.settings["JOBS_TABLE"], Key={"job_id": {"S": job.job_id}})["Item"]
+    item = services.jobs.client.get_item(
+        TableName=services.settings.jobs_table, Key={"job_id": {"S": job.job_id}}
+    )["Item"]
     assert int(item["expires_at"]["N"]) > time.time() + 6 * 24 * 3600
 
 
@@ -69,7 +76,10 @@ def test_a_failed_job_keeps_its_reason(jobs):
     assert jobs.fail(job.job_id, "not_an_image", "This file is not an image.")
     stored = jobs.get(job.job_id)
     assert (stored.status, stored.error_code, stored.error_message) == (
-        FAILED, "not_an_image", "This file is not an image.")
+        FAILED,
+        "not_an_image",
+        "This file is not an image.",
+    )
 
 
 def test_a_release_lets_a_retry_claim_at_once(jobs):

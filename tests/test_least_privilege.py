@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from embedded_aws.context import LambdaContext
+
 from deployed import ROOT, upload_photo
 from iam_check import Access, Recorder, allowing, arn_matches, unused_grants
-from lambda_stage import LambdaContext, json_urls, s3_event, site_urls
+from lambda_stage import json_urls, site_urls
+from support import s3_event
 
 # Lambda's runtime writes the logs with the role; nothing in the code calls CloudWatch.
 RUNTIME_ONLY = {"Logs"}
@@ -33,7 +36,7 @@ def walk_the_site(deployed, recorder) -> set[str]:
     """Do all a visitor can: upload by form and by script, convert, look, list, delete."""
     browser = deployed.browser()
     page, landed, key = upload_photo(browser)
-    recorder.browser_post(deployed.settings["UPLOADS_BUCKET"], key)
+    recorder.browser_post(deployed.settings.uploads_bucket, key)
     job_url = landed.header("Location")
     browser.get(job_url)
     convert(deployed, key)
@@ -43,10 +46,11 @@ def walk_the_site(deployed, recorder) -> set[str]:
         recorder.browser_get(link)
     more_uploads(browser, page.text)
     _, _, not_an_image = upload_photo(browser, "notes.jpg", b"not a picture")
-    recorder.browser_post(deployed.settings["UPLOADS_BUCKET"], not_an_image)
+    recorder.browser_post(deployed.settings.uploads_bucket, not_an_image)
     convert(deployed, not_an_image)
-    history = browser.get(next(u for u in site_urls(page.text)
-                               if urlsplit(u).path.rstrip("/").endswith("/jobs")))
+    history = browser.get(
+        next(u for u in site_urls(page.text) if urlsplit(u).path.rstrip("/").endswith("/jobs"))
+    )
     for link in site_urls(history.text):
         if ".s3." in (urlsplit(link).hostname or ""):
             recorder.browser_get(link)
@@ -56,24 +60,34 @@ def walk_the_site(deployed, recorder) -> set[str]:
 
 
 def convert(deployed, key: str) -> None:
-    size = deployed.s3().head_object(Bucket=deployed.settings["UPLOADS_BUCKET"], Key=key)
-    deployed.handler(s3_event(deployed.settings["UPLOADS_BUCKET"], key, size["ContentLength"]),
-                     LambdaContext())
+    size = deployed.s3().head_object(Bucket=deployed.settings.uploads_bucket, Key=key)
+    deployed.handler(
+        s3_event(deployed.settings.uploads_bucket, key, size["ContentLength"]),
+        LambdaContext("thumbs-dev"),
+    )
 
 
 def more_uploads(browser, page: str) -> None:
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
     jobs_url = re.search(r'data-jobs-url="([^"]+)"', page).group(1)
-    made = browser.request("POST", jobs_url, body=b'{"count": 2}', headers={
-        "Content-Type": "application/json", "X-CSRFToken": token})
+    made = browser.request(
+        "POST",
+        jobs_url,
+        body=b'{"count": 2}',
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+    )
     assert made.status == 201, made.text
 
 
 def delete(browser, job_page: str) -> None:
     action = re.search(r'<form method="post" action="([^"]+)" class="delete">', job_page)
     token = re.search(r'name="csrf_token" value="([^"]+)"', job_page).group(1)
-    deleted = browser.request("POST", action.group(1), body=f"csrf_token={token}".encode(),
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    deleted = browser.request(
+        "POST",
+        action.group(1),
+        body=f"csrf_token={token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert deleted.status == 303, deleted.text
 
 
@@ -92,8 +106,10 @@ def test_the_walk_reaches_every_route_of_the_site(deployed, recorded):
     _, routes = recorded
     every = {rule.endpoint for rule in sys.modules["wsgi"].app.url_map.iter_rules()}
     missing = every - routes - {"static"}
-    assert not missing, (f"walk_the_site never reaches {missing}: add them, so the AWS calls "
-                         "they make are checked against the policy")
+    assert not missing, (
+        f"walk_the_site never reaches {missing}: add them, so the AWS calls "
+        "they make are checked against the policy"
+    )
 
 
 def test_the_policy_allows_every_call_the_function_makes(deployed, recorded):
@@ -101,9 +117,14 @@ def test_the_policy_allows_every_call_the_function_makes(deployed, recorded):
     policy = attached_policy(deployed)
     refused = [a for a in accesses if not allowing(policy, a)]
     assert not refused, "the policy refuses:\n" + "\n".join(map(str, refused))
-    assert {a.via for a in accesses} >= {"ssm.GetParameter", "dynamodb.PutItem",
-                                         "s3.GetObject", "s3.PutObject", "browser POST",
-                                         "browser GET"}
+    assert {a.via for a in accesses} >= {
+        "ssm.GetParameter",
+        "dynamodb.PutItem",
+        "s3.GetObject",
+        "s3.PutObject",
+        "browser POST",
+        "browser GET",
+    }
 
 
 def test_the_policy_allows_nothing_the_function_does_not_do(deployed, recorded):
@@ -117,8 +138,11 @@ def test_the_policy_names_this_stage_and_no_wildcard_beyond_keys_and_account(dep
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow" and "NotAction" not in statement
         assert not any("*" in action for action in statement["Action"])
-        for resource in statement["Resource"] if isinstance(statement["Resource"], list) \
-                else [statement["Resource"]]:
+        for resource in (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        ):
             assert "thumbs-dev" in resource or "/thumbs/dev/" in resource, resource
             fixed = re.sub(r"^(arn:aws:\w+:[\w-]*):\*:", r"\1:ACCOUNT:", resource)
             assert "*" not in fixed.rstrip("*").rstrip(":"), resource
@@ -126,12 +150,17 @@ def test_the_policy_names_this_stage_and_no_wildcard_beyond_keys_and_account(dep
 
 def test_the_checker_itself_refuses_what_iam_would(deployed):
     policy = attached_policy(deployed)
-    assert allowing(policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/results/j/t.jpg"))
+    assert allowing(
+        policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/results/j/t.jpg")
+    )
     assert not allowing(policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/other"))
-    assert not allowing(policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-production-results/"
-                                                      "results/j/t.jpg"))
-    assert not allowing(policy, Access("s3:ListBucket", "arn:aws:s3:::thumbs-dev-uploads",
-                                       (("s3:prefix", ""),)))
-    assert not allowing(policy, Access("dynamodb:Scan", "arn:aws:dynamodb:us-east-1:1:table/"
-                                                         "thumbs-dev-jobs"))
+    assert not allowing(
+        policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-production-results/results/j/t.jpg")
+    )
+    assert not allowing(
+        policy, Access("s3:ListBucket", "arn:aws:s3:::thumbs-dev-uploads", (("s3:prefix", ""),))
+    )
+    assert not allowing(
+        policy, Access("dynamodb:Scan", "arn:aws:dynamodb:us-east-1:1:table/thumbs-dev-jobs")
+    )
     assert not arn_matches("arn:aws:s3:::a/*", "arn:aws:s3:::b/a/x")

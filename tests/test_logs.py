@@ -6,12 +6,14 @@ import pytest
 
 from app import worker
 from app.logs import visitor_hash
-from support import jpeg_bytes, s3_event, upload_form
+
+from support import SCRIPT, jpeg_bytes, open_upload_page, put_upload, s3_event
 
 
 def lines(capsys) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()
-            if line.startswith("{")]
+    return [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def uploaded_job(services, monkeypatch):
     job = services.jobs.create("visitor-123", 600)
     key = f"uploads/{job.job_id}/cat.jpg"
     data = jpeg_bytes((2000, 1000))
-    services.storage._client.put_object(Bucket=services.storage.uploads_bucket, Key=key, Body=data)
+    put_upload(services, key, data)
     return job, key, len(data)
 
 
@@ -49,10 +51,9 @@ def test_a_duplicate_is_logged_as_such(services, uploaded_job, capsys):
 
 
 def test_web_lines_carry_the_job_but_never_the_ticket_or_the_visitor(client, capsys):
-    _, fields = upload_form(client.get("/").get_data(as_text=True))
-    ticket = dict(fields)["success_action_redirect"].split("/jobs/")[1].split("/uploaded")[0]
+    ticket = open_upload_page(client).ticket
     capsys.readouterr()
-    client.get(f"/jobs/{ticket}/status")
+    client.get(f"/jobs/{ticket}/status", headers=SCRIPT)
     output = capsys.readouterr().out
     (line,) = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
     assert line["event"] == "request" and line["endpoint"] == "web.status"

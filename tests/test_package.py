@@ -12,20 +12,41 @@ from pathlib import Path
 
 import pytest
 
-from app import config, infra
-from app.aws import client
+from app import infra
+from app.config import Settings
 from app.jobs import DONE, JobStore
-from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, s3_event, zappa_cli
-from support import jpeg_bytes, upload_form
+from app.services import client
+
+from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, zappa_cli
+from support import jpeg_bytes, s3_event, upload_form
 
 BUILD = ROOT / "build"
 PACKAGE = BUILD / "thumbs-dev.zip"
 RUNTIME = BUILD / "lambda-runtime-python3.12"
 MB = 1024 * 1024
-NEVER_PACKAGED = {"tests", "moto", "pytest", "_pytest", "boto3", "botocore", "s3transfer",
-                  "bench", "playwright", "hypothesis"}
-BOTO3_AND_ITS_DEPENDENCIES = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
-                              "six", "urllib3"}
+NEVER_PACKAGED = {
+    "tests",
+    "moto",
+    "pytest",
+    "_pytest",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "bench",
+    "playwright",
+    "hypothesis",
+    "embedded_aws",
+    "stress",
+}
+BOTO3_AND_ITS_DEPENDENCIES = {
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+}
 SECRET = "packaged-secret-key-0123456789-abcdefghijklmnop"
 
 # Lambda's bootstrap: /var/task first on the path, then `handler.lambda_handler(event, context)`.
@@ -80,8 +101,13 @@ def lambda_python(package) -> Path:
     with build_lock():
         if not (RUNTIME / boto3).exists():
             # The interpreter the package was built with, without its virtualenv.
-            base = run([str(ROOT / ".venv312" / "bin" / "python"), "-c",
-                        "import sys; print(sys._base_executable)"]).stdout.strip()
+            base = run(
+                [
+                    str(ROOT / ".venv312" / "bin" / "python"),
+                    "-c",
+                    "import sys; print(sys._base_executable)",
+                ]
+            ).stdout.strip()
             run([base, "-m", "venv", "--clear", str(RUNTIME)])
             run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", boto3])
             (RUNTIME / boto3).touch()
@@ -98,10 +124,18 @@ def test_the_package_is_small_enough_for_lambda(package):
 
 def test_the_package_holds_the_app_and_nothing_of_development(package):
     names = set(package.namelist())
-    assert {"handler.py", "zappa_settings.py", "wsgi.py", "app/__init__.py", "app/web.py",
-            "app/worker.py", "templates/base.html"} <= names
+    assert {
+        "handler.py",
+        "zappa_settings.py",
+        "wsgi.py",
+        "app/__init__.py",
+        "app/web.py",
+        "app/worker.py",
+        "templates/base.html",
+    } <= names
     assert {n for n in names if n.startswith("static/")} >= {
-        f"static/{p.name}" for p in (ROOT / "static").iterdir() if p.is_file()}
+        f"static/{p.name}" for p in (ROOT / "static").iterdir() if p.is_file()
+    }
     assert not {part for name in names for part in name.split("/")[:-1]} & NEVER_PACKAGED
     assert not {name.split("/")[0] for name in names} & NEVER_PACKAGED
     assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
@@ -122,7 +156,8 @@ def test_the_settings_module_in_the_package_is_the_dev_stage(package):
 
 
 def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
-        package, lambda_python, embedded_aws, tmp_path):
+    package, lambda_python, embedded_aws, tmp_path
+):
     task = tmp_path / "task"
     package.extractall(task)
     settings = dev_stage_on(embedded_aws["endpoint"])
@@ -135,10 +170,14 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
 
     key = f"uploads/{job_id}/photo.jpg"
     data = jpeg_bytes((1600, 1200))
-    client("s3", settings).put_object(Bucket=settings["UPLOADS_BUCKET"], Key=key, Body=data)
-    run_in_lambda(lambda_python, task, [s3_event(settings["UPLOADS_BUCKET"], key, len(data))],
-                  embedded_aws["endpoint"])
-    job = JobStore(client("dynamodb", settings), settings["JOBS_TABLE"]).get(job_id)
+    client("s3", settings).put_object(Bucket=settings.uploads_bucket, Key=key, Body=data)
+    run_in_lambda(
+        lambda_python,
+        task,
+        [s3_event(settings.uploads_bucket, key, len(data))],
+        embedded_aws["endpoint"],
+    )
+    job = JobStore(client("dynamodb", settings), settings.jobs_table).get(job_id)
     assert job.status == DONE, job
     assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
     assert not {"moto", "pytest"} & {m.split(".")[0] for m in modules["modules"]}
@@ -147,10 +186,11 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
 
 def dev_stage_on(endpoint: str) -> dict:
     """Create the dev stage's buckets, table and secret on the embedded AWS; its settings."""
-    settings = config.from_env({"STAGE": "dev", "AWS_ENDPOINT_URL": endpoint})
+    settings = Settings(stage="dev", aws_endpoint_url=endpoint)
     infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
-    client("ssm", settings).put_parameter(Name="/thumbs/dev/secret-key", Value=SECRET,
-                                          Type="SecureString", Overwrite=True)
+    client("ssm", settings).put_parameter(
+        Name="/thumbs/dev/secret-key", Value=SECRET, Type="SecureString", Overwrite=True
+    )
     return settings
 
 
@@ -159,15 +199,22 @@ def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
     stage_config = zappa_cli("dev").stage_config
     environment = {
         **lambda_environment(stage_config, "thumbs-dev"),
-        "PATH": os.environ["PATH"], "LANG": "C.UTF-8", "LAMBDA_TASK_ROOT": str(task),
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "LAMBDA_TASK_ROOT": str(task),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": endpoint,  # the embedded AWS: nothing reaches AWS itself
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",  # /var/task is read-only
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",  # /var/task is read-only
     }
     driver = task.parent / "bootstrap.py"
     driver.write_text(DRIVER)
-    done = run([str(python), str(driver), str(task)], cwd=task, env=environment,
-               input="".join(json.dumps(e) + "\n" for e in events))
+    done = run(
+        [str(python), str(driver), str(task)],
+        cwd=task,
+        env=environment,
+        input="".join(json.dumps(e) + "\n" for e in events),
+    )
     lines = [json.loads(line[3:]) for line in done.stdout.splitlines() if line.startswith("@@ ")]
     return [line["result"] for line in lines[:-1]], lines[-1]
-

@@ -6,10 +6,12 @@ import re
 import pytest
 
 from app import create_app, infra
-from app.aws import client
-from app.config import LOCAL_SECRET_KEY, ConfigError
+from app.config import LOCAL_SECRET_KEY, ConfigError, Settings
+from app.services import client, current_settings
+from embedded_aws.context import LambdaContext
+
 from iam_check import Recorder
-from lambda_stage import LambdaContext, s3_event
+from support import s3_event
 
 OLD, NEW, OTHER = ("old-key-" + "o" * 40, "new-key-" + "n" * 40, "other-key-" + "x" * 40)
 PARAMETER = "/thumbs/test/secret-key"
@@ -22,8 +24,9 @@ def production(aws, monkeypatch):
     monkeypatch.delenv("SECRET_KEY_PARAMETER", raising=False)
 
     def put_secret(value: str) -> None:
-        client("ssm", {"AWS_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": 1}).put_parameter(
-            Name=PARAMETER, Value=value, Type="SecureString", Overwrite=True)
+        client("ssm", Settings(aws_max_attempts=1)).put_parameter(
+            Name=PARAMETER, Value=value, Type="SecureString", Overwrite=True
+        )
         monkeypatch.setenv("SECRET_KEY_PARAMETER", PARAMETER)
 
     return put_secret
@@ -66,8 +69,10 @@ def test_the_secret_is_read_once_per_cold_start_not_per_request(deployed, monkey
     for _ in range(3):
         assert browser.get("/dev/").status == 200
     assert browser.get("/dev/healthz").status == 200
-    deployed.handler(s3_event(deployed.settings["UPLOADS_BUCKET"], "uploads/x/y.jpg", 1),
-                     LambdaContext())
+    deployed.handler(
+        s3_event(deployed.settings.uploads_bucket, "uploads/x/y.jpg", 1),
+        LambdaContext("thumbs-dev"),
+    )
     reads = [a for a in recorder.accesses if a.action == "ssm:GetParameter"]
     assert len(reads) == 1, reads
 
@@ -81,8 +86,11 @@ def visit(aws, monkeypatch):
         monkeypatch.setenv("SECRET_KEY", key)
         monkeypatch.setenv("SECRET_KEY_FALLBACKS", fallbacks)
         app = create_app({"TESTING": True})
-        infra.up(app.config, client("s3", app.config), client("dynamodb", app.config),
-                 log=lambda message: None)
+        with app.app_context():
+            settings = current_settings()
+        infra.up(
+            settings, client("s3", settings), client("dynamodb", settings), log=lambda message: None
+        )
         return app
 
     before = site(OLD).test_client()
@@ -113,19 +121,23 @@ def test_a_cookie_and_ticket_signed_with_neither_key_are_refused(visit, fallback
     site, cookie, ticket, token = visit
     stranger = carry(cookie, site(NEW, fallbacks=fallbacks))
     assert stranger.get(f"/jobs/{ticket}/status").status_code == 404  # the ticket is not ours
-    assert stranger.post("/jobs", json={"count": 1},
-                         headers={"X-CSRFToken": token}).status_code == 400
+    assert (
+        stranger.post("/jobs", json={"count": 1}, headers={"X-CSRFToken": token}).status_code == 400
+    )
 
 
-@pytest.mark.parametrize("environment, complaint", [
-    ({}, "SECRET_KEY is not set"),
-    ({"SECRET_KEY": LOCAL_SECRET_KEY}, "SECRET_KEY is not set"),
-    ({"SECRET_KEY": "short"}, "too short"),
-    ({"SECRET_KEY": NEW, "FLASK_DEBUG": "1"}, "debug mode is on"),
-    ({"SECRET_KEY": NEW, "SECRET_KEY_FALLBACKS": LOCAL_SECRET_KEY}, "SECRET_KEY_FALLBACKS"),
-    ({"SECRET_KEY": NEW, "SECRET_KEY_FALLBACKS": "weak"}, "SECRET_KEY_FALLBACKS"),
-    ({"SECRET_KEY": NEW, "TESTING": "1", "AWS_LAMBDA_FUNCTION_NAME": "thumbs-dev"}, "TESTING"),
-])
+@pytest.mark.parametrize(
+    "environment, complaint",
+    [
+        ({}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": LOCAL_SECRET_KEY}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "short"}, "too short"),
+        ({"SECRET_KEY": NEW, "FLASK_DEBUG": "1"}, "debug mode is on"),
+        ({"SECRET_KEY": NEW, "SECRET_KEY_FALLBACKS": LOCAL_SECRET_KEY}, "SECRET_KEY_FALLBACKS"),
+        ({"SECRET_KEY": NEW, "SECRET_KEY_FALLBACKS": "weak"}, "SECRET_KEY_FALLBACKS"),
+        ({"SECRET_KEY": NEW, "TESTING": "1", "AWS_LAMBDA_FUNCTION_NAME": "thumbs-dev"}, "TESTING"),
+    ],
+)
 def test_production_refuses_to_start_unsafe(production, monkeypatch, environment, complaint):
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

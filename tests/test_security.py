@@ -1,23 +1,23 @@
 """Refusals an attacker would try: forged tickets, missing CSRF tokens, spoofed hosts, leaks."""
 
 import base64
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from support import upload_form
 
-fuzzing = settings(max_examples=150, deadline=None,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture])
+from support import SCRIPT, open_upload_page, upload_form
+
+fuzzing = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 TICKET_ROUTES = ["/jobs/{}", "/jobs/{}/status", "/jobs/{}/uploaded"]
 
 
 def own_ticket(client) -> str:
-    _, fields = upload_form(client.get("/").get_data(as_text=True))
-    return re.search(r"/jobs/([^/]+)/uploaded", dict(fields)["success_action_redirect"]).group(1)
+    return open_upload_page(client).ticket
 
 
 @fuzzing
@@ -36,7 +36,7 @@ def test_a_genuine_ticket_with_any_character_changed_is_refused(client, data):
     position = data.draw(st.integers(0, len(ticket) - 1))
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
     replacement = data.draw(st.sampled_from(alphabet).filter(lambda c: c != ticket[position]))
-    forged = ticket[:position] + replacement + ticket[position + 1:]
+    forged = ticket[:position] + replacement + ticket[position + 1 :]
     response = client.get(f"/jobs/{forged}/status")
     signed_text_unchanged = forged.rsplit(".", 1)[0] == ticket.rsplit(".", 1)[0]
     if signed_text_unchanged and decoded(forged) == decoded(ticket):
@@ -49,14 +49,16 @@ def test_a_genuine_ticket_with_any_character_changed_is_refused(client, data):
 
 def decoded(ticket: str):
     try:
-        return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-                for part in ticket.split(".")]
+        return [
+            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in ticket.split(".")
+        ]
     except ValueError:
         return None
 
 
 def test_an_expired_ticket_is_refused_over_http(client, monkeypatch):
     import itsdangerous.timed
+
     ticket = own_ticket(client)
     later = itsdangerous.timed.time.time() + 8 * 24 * 3600
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
@@ -65,8 +67,11 @@ def test_an_expired_ticket_is_refused_over_http(client, monkeypatch):
 
 
 def state_changing_rules(app):
-    return [rule for rule in app.url_map.iter_rules()
-            if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}]
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+    ]
 
 
 def test_every_state_changing_request_without_a_csrf_token_is_refused(app, client):
@@ -76,16 +81,27 @@ def test_every_state_changing_request_without_a_csrf_token_is_refused(app, clien
     for rule in rules:
         url = rule.rule.replace("<ticket>", ticket)
         for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
-            response = client.open(url, method=method, json={"count": 1})
+            response = client.open(url, method=method, json={"count": 1}, headers=SCRIPT)
             assert response.status_code == 400, (method, url)
-            assert response.get_json()["error"] == "CSRFError"
-            assert response.get_json()["message"] == "This page has expired. Reload it and try again."
+            assert response.get_json()["error"] == "FormExpired"
+            assert (
+                response.get_json()["message"] == "This page has expired. Reload it and try again."
+            )
 
 
 def test_every_kind_of_response_carries_the_security_headers(app, client):
     ticket = own_ticket(client)
-    paths = ["/", "/jobs", "/healthz", f"/jobs/{ticket}", f"/jobs/{ticket}/status",
-             "/jobs/forged", "/jobs/forged/status", "/nowhere", "/static/site.css"]
+    paths = [
+        "/",
+        "/jobs",
+        "/healthz",
+        f"/jobs/{ticket}",
+        f"/jobs/{ticket}/status",
+        "/jobs/forged",
+        "/jobs/forged/status",
+        "/nowhere",
+        "/static/site.css",
+    ]
     for path in paths:
         headers = client.get(path).headers
         csp = headers["Content-Security-Policy"]
@@ -102,9 +118,14 @@ def production(aws):
 
 def test_production_pins_hsts_secure_cookies_and_its_own_host(production):
     from app import infra
-    from app.aws import client as aws_client
-    infra.up(production.config, aws_client("s3", production.config),
-             aws_client("dynamodb", production.config), log=lambda m: None)
+    from app.services import client as aws_client
+    from app.services import current_settings
+
+    with production.app_context():
+        settings = current_settings()
+    infra.up(
+        settings, aws_client("s3", settings), aws_client("dynamodb", settings), log=lambda m: None
+    )
     browser = production.test_client()
     response = browser.get("/", base_url="https://thumbs.example.org")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -118,14 +139,17 @@ def test_production_pins_hsts_secure_cookies_and_its_own_host(production):
 
 def test_redirects_never_leave_the_site(app, client):
     ticket = own_ticket(client)
-    response = client.get(f"/jobs/{ticket}/uploaded?next=https://evil.example.com"
-                          "&success_action_redirect=//evil.example.com&bucket=b&key=k")
+    response = client.get(
+        f"/jobs/{ticket}/uploaded?next=https://evil.example.com"
+        "&success_action_redirect=//evil.example.com&bucket=b&key=k"
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/jobs/{ticket}"
 
 
 def test_no_response_shows_a_traceback(app, client, monkeypatch):
     from app import web
+
     ticket = own_ticket(client)
     monkeypatch.setattr(web, "present", lambda *a: {}["boom"])
     app.config["PROPAGATE_EXCEPTIONS"] = False

@@ -2,7 +2,8 @@ import itsdangerous.timed
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from app.tickets import SALT, TicketExpired, TicketForeign, TicketInvalid, Tickets, new_visitor_id
+from app.errors import TicketExpired, TicketForeign, TicketInvalid
+from app.tickets import SALT, Tickets, new_visitor_id
 
 KEY = "k" * 40
 
@@ -19,14 +20,17 @@ def test_visitor_ids_are_unguessable():
     assert all(len(i) >= 22 for i in ids)
 
 
-@pytest.mark.parametrize("tamper", [
-    # A whole character of the signature (its last one holds spare bits).
-    lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],
-    lambda t: "x" + t[1:],                                 # payload changed
-    lambda t: t[: len(t) // 2],                            # truncated
-    lambda t: "",                                          # empty
-    lambda t: "not-a-ticket",                              # garbage
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        # A whole character of the signature (its last one holds spare bits).
+        lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],
+        lambda t: "x" + t[1:],  # payload changed
+        lambda t: t[: len(t) // 2],  # truncated
+        lambda t: "",  # empty
+        lambda t: "not-a-ticket",  # garbage
+    ],
+)
 def test_a_tampered_ticket_is_refused(tamper):
     tickets = Tickets(KEY)
     ticket = tickets.issue("job-1", "visitor")
@@ -46,7 +50,9 @@ def test_an_expired_ticket_is_refused(monkeypatch):
 
 
 def test_a_ticket_made_with_another_salt_is_refused():
-    forged = URLSafeTimedSerializer(KEY, salt="another-context").dumps({"j": "job-1", "v": "visitor"})
+    forged = URLSafeTimedSerializer(KEY, salt="another-context").dumps(
+        {"j": "job-1", "v": "visitor"}
+    )
     with pytest.raises(TicketInvalid):
         Tickets(KEY).job_id(forged, "visitor")
 

@@ -9,50 +9,45 @@ import pytest
 from app import create_app
 from app.config import ConfigError
 from app.jobs import AWAITING_UPLOAD, DONE, UPLOADED
-from support import upload_form
 
-
-def open_upload_page(client):
-    response = client.get("/")
-    assert response.status_code == 200
-    action, fields = upload_form(response.get_data(as_text=True))
-    fields = dict(fields)
-    policy = json.loads(base64.b64decode(fields["policy"]))
-    ticket = re.search(r"/jobs/([^/]+)/uploaded", fields["success_action_redirect"]).group(1)
-    job_id = fields["key"].split("/")[1]
-    return response, action, fields, policy, ticket, job_id
+from support import SCRIPT, csrf_token, open_upload_page, put_upload, raising, stored_keys
 
 
 def test_the_upload_page_creates_a_job_and_a_form_straight_to_s3(client, services):
-    response, action, fields, _, _, job_id = open_upload_page(client)
-    page = response.get_data(as_text=True)
+    form = open_upload_page(client)
+    page = form.html
     assert 'enctype="multipart/form-data"' in page
-    assert action.rstrip("/").endswith(services.storage.uploads_bucket) or \
-        services.storage.uploads_bucket in action
-    form = page[page.index('<form id="upload"'):page.index("</form>")]
-    named = re.findall(r'<input[^>]*name="([^"]+)"', form)
+    assert (
+        form.action.rstrip("/").endswith(services.storage.uploads_bucket)
+        or services.storage.uploads_bucket in form.action
+    )
+    markup = page[page.index('<form id="upload"') : page.index("</form>")]
+    named = re.findall(r'<input[^>]*name="([^"]+)"', markup)
     assert named[-1] == "file"
-    assert fields["key"] == f"uploads/{job_id}/${{filename}}"
-    assert services.jobs.get(job_id).status == AWAITING_UPLOAD
+    assert form.fields["key"] == f"uploads/{form.job_id}/${{filename}}"
+    assert services.jobs.get(form.job_id).status == AWAITING_UPLOAD
 
 
 def test_the_policy_holds_every_condition(client, app, services):
-    _, _, fields, policy, ticket, job_id = open_upload_page(client)
-    conditions = policy["conditions"]
-    limit = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    form = open_upload_page(client)
+    conditions = form.policy["conditions"]
+    limit = services.settings.max_upload_bytes
     assert ["content-length-range", 1, limit] in conditions
     assert ["starts-with", "$Content-Type", "image/"] in conditions
-    assert ["starts-with", "$key", f"uploads/{job_id}/"] in conditions
+    assert ["starts-with", "$key", f"uploads/{form.job_id}/"] in conditions
     assert {"bucket": services.storage.uploads_bucket} in conditions
-    redirect = fields["success_action_redirect"]
+    redirect = form.fields["success_action_redirect"]
     assert {"success_action_redirect": redirect} in conditions
-    assert redirect == f"http://localhost/jobs/{ticket}/uploaded"
-    expires = calendar.timegm(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
-    assert abs(expires - (time.time() + app.config["UPLOAD_EXPIRES_SECONDS"])) < 5
+    assert redirect == f"http://localhost/jobs/{form.ticket}/uploaded"
+    expires = calendar.timegm(time.strptime(form.policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(expires - (time.time() + services.settings.upload_expires_seconds)) < 5
     # Every field the form sends is covered by a condition (S3 refuses extras).
-    covered = {c[1].lstrip("$").lower() if isinstance(c, list) else next(iter(c)).lower()
-               for c in conditions if not (isinstance(c, list) and c[0] == "content-length-range")}
-    assert {n.lower() for n in fields} - {"policy", "x-amz-signature"} <= covered
+    covered = {
+        c[1].lstrip("$").lower() if isinstance(c, list) else next(iter(c)).lower()
+        for c in conditions
+        if not (isinstance(c, list) and c[0] == "content-length-range")
+    }
+    assert {n.lower() for n in form.fields} - {"policy", "x-amz-signature"} <= covered
 
 
 def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
@@ -63,81 +58,95 @@ def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
 
 
 def test_the_redirect_marks_the_job_uploaded_and_goes_to_the_status_page(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
-    response = client.get(f"/jobs/{ticket}/uploaded?bucket=b&key=k&etag=e")
+    form = open_upload_page(client)
+    response = client.get(f"/jobs/{form.ticket}/uploaded?bucket=b&key=k&etag=e")
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/jobs/{ticket}"
-    assert services.jobs.get(job_id).status == UPLOADED
+    assert response.headers["Location"] == f"/jobs/{form.ticket}"
+    assert services.jobs.get(form.job_id).status == UPLOADED
 
 
 def test_the_status_page_refreshes_itself_without_script(client):
-    _, _, _, _, ticket, _ = open_upload_page(client)
-    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    form = open_upload_page(client)
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+"></noscript>', page)
     assert 'aria-live="polite"' in page
 
 
 def test_the_status_json_has_the_documented_shape(client):
-    _, _, _, _, ticket, _ = open_upload_page(client)
-    body = client.get(f"/jobs/{ticket}/status").get_json()
+    form = open_upload_page(client)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert body["status"] == AWAITING_UPLOAD
     assert body["message"] and body["renditions"] == []
 
 
 def finish(services, job_id, filename="holiday.jpeg"):
     services.jobs.claim(job_id, f"uploads/{job_id}/{filename}", filename, time.time() + 60, 3)
-    services.jobs.finish(job_id, [{"name": "thumb", "width": 256, "height": 171,
-                                   "content_type": "image/jpeg", "size": 9000,
-                                   "key": f"results/{job_id}/thumb.jpg"}])
+    services.jobs.finish(
+        job_id,
+        [
+            {
+                "name": "thumb",
+                "width": 256,
+                "height": 171,
+                "content_type": "image/jpeg",
+                "size": 9000,
+                "key": f"results/{job_id}/thumb.jpg",
+            }
+        ],
+    )
 
 
 def test_a_done_job_links_to_its_renditions_with_download_names(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
-    finish(services, job_id)
-    body = client.get(f"/jobs/{ticket}/status").get_json()
+    form = open_upload_page(client)
+    finish(services, form.job_id)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert body["status"] == DONE and body["finished"] is True
     (thumb,) = body["renditions"]
     assert {k: thumb[k] for k in ("name", "width", "height", "content_type")} == {
-        "name": "thumb", "width": 256, "height": 171, "content_type": "image/jpeg"}
+        "name": "thumb",
+        "width": 256,
+        "height": 171,
+        "content_type": "image/jpeg",
+    }
     assert "X-Amz-Signature" in thumb["url"] and "X-Amz-Expires=300" in thumb["url"]
     assert "holiday-thumb.jpg" in thumb["download_url"]
-    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
-    assert "http-equiv=\"refresh\"" not in page
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page
     assert 'alt="Thumb of holiday.jpeg"' in page
 
 
 def test_a_hostile_filename_is_escaped_in_the_page(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
-    finish(services, job_id, '<script>alert("x")</script>.jpg')
-    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    form = open_upload_page(client)
+    finish(services, form.job_id, '<script>alert("x")</script>.jpg')
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;.jpg" in page
 
 
 def test_another_visitor_is_refused_on_the_page_and_the_status(app, client):
-    _, _, _, _, ticket, _ = open_upload_page(client)
+    form = open_upload_page(client)
     stranger = app.test_client()
     stranger.get("/")  # a visitor of their own
-    page = stranger.get(f"/jobs/{ticket}")
+    page = stranger.get(f"/jobs/{form.ticket}")
     assert page.status_code == 403
     assert "belongs to someone else" in page.get_data(as_text=True)
     assert "<html" in page.get_data(as_text=True)
-    status = stranger.get(f"/jobs/{ticket}/status")
+    status = stranger.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
     assert status.status_code == 403
     assert status.get_json()["error"] == "TicketForeign"
-    assert stranger.get(f"/jobs/{ticket}/uploaded").status_code == 403
+    assert stranger.get(f"/jobs/{form.ticket}/uploaded").status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/jobs/{t}x", "/jobs/garbage", "/jobs/{t}x/status"])
 def test_a_tampered_ticket_is_not_found(client, path):
-    _, _, _, _, ticket, _ = open_upload_page(client)
-    assert client.get(path.format(t=ticket)).status_code == 404
+    form = open_upload_page(client)
+    assert client.get(path.format(t=form.ticket)).status_code == 404
 
 
 def test_a_deleted_job_is_not_found(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
-    services.jobs.delete(job_id)
-    response = client.get(f"/jobs/{ticket}/status")
+    form = open_upload_page(client)
+    services.jobs.delete(form.job_id)
+    response = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
     assert response.status_code == 404
     assert "no longer exists" in response.get_json()["message"]
 
@@ -162,6 +171,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 def test_production_refuses_the_local_default_key_and_debug():
     from app.config import LOCAL_SECRET_KEY
+
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         create_app({"SECRET_KEY": LOCAL_SECRET_KEY})
     with pytest.raises(ConfigError, match="debug"):
@@ -175,20 +185,21 @@ def test_production_sets_secure_cookies_and_hsts(aws):
     assert "max-age" in response.headers["Strict-Transport-Security"]
 
 
-def test_local_mode_refuses_to_start_inside_lambda(monkeypatch):
-    from app.local import LocalAWSError
+def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
+    from embedded_aws import LocalAWSError
+    from embedded_aws import create_app as local_site
+
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
     with pytest.raises(LocalAWSError, match="Lambda"):
-        create_app({"LOCAL_AWS": True})
+        local_site()
 
 
-def csrf_token(client) -> str:
-    page = client.get("/").get_data(as_text=True)
-    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+def script_token(client) -> str:
+    return csrf_token(client.get("/").get_data(as_text=True))
 
 
 def test_a_script_gets_one_upload_form_per_file(client, services):
-    token = csrf_token(client)
+    token = script_token(client)
     response = client.post("/jobs", json={"count": 3}, headers={"X-CSRFToken": token})
     assert response.status_code == 201
     uploads = response.get_json()["uploads"]
@@ -197,8 +208,7 @@ def test_a_script_gets_one_upload_form_per_file(client, services):
     for upload in uploads:
         policy = json.loads(base64.b64decode(upload["upload"]["fields"]["policy"]))
         assert {"success_action_status": "201"} in policy["conditions"]
-        prefix = next(c[2] for c in policy["conditions"]
-                      if isinstance(c, list) and c[1] == "$key")
+        prefix = next(c[2] for c in policy["conditions"] if isinstance(c, list) and c[1] == "$key")
         prefixes.add(prefix)
         assert client.get(upload["status_url"]).get_json()["status"] == AWAITING_UPLOAD
     assert len(prefixes) == 3
@@ -206,67 +216,73 @@ def test_a_script_gets_one_upload_form_per_file(client, services):
 
 @pytest.mark.parametrize("count", [0, 11, "3", None])
 def test_a_script_asking_for_too_many_or_too_few_forms_is_refused(client, count):
-    token = csrf_token(client)
-    response = client.post("/jobs", json={"count": count}, headers={"X-CSRFToken": token})
+    token = script_token(client)
+    response = client.post("/jobs", json={"count": count}, headers={"X-CSRFToken": token, **SCRIPT})
     assert response.status_code == 400
     assert "between 1 and 10" in response.get_json()["message"]
 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])
 def test_state_changes_without_a_valid_csrf_token_are_refused(client, services, token):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
+    form = open_upload_page(client)
     headers = {"X-CSRFToken": token} if token else {}
     assert client.post("/jobs", json={"count": 1}, headers=headers).status_code == 400
     data = {"csrf_token": token} if token else {}
-    assert client.post(f"/jobs/{ticket}/delete", data=data).status_code == 400
-    assert services.jobs.get(job_id) is not None
+    assert client.post(f"/jobs/{form.ticket}/delete", data=data).status_code == 400
+    assert services.jobs.get(form.job_id) is not None
 
 
 def test_delete_removes_the_objects_and_the_record(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
-    s3 = services.storage._client
-    s3.put_object(Bucket=services.storage.uploads_bucket, Key=f"uploads/{job_id}/a.jpg", Body=b"x")
-    finish(services, job_id, "a.jpg")
-    s3.put_object(Bucket=services.storage.results_bucket, Key=f"results/{job_id}/thumb.jpg",
-                  Body=b"x")
-    response = client.post(f"/jobs/{ticket}/delete", data={"csrf_token": csrf_token(client)})
+    form = open_upload_page(client)
+    put_upload(services, f"uploads/{form.job_id}/a.jpg", b"x")
+    finish(services, form.job_id, "a.jpg")
+    services.storage.client.put_object(
+        Bucket=services.storage.results_bucket, Key=f"results/{form.job_id}/thumb.jpg", Body=b"x"
+    )
+    response = client.post(
+        f"/jobs/{form.ticket}/delete", data={"csrf_token": csrf_token(form.html)}
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/jobs"
-    assert services.jobs.get(job_id) is None
+    assert services.jobs.get(form.job_id) is None
     for bucket in (services.storage.uploads_bucket, services.storage.results_bucket):
-        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+        assert stored_keys(services, bucket) == []
     assert "Deleted a.jpg" in client.get("/jobs").get_data(as_text=True)
 
 
 def test_another_visitor_cannot_delete(app, client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
+    form = open_upload_page(client)
     stranger = app.test_client()
-    response = stranger.post(f"/jobs/{ticket}/delete", data={"csrf_token": csrf_token(stranger)})
+    response = stranger.post(
+        f"/jobs/{form.ticket}/delete", data={"csrf_token": script_token(stranger)}
+    )
     assert response.status_code == 403
-    assert services.jobs.get(job_id) is not None
+    assert services.jobs.get(form.job_id) is not None
 
 
 def test_the_history_pages_through_the_visitors_uploads_only(app, client, services):
     tickets = []
     for n in range(14):
-        _, _, _, _, ticket, job_id = open_upload_page(client)
-        finish(services, job_id, f"photo {n:02}.jpg")
-        tickets.append(ticket)
+        form = open_upload_page(client)
+        finish(services, form.job_id, f"photo {n:02}.jpg")
+        tickets.append(form.ticket)
     stranger = app.test_client()
-    _, _, _, _, _, other = open_upload_page(stranger)
-    finish(services, other, "someone else.jpg")
+    finish(services, open_upload_page(stranger).job_id, "someone else.jpg")
     first = client.get("/jobs").get_data(as_text=True)
     names = re.findall(r'class="name" href="[^"]+">([^<]+)</a>', first)
     assert names == [f"photo {n:02}.jpg" for n in range(13, 1, -1)]
     after = re.search(r'href="/jobs\?after=([^"]+)">Older uploads', first).group(1)
     second = client.get(f"/jobs?after={after}").get_data(as_text=True)
     assert re.findall(r'class="name" href="[^"]+">([^<]+)</a>', second) == [
-        "photo 01.jpg", "photo 00.jpg"]
+        "photo 01.jpg",
+        "photo 00.jpg",
+    ]
     assert "someone else.jpg" not in first + second
     assert client.get("/jobs?after=forged").status_code == 200  # a bad cursor: the first page
 
 
 def test_a_server_error_shows_the_sites_page_without_a_traceback(app, client, monkeypatch):
     from app import web
+
     monkeypatch.setattr(web, "tickets", lambda: 1 / 0)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = client.get("/")
@@ -277,20 +293,22 @@ def test_a_server_error_shows_the_sites_page_without_a_traceback(app, client, mo
 
 
 def test_a_form_posted_without_its_token_says_to_reload(client):
-    _, _, _, _, ticket, _ = open_upload_page(client)
-    response = client.post(f"/jobs/{ticket}/delete")
+    form = open_upload_page(client)
+    response = client.post(f"/jobs/{form.ticket}/delete")
     assert response.status_code == 400
     assert "This page has expired. Reload it and try again." in response.get_data(as_text=True)
 
 
 def test_a_job_whose_attempts_are_spent_shows_failed_and_offers_a_new_upload(client, services):
-    _, _, _, _, ticket, job_id = open_upload_page(client)
+    form = open_upload_page(client)
     for _ in range(3):  # three attempts that died without recording anything
-        services.jobs.claim(job_id, f"uploads/{job_id}/a.jpg", "a.jpg", time.time() - 1, 3)
-    body = client.get(f"/jobs/{ticket}/status").get_json()
+        services.jobs.claim(
+            form.job_id, f"uploads/{form.job_id}/a.jpg", "a.jpg", time.time() - 1, 3
+        )
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert (body["status"], body["error_code"], body["finished"]) == ("failed", "gave_up", True)
     assert "failed 3 times" in body["message"]
-    page = client.get(f"/jobs/{ticket}").get_data(as_text=True)
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert "failed 3 times" in page and 'http-equiv="refresh"' not in page
     assert re.search(r'<p id="again" class="again">', page)
 
@@ -299,12 +317,13 @@ def test_aws_down_after_retries_is_told_plainly(client, services, monkeypatch):
     from botocore.exceptions import ClientError
 
     from app.jobs import JobStore
-    _, _, _, _, ticket, _ = open_upload_page(client)
+
+    form = open_upload_page(client)
     down = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "GetItem")
-    monkeypatch.setattr(JobStore, "get", lambda self, job_id: (_ for _ in ()).throw(down))
-    page = client.get(f"/jobs/{ticket}")
+    monkeypatch.setattr(JobStore, "get", raising(down))
+    page = client.get(f"/jobs/{form.ticket}")
     assert page.status_code == 503 and page.headers["Retry-After"] == "30"
     assert "cannot reach its storage right now" in page.get_data(as_text=True)
-    status = client.get(f"/jobs/{ticket}/status")
+    status = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
     assert status.status_code == 503
     assert "try again in a minute" in status.get_json()["message"]

@@ -7,7 +7,8 @@ from PIL import Image
 
 from app import imaging, worker
 from app.jobs import DONE, FAILED, PROCESSING, STALLED
-from support import jpeg_bytes, s3_event
+
+from support import jpeg_bytes, put_upload, raising, s3_event
 
 
 @pytest.fixture
@@ -19,12 +20,13 @@ def worker_env(monkeypatch, app):
 @pytest.fixture
 def upload(services, worker_env):
     """Put a file where the browser would, for a fresh job; return (job id, key)."""
+
     def put(data: bytes, filename: str = "photo.jpg"):
         job = services.jobs.create("visitor", 600)
         key = f"uploads/{job.job_id}/{filename}"
-        services.storage._client.put_object(Bucket=services.storage.uploads_bucket, Key=key,
-                                            Body=data)
+        put_upload(services, key, data)
         return job.job_id, key
+
     return put
 
 
@@ -33,7 +35,7 @@ def run(services, key, size=1000):
 
 
 def result(services, key) -> Image.Image:
-    body = services.storage._client.get_object(Bucket=services.storage.results_bucket, Key=key)
+    body = services.storage.client.get_object(Bucket=services.storage.results_bucket, Key=key)
     return Image.open(io.BytesIO(body["Body"].read()))
 
 
@@ -68,7 +70,9 @@ def test_a_non_image_fails_with_a_message_a_person_understands(services, upload)
 def test_a_duplicate_event_converts_once(services, upload, monkeypatch):
     calls = []
     real = imaging.make_renditions
-    monkeypatch.setattr(imaging, "make_renditions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        imaging, "make_renditions", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     job_id, key = upload(jpeg_bytes())
     for _ in range(3):
         run(services, key)
@@ -87,8 +91,9 @@ def test_an_event_for_a_finished_failed_job_changes_nothing(services, upload):
     assert again.finished_at == first.finished_at
 
 
-@pytest.mark.parametrize("filename", ["my holiday photo.jpg", "été à Noël – 日本.jpeg",
-                                      "a+b & c%20d.jpg"])
+@pytest.mark.parametrize(
+    "filename", ["my holiday photo.jpg", "été à Noël – 日本.jpeg", "a+b & c%20d.jpg"]
+)
 def test_keys_with_spaces_and_non_ascii_characters_work(services, upload, filename):
     job_id, key = upload(jpeg_bytes(), filename)
     run(services, key)
@@ -102,7 +107,7 @@ def test_the_s3_test_event_and_foreign_keys_are_skipped(services, upload, monkey
     job_id, _ = upload(jpeg_bytes())
     worker.handle_s3_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}, None)
     run(services, f"results/{job_id}/thumb.jpg")  # not an upload, though its job exists
-    run(services, f"uploads/{job_id}")            # no file name
+    run(services, f"uploads/{job_id}")  # no file name
     run(services, "uploads/unknown-job/photo.jpg")
     job = services.jobs.get(job_id)
     assert (job.status, job.attempts) == ("awaiting_upload", 0)
@@ -115,13 +120,16 @@ def test_an_event_from_another_bucket_is_ignored(services, upload):
 
 
 def test_an_infrastructure_error_is_recorded_and_raised_then_a_retry_succeeds(
-        services, upload, monkeypatch):
+    services, upload, monkeypatch
+):
     job_id, key = upload(jpeg_bytes())
     from app.storage import Storage
+
     real = Storage.read_source
-    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your rate"}},
-                            "GetObject")
-    monkeypatch.setattr(Storage, "read_source", lambda self, k: (_ for _ in ()).throw(throttled))
+    throttled = ClientError(
+        {"Error": {"Code": "SlowDown", "Message": "Reduce your rate"}}, "GetObject"
+    )
+    monkeypatch.setattr(Storage, "read_source", raising(throttled))
     with pytest.raises(ClientError):
         run(services, key)
     job = services.jobs.get(job_id)
@@ -134,11 +142,11 @@ def test_an_infrastructure_error_is_recorded_and_raised_then_a_retry_succeeds(
 
 
 def test_an_error_on_the_last_attempt_fails_the_job_with_an_explanation(
-        services, upload, monkeypatch):
+    services, upload, monkeypatch
+):
     job_id, key = upload(jpeg_bytes())
-    monkeypatch.setattr(imaging, "make_renditions",
-                        lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
-    for attempt in (1, 2):
+    monkeypatch.setattr(imaging, "make_renditions", raising(MemoryError()))
+    for _attempt in (1, 2):
         with pytest.raises(MemoryError):
             run(services, key)
         assert services.jobs.get(job_id).shown_status(max_attempts=3) == STALLED

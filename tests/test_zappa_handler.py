@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import zappa.handler
 
 from app.jobs import DONE, UPLOADED
+from embedded_aws.context import LambdaContext
 
 from deployed import assert_on_stage, upload_photo
-from lambda_stage import API_HOST, LambdaContext, json_urls, rest_event, s3_event, site_urls
-from support import upload_form
+from lambda_stage import API_HOST, json_urls, rest_event, site_urls
+from support import s3_event, upload_form
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -62,9 +62,11 @@ def test_a_photo_goes_from_the_page_through_s3_and_the_worker_to_done(deployed):
     assert status["status"] == UPLOADED
     assert_on_stage(json_urls(status), browser)
 
-    size = deployed.s3().head_object(Bucket=deployed.settings["UPLOADS_BUCKET"], Key=key)
-    result = deployed.handler(s3_event(deployed.settings["UPLOADS_BUCKET"], key,
-                                       size["ContentLength"]), LambdaContext())
+    size = deployed.s3().head_object(Bucket=deployed.settings.uploads_bucket, Key=key)
+    result = deployed.handler(
+        s3_event(deployed.settings.uploads_bucket, key, size["ContentLength"]),
+        LambdaContext("thumbs-dev"),
+    )
     assert result is None  # the worker ran: Zappa returns what it returns
 
     status = browser.get(job_url + "/status").json()
@@ -72,7 +74,7 @@ def test_a_photo_goes_from_the_page_through_s3_and_the_worker_to_done(deployed):
     assert {r["name"] for r in status["renditions"]} == {"thumb", "preview"}
     for rendition in status["renditions"]:
         link = urlsplit(rendition["url"])
-        assert link.hostname.startswith(deployed.settings["RESULTS_BUCKET"] + ".s3")
+        assert link.hostname.startswith(deployed.settings.results_bucket + ".s3")
         assert "X-Amz-Signature=" in link.query
     done_page = browser.get(job_url)
     assert "Download thumb" in done_page.text
@@ -84,14 +86,19 @@ def test_a_post_body_arrives_base64_encoded_and_is_read(deployed):
     page = browser.get("/dev/")
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)
     jobs_url = re.search(r'data-jobs-url="([^"]+)"', page.text).group(1)
-    reply = browser.request("POST", jobs_url, body=json.dumps({"count": 2}).encode(),
-                            headers={"Content-Type": "application/json", "X-CSRFToken": token})
+    reply = browser.request(
+        "POST",
+        jobs_url,
+        body=json.dumps({"count": 2}).encode(),
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+    )
     assert reply.status == 201, reply.text
     uploads = reply.json()["uploads"]
     assert len(uploads) == 2
     assert_on_stage(json_urls(uploads), browser)
-    refused = browser.request("POST", jobs_url, body=b'{"count": 2}',
-                              headers={"Content-Type": "application/json"})
+    refused = browser.request(
+        "POST", jobs_url, body=b'{"count": 2}', headers={"Content-Type": "application/json"}
+    )
     assert refused.status == 400  # no CSRF token
 
 
@@ -101,10 +108,14 @@ def test_deleting_an_upload_posts_a_form_through_the_handler(deployed):
     job_page = browser.get(landed.header("Location"))
     action = re.search(r'<form method="post" action="([^"]+)" class="delete">', job_page.text)
     token = re.search(r'name="csrf_token" value="([^"]+)"', job_page.text).group(1)
-    deleted = browser.request("POST", action.group(1), body=f"csrf_token={token}".encode(),
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    deleted = browser.request(
+        "POST",
+        action.group(1),
+        body=f"csrf_token={token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert deleted.status == 303 and deleted.header("Location").startswith("/dev/")
-    listing = deployed.s3().list_objects_v2(Bucket=deployed.settings["UPLOADS_BUCKET"])
+    listing = deployed.s3().list_objects_v2(Bucket=deployed.settings.uploads_bucket)
     assert key not in [item["Key"] for item in listing.get("Contents", [])]
     assert browser.get(landed.header("Location")).status == 404
 
@@ -121,13 +132,16 @@ def test_static_files_come_back_byte_for_byte(deployed):
 
 
 def test_a_binary_response_is_base64_encoded_for_api_gateway(deployed):
-    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+"
-                           "hHgAHggJ/PchI7wAAAABJRU5ErkJggg==")
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+"
+        "hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
+    )
     zappa.handler.LambdaHandler()  # the cold start: imports wsgi
     sys.modules["wsgi"].app.add_url_rule(
-        "/probe.png", "probe", lambda: (png, 200, {"Content-Type": "image/png"}))
+        "/probe.png", "probe", lambda: (png, 200, {"Content-Type": "image/png"})
+    )
     event = rest_event("GET", "/probe.png", "", {}, None, "dev", API_HOST)
-    result = deployed.handler(event, LambdaContext())
+    result = deployed.handler(event, LambdaContext("thumbs-dev"))
     assert result["statusCode"] == 200 and result["isBase64Encoded"] is True
     assert base64.b64decode(result["body"]) == png
 
@@ -150,6 +164,6 @@ def test_a_host_missing_from_site_origin_gets_no_page(deployed):
 
 
 def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, caplog):
-    other = s3_event(deployed.settings["RESULTS_BUCKET"], "results/x/thumb.jpg", 10)
-    assert deployed.handler(other, LambdaContext()) is None
+    other = s3_event(deployed.settings.results_bucket, "results/x/thumb.jpg", 10)
+    assert deployed.handler(other, LambdaContext("thumbs-dev")) is None
     assert "Cannot find a function" in caplog.text

@@ -12,7 +12,7 @@ import binascii
 import hmac
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request
@@ -25,9 +25,11 @@ _UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
 
 
 def _policy_failed(condition) -> S3Refusal:
-    return S3Refusal(403, "AccessDenied",
-                     "Invalid according to Policy: Policy Condition failed: "
-                     + json.dumps(condition))
+    return S3Refusal(
+        403,
+        "AccessDenied",
+        "Invalid according to Policy: Policy Condition failed: " + json.dumps(condition),
+    )
 
 
 class S3Gate:
@@ -36,15 +38,18 @@ class S3Gate:
     def __init__(self, app, credentials: dict[str, str], clock=None):
         self.app = app
         self.credentials = credentials  # access key id -> secret access key
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         try:
             if _is_browser_post(request):
                 body = request.get_data(cache=False)
-                self.check_post(request.path.strip("/").split("/")[0], body,
-                                request.mimetype_params.get("boundary", ""))
+                self.check_post(
+                    request.path.strip("/").split("/")[0],
+                    body,
+                    request.mimetype_params.get("boundary", ""),
+                )
                 environ["wsgi.input"] = io.BytesIO(body)
             elif request.method in ("GET", "HEAD") and "X-Amz-Signature" in request.args:
                 verify_presigned_get(request, self.credentials, self.clock())
@@ -61,9 +66,13 @@ class S3Gate:
         if "policy" not in fields:
             raise S3Refusal(403, "AccessDenied", "Access Denied")
         if file_size is None:
-            raise S3Refusal(400, "InvalidArgument",
-                            "POST requires exactly one file upload per request.",
-                            ArgumentName="file", ArgumentValue="0")
+            raise S3Refusal(
+                400,
+                "InvalidArgument",
+                "POST requires exactly one file upload per request.",
+                ArgumentName="file",
+                ArgumentValue="0",
+            )
         self._check_signature(fields)
         policy = _decode_policy(fields["policy"])
         expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
@@ -73,34 +82,53 @@ class S3Gate:
         mentioned = {"bucket"}
         for condition in policy.get("conditions", []):
             mentioned.add(_check_condition(condition, values, file_size))
-        extra = [name for name in fields
-                 if name not in mentioned | _UNCHECKED_FIELDS and not name.startswith("x-ignore-")]
+        extra = [
+            name
+            for name in fields
+            if name not in mentioned | _UNCHECKED_FIELDS and not name.startswith("x-ignore-")
+        ]
         if extra:
-            raise S3Refusal(403, "AccessDenied",
-                            "Invalid according to Policy: Extra input fields: " + ", ".join(extra))
+            raise S3Refusal(
+                403,
+                "AccessDenied",
+                "Invalid according to Policy: Extra input fields: " + ", ".join(extra),
+            )
         key = fields.get("key", "").replace("${filename}", filename or "")
         if len(key.encode()) > MAX_KEY_BYTES:
-            raise S3Refusal(400, "KeyTooLongError", "Your key is too long",
-                            MaxSizeAllowed=str(MAX_KEY_BYTES), Size=str(len(key.encode())))
+            raise S3Refusal(
+                400,
+                "KeyTooLongError",
+                "Your key is too long",
+                MaxSizeAllowed=str(MAX_KEY_BYTES),
+                Size=str(len(key.encode())),
+            )
 
     def _check_signature(self, fields: dict[str, str]) -> None:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
-            raise S3Refusal(400, "InvalidArgument",
-                            "Only AWS4-HMAC-SHA256 POST uploads are checked here.")
+            raise S3Refusal(
+                400, "InvalidArgument", "Only AWS4-HMAC-SHA256 POST uploads are checked here."
+            )
         try:
             access_key, date, region, service, _ = fields["x-amz-credential"].split("/")
             signature = fields["x-amz-signature"]
         except (KeyError, ValueError) as error:
-            raise S3Refusal(400, "InvalidArgument",
-                            "Invalid credential or signature field.") from error
+            raise S3Refusal(
+                400, "InvalidArgument", "Invalid credential or signature field."
+            ) from error
         if access_key not in self.credentials:
-            raise S3Refusal(403, "InvalidAccessKeyId",
-                            "The AWS Access Key Id you provided does not exist in our records.")
+            raise S3Refusal(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
         expected = sign(self.credentials[access_key], date, region, service, fields["policy"])
         if not hmac.compare_digest(expected, signature):
-            raise S3Refusal(403, "SignatureDoesNotMatch",
-                            "The request signature we calculated does not match the signature "
-                            "you provided. Check your key and signing method.")
+            raise S3Refusal(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature "
+                "you provided. Check your key and signing method.",
+            )
 
 
 def _cors_headers(request: Request) -> dict[str, str]:
@@ -125,8 +153,11 @@ def _cors_headers(request: Request) -> dict[str, str]:
 
 def _is_browser_post(request: Request) -> bool:
     # SDK calls carry an Authorization header; a browser's form upload carries a policy.
-    return (request.method == "POST" and "Authorization" not in request.headers
-            and request.mimetype == "multipart/form-data")
+    return (
+        request.method == "POST"
+        and "Authorization" not in request.headers
+        and request.mimetype == "multipart/form-data"
+    )
 
 
 def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None, str | None]:
@@ -163,8 +194,7 @@ def _decode_policy(encoded: str) -> dict:
     try:
         return json.loads(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError) as error:
-        raise S3Refusal(400, "InvalidPolicyDocument",
-                        "Invalid Policy: Invalid JSON.") from error
+        raise S3Refusal(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from error
 
 
 def _check_condition(condition, values: dict[str, str], file_size: int) -> str:
@@ -176,13 +206,21 @@ def _check_condition(condition, values: dict[str, str], file_size: int) -> str:
     if operator == "content-length-range":
         low, high = int(condition[1]), int(condition[2])
         if file_size > high:
-            raise S3Refusal(400, "EntityTooLarge",
-                            "Your proposed upload exceeds the maximum allowed size",
-                            ProposedSize=str(file_size), MaxSizeAllowed=str(high))
+            raise S3Refusal(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                ProposedSize=str(file_size),
+                MaxSizeAllowed=str(high),
+            )
         if file_size < low:
-            raise S3Refusal(400, "EntityTooSmall",
-                            "Your proposed upload is smaller than the minimum allowed size",
-                            ProposedSize=str(file_size), MinSizeAllowed=str(low))
+            raise S3Refusal(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
+                ProposedSize=str(file_size),
+                MinSizeAllowed=str(low),
+            )
         return "content-length-range"
     name = str(condition[1]).lstrip("$").lower()
     actual, expected = values.get(name, ""), str(condition[2])
@@ -191,6 +229,9 @@ def _check_condition(condition, values: dict[str, str], file_size: int) -> str:
     if operator == "starts-with" and not actual.startswith(expected):
         raise _policy_failed(condition)
     if operator not in ("eq", "starts-with"):
-        raise S3Refusal(400, "InvalidPolicyDocument",
-                        f"Invalid Policy: Invalid Condition: {json.dumps(condition)}")
+        raise S3Refusal(
+            400,
+            "InvalidPolicyDocument",
+            f"Invalid Policy: Invalid Condition: {json.dumps(condition)}",
+        )
     return name

@@ -15,19 +15,37 @@ from collections import Counter
 PATH = "/__thumbs__/faults"
 
 _ANSWERS = {
-    ("s3", "throttle"): ("503 Slow Down", "application/xml",
-                         "<Error><Code>SlowDown</Code><Message>Please reduce your request "
-                         "rate.</Message></Error>"),
-    ("s3", "unavailable"): ("500 Internal Server Error", "application/xml",
-                            "<Error><Code>InternalError</Code><Message>We encountered an "
-                            "internal error. Please try again.</Message></Error>"),
-    ("dynamodb", "throttle"): ("400 Bad Request", "application/x-amz-json-1.0", json.dumps({
-        "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
-        "message": "Rate of requests exceeds the allowed throughput."})),
-    ("dynamodb", "unavailable"): ("500 Internal Server Error", "application/x-amz-json-1.0",
-                                  json.dumps({"__type": "com.amazon.coral.availability#"
-                                              "ServiceUnavailableException",
-                                              "message": "Service unavailable"})),
+    ("s3", "throttle"): (
+        "503 Slow Down",
+        "application/xml",
+        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+    ),
+    ("s3", "unavailable"): (
+        "500 Internal Server Error",
+        "application/xml",
+        "<Error><Code>InternalError</Code><Message>We encountered an "
+        "internal error. Please try again.</Message></Error>",
+    ),
+    ("dynamodb", "throttle"): (
+        "400 Bad Request",
+        "application/x-amz-json-1.0",
+        json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                "message": "Rate of requests exceeds the allowed throughput.",
+            }
+        ),
+    ),
+    ("dynamodb", "unavailable"): (
+        "500 Internal Server Error",
+        "application/x-amz-json-1.0",
+        json.dumps(
+            {
+                "__type": "com.amazon.coral.availability#ServiceUnavailableException",
+                "message": "Service unavailable",
+            }
+        ),
+    ),
 }
 
 
@@ -65,8 +83,10 @@ class Faults:
                     kind = order.get("kind", "throttle")
                     self._armed[order["service"]] += [kind] * order["count"]
         with self._lock:
-            state = {"served": dict(self.served),
-                     "armed": {name: len(kinds) for name, kinds in self._armed.items()}}
+            state = {
+                "served": dict(self.served),
+                "armed": {name: len(kinds) for name, kinds in self._armed.items()},
+            }
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(state).encode()]
 

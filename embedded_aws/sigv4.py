@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
@@ -36,8 +36,10 @@ def sign(secret: str, date: str, region: str, service: str, string_to_sign: str)
 
 
 _TIME = "%Y%m%dT%H%M%SZ"
-_SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you "
-                       "provided. Check your key and signing method.")
+_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you "
+    "provided. Check your key and signing method."
+)
 
 
 def verify_presigned_get(request, credentials: dict[str, str], now: datetime) -> None:
@@ -48,36 +50,58 @@ def verify_presigned_get(request, credentials: dict[str, str], now: datetime) ->
     args = dict(params)
     try:
         access_key, date, region, service, _ = args["X-Amz-Credential"].split("/")
-        signed_at = datetime.strptime(args["X-Amz-Date"], _TIME).replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(args["X-Amz-Date"], _TIME).replace(tzinfo=UTC)
         expires_at = signed_at + timedelta(seconds=int(args["X-Amz-Expires"]))
         signed_headers = args["X-Amz-SignedHeaders"].split(";")
     except (KeyError, ValueError) as error:
-        raise S3Refusal(400, "AuthorizationQueryParametersError",
-                        "Query-string authentication requires the X-Amz-Algorithm, "
-                        "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders "
-                        "and X-Amz-Expires parameters.") from error
+        raise S3Refusal(
+            400,
+            "AuthorizationQueryParametersError",
+            "Query-string authentication requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders "
+            "and X-Amz-Expires parameters.",
+        ) from error
     if access_key not in credentials:
-        raise S3Refusal(403, "InvalidAccessKeyId",
-                        "The AWS Access Key Id you provided does not exist in our records.")
+        raise S3Refusal(
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
     canonical = _canonical_request(request, raw_path, params, signed_headers)
-    string_to_sign = "\n".join(["AWS4-HMAC-SHA256", args["X-Amz-Date"],
-                                f"{date}/{region}/{service}/aws4_request",
-                                hashlib.sha256(canonical.encode()).hexdigest()])
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            args["X-Amz-Date"],
+            f"{date}/{region}/{service}/aws4_request",
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
     expected = sign(credentials[access_key], date, region, service, string_to_sign)
     if not hmac.compare_digest(expected, args.get("X-Amz-Signature", "")):
         raise S3Refusal(403, "SignatureDoesNotMatch", _SIGNATURE_MISMATCH)
     if now > expires_at:
-        raise S3Refusal(403, "AccessDenied", "Request has expired",
-                        **{"X-Amz-Expires": args["X-Amz-Expires"],
-                           "Expires": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                           "ServerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        raise S3Refusal(
+            403,
+            "AccessDenied",
+            "Request has expired",
+            **{
+                "X-Amz-Expires": args["X-Amz-Expires"],
+                "Expires": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "ServerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
 
 
 def _canonical_request(request, raw_path: str, params, signed_headers: list[str]) -> str:
     """Return SigV4's canonical form of a presigned GET (the payload is never signed)."""
-    query = "&".join(f"{quote(key, safe='-_.~')}={quote(value, safe='-_.~')}"
-                     for key, value in sorted(params) if key != "X-Amz-Signature")
-    headers = "".join(f"{name}:{request.headers.get(name, '').strip()}\n"
-                      for name in signed_headers)
-    return "\n".join([request.method, raw_path, query, headers, ";".join(signed_headers),
-                      "UNSIGNED-PAYLOAD"])
+    query = "&".join(
+        f"{quote(key, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for key, value in sorted(params)
+        if key != "X-Amz-Signature"
+    )
+    headers = "".join(
+        f"{name}:{request.headers.get(name, '').strip()}\n" for name in signed_headers
+    )
+    return "\n".join(
+        [request.method, raw_path, query, headers, ";".join(signed_headers), "UNSIGNED-PAYLOAD"]
+    )

@@ -54,8 +54,9 @@ class _OneAtATime:
 class EmbeddedAWS:
     """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
 
-    def __init__(self, port: int, credentials: dict[str, str], host: str = "127.0.0.1",
-                 faults: bool = False):
+    def __init__(
+        self, port: int, credentials: dict[str, str], host: str = "127.0.0.1", faults: bool = False
+    ):
         self.host, self.port, self.credentials = host, port, credentials
         self.faults = faults
         self._server = None
@@ -77,7 +78,9 @@ class EmbeddedAWS:
         if self.port and self.is_running():
             return False
         from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
         )
 
         class QuietHandler(MotoRequestHandler):
@@ -86,8 +89,7 @@ class EmbeddedAWS:
                 if str(code).isdigit() and int(code) >= 500:
                     super().log_request(code, size)
 
-        app = S3Gate(_OneAtATime(DomainDispatcherApplication(create_backend_app)),
-                     self.credentials)
+        app = S3Gate(_OneAtATime(DomainDispatcherApplication(create_backend_app)), self.credentials)
         if self.faults:
             from .faults import Faults
 
@@ -95,16 +97,18 @@ class EmbeddedAWS:
         app = _Marker(app)
         try:
             # make_server binds here, so a busy port fails now instead of hanging a thread.
-            self._server = make_server(self.host, self.port, app, threaded=True,
-                                       request_handler=QuietHandler)
+            self._server = make_server(
+                self.host, self.port, app, threaded=True, request_handler=QuietHandler
+            )
         except OSError as error:
             raise LocalAWSError(
                 f"Port {self.port} is in use by another program, so the embedded AWS cannot "
                 f"start: stop that program or set LOCAL_AWS_PORT to a free port."
             ) from error
         self.port = self._server.server_port  # the one the system chose, when asked for 0
-        threading.Thread(target=self._server.serve_forever, name="embedded-aws",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, name="embedded-aws", daemon=True
+        ).start()
         return True
 
     def stop(self) -> None:

@@ -7,24 +7,11 @@ import logging
 import subprocess
 import sys
 import threading
-import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from .context import LambdaContext
+
 logger = logging.getLogger(__name__)
-
-
-class LocalContext:
-    """The parts of a Lambda context the worker reads."""
-
-    function_name = "thumbs-local-worker"
-
-    def __init__(self, timeout_seconds: float):
-        self.aws_request_id = str(uuid.uuid4())
-        self._ends_at = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends_at - time.monotonic()) * 1000))
 
 
 class Pump(threading.Thread):
@@ -34,8 +21,17 @@ class Pump(threading.Thread):
     `max_receives` times in all, then dropped with a log line.
     """
 
-    def __init__(self, sqs, queue_url: str, handler, *, timeout_seconds: float = 60,
-                 max_receives: int = 3, workers: int = 4, copies: int = 1):
+    def __init__(
+        self,
+        sqs,
+        queue_url: str,
+        handler,
+        *,
+        timeout_seconds: float = 60,
+        max_receives: int = 3,
+        workers: int = 4,
+        copies: int = 1,
+    ):
         super().__init__(name="embedded-aws-pump", daemon=True)
         self._sqs, self._queue_url, self._handler = sqs, queue_url, handler
         self._timeout, self._max_receives = timeout_seconds, max_receives
@@ -43,8 +39,9 @@ class Pump(threading.Thread):
         self._copies = copies
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
         self._slots = threading.BoundedSemaphore(workers)
-        self._copy_pool = ThreadPoolExecutor(max_workers=max(1, workers * copies),
-                                             thread_name_prefix="copy")
+        self._copy_pool = ThreadPoolExecutor(
+            max_workers=max(1, workers * copies), thread_name_prefix="copy"
+        )
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -55,7 +52,9 @@ class Pump(threading.Thread):
             free = self._free_slots()
             try:
                 response = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=free, WaitTimeSeconds=1,
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=free,
+                    WaitTimeSeconds=1,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception:  # the server may be going away; say so and keep trying
@@ -91,8 +90,12 @@ class Pump(threading.Thread):
     def _deliver(self, message: dict) -> None:
         event = json.loads(message["Body"])
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        deliveries = [self._copy_pool.submit(self._handler, event, LocalContext(self._timeout))
-                      for _ in range(self._copies)]
+        deliveries = [
+            self._copy_pool.submit(
+                self._handler, event, LambdaContext("thumbs-local-worker", self._timeout)
+            )
+            for _ in range(self._copies)
+        ]
         try:
             for delivery in deliveries:
                 delivery.result()
@@ -101,8 +104,10 @@ class Pump(threading.Thread):
                 logger.exception("worker failed on attempt %d; it will be retried", receives)
                 # Lambda waits a minute before a retry; a second is kinder locally.
                 self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=receives)
+                    QueueUrl=self._queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=receives,
+                )
                 return
             logger.exception("worker failed %d times; dropping the event", receives)
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -110,15 +115,20 @@ class Pump(threading.Thread):
 
 def in_a_fresh_process(timeout_seconds: float):
     """Return a handler that runs each event in its own process, killed at the timeout."""
+
     def invoke(event: dict, context) -> None:
         try:
             finished = subprocess.run(
-                [sys.executable, "-m", "app.local.invoke", str(timeout_seconds)],
-                input=json.dumps(event), text=True, timeout=timeout_seconds)
+                [sys.executable, "-m", "embedded_aws.invoke", str(timeout_seconds)],
+                input=json.dumps(event),
+                text=True,
+                timeout=timeout_seconds,
+            )
         except subprocess.TimeoutExpired as error:
             raise InvocationFailed(f"timed out after {timeout_seconds} s") from error
         if finished.returncode != 0:
             raise InvocationFailed(f"exited with status {finished.returncode}")
+
     return invoke
 
 

@@ -1,0 +1,104 @@
+"""The app's outside systems: boto3 clients with one retry policy, and the services built on them.
+
+Like flaskr's `get_db()`: views call `get_services()`, the worker calls `services_for(settings)`;
+both get the one set of clients this process keeps for those settings. Clients only, never
+data: a later request may run on another instance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from .config import Settings
+from .jobs import JobStore
+from .storage import Storage
+
+_EXTENSION = "thumbs"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a request or an event needs: the settings, and AWS through small classes."""
+
+    settings: Settings
+    storage: Storage
+    jobs: JobStore
+
+
+def init_app(app, settings: Settings) -> None:
+    """Give `app` its settings; its services are built on first use."""
+    app.extensions[_EXTENSION] = settings
+
+
+def current_settings() -> Settings:
+    """Return the settings of the app handling this request."""
+    from flask import current_app  # the worker, which has no app, never imports Flask
+
+    return current_app.extensions[_EXTENSION]
+
+
+def get_services() -> Services:
+    """Return the services of the app handling this request."""
+    return services_for(current_settings())
+
+
+def services_for(settings: Settings) -> Services:
+    """Return the services `settings` describe: built once per process and settings."""
+    with _lock:
+        if settings not in _built:
+            _built[settings] = _build(settings)
+        return _built[settings]
+
+
+def forget() -> None:
+    """Drop every client this process keeps (a test that swaps how clients are made)."""
+    with _lock:
+        _built.clear()
+
+
+def client(service: str, settings: Settings):
+    """Return a new boto3 client for `service`, with botocore's standard retries and backoff."""
+    endpoint = settings.aws_endpoint_url
+    options = {
+        "retries": {"mode": "standard", "max_attempts": settings.aws_max_attempts},
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    }
+    if service == "s3":
+        options["signature_version"] = "s3v4"
+        # A localhost endpoint has no bucket subdomains; AWS prefers virtual hosts.
+        options["s3"] = {"addressing_style": "path" if endpoint else "virtual"}
+    with _loader_lock:
+        if not _loaders:
+            _loaders.append(botocore.session.Session().get_component("data_loader"))
+    # A fresh session per client resolves credentials now, while the shared loader keeps
+    # botocore's parsed service models: a client then costs milliseconds, not a tenth of a second.
+    session = botocore.session.Session()
+    session.register_component("data_loader", _loaders[0])
+    return boto3.session.Session(botocore_session=session).client(
+        service, region_name=settings.aws_region, endpoint_url=endpoint, config=Config(**options)
+    )
+
+
+def _build(settings: Settings) -> Services:
+    storage = Storage(
+        client("s3", settings),
+        settings.uploads_bucket,
+        settings.results_bucket,
+        max_upload_bytes=settings.max_upload_bytes,
+        upload_expires=settings.upload_expires_seconds,
+        link_expires=settings.link_expires_seconds,
+    )
+    jobs = JobStore(client("dynamodb", settings), settings.jobs_table, settings.job_ttl_days)
+    return Services(settings=settings, storage=storage, jobs=jobs)
+
+
+_lock = threading.Lock()
+_loader_lock = threading.Lock()
+_loaders: list = []
+_built: dict[Settings, Services] = {}

@@ -1,0 +1,119 @@
+"""The embedded AWS, for `make run`, `flask run`, the tests and the stress suite.
+
+moto's S3, DynamoDB and SQS on 127.0.0.1, S3 behind a gate that refuses what S3 refuses,
+and a pump that feeds S3 events to the worker as Lambda's trigger does. It imports the app;
+the app never imports it, and it is never shipped to Lambda.
+
+`FLASK_APP=embedded_aws` (in `.flaskenv`) serves the site on it: Flask calls `create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from app import config, infra
+from app.config import Settings
+from app.services import client
+
+from .server import EmbeddedAWS, LocalAWSError
+
+# Fake, fixed credentials: local mode must never reach a real account.
+CREDENTIALS = {"testing": "testing"}
+
+__all__ = ["CREDENTIALS", "LocalAWSError", "Options", "create_app", "start"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the embedded AWS runs, from LOCAL_* variables."""
+
+    local_aws_port: int = 5100  # 0: any free port
+    # The worker: "thread" (quick) or "process" (one per event, as a Lambda invocation).
+    local_worker: str = "thread"
+    local_event_copies: int = 1  # S3 delivers at least once: deliver each event this often
+    local_faults: bool = False  # accept injected AWS faults (see faults.py)
+
+    @classmethod
+    def from_env(cls, environ=None) -> Options:
+        return cls(**config.read_fields(cls, os.environ if environ is None else environ))
+
+
+def create_app():
+    """Return the site served on the embedded AWS, started or reused for it."""
+    import app
+
+    settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
+    return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
+
+
+def start(settings: Settings, options: Options) -> Settings:
+    """Start the embedded AWS, or reuse the one on its port; return `settings` pointed at it.
+
+    Creates the stage's buckets and table and the queue of its S3 events. The process that
+    started the server also pumps those events to the worker.
+    """
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise LocalAWSError(
+            "The embedded AWS is for a developer's machine, not AWS Lambda: remove "
+            "LOCAL_AWS from the function's environment and deploy wsgi.app."
+        )
+    _use_fake_credentials(settings.aws_region)
+    aws = EmbeddedAWS(options.local_aws_port, CREDENTIALS, faults=options.local_faults)
+    owner = aws.start_or_reuse()
+    settings = settings.replace(aws_endpoint_url=aws.endpoint, local_aws=True)
+    s3, sqs = client("s3", settings), client("sqs", settings)
+    infra.up(settings, s3, client("dynamodb", settings), log=lambda message: None)
+    queue_url = connect_queue(settings, s3, sqs)
+    if owner:
+        _start_pump(settings, options, sqs, queue_url)
+    return settings
+
+
+def connect_queue(settings: Settings, s3, sqs) -> str:
+    """Send the uploads bucket's ObjectCreated events to a queue (as AWS's S3 trigger)."""
+    from app.storage import UPLOADS_PREFIX
+
+    queue_url = sqs.create_queue(
+        QueueName=f"thumbs-{settings.stage}-events",
+        # A delivery stays hidden while the worker may still be converting it.
+        Attributes={"VisibilityTimeout": str(settings.processing_timeout_seconds)},
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.uploads_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}
+                    },
+                }
+            ]
+        },
+    )
+    return queue_url
+
+
+def _start_pump(settings: Settings, options: Options, sqs, queue_url: str) -> None:
+    from app.worker import handle_s3_event
+
+    from .pump import Pump, in_a_fresh_process
+
+    # The worker reads its settings from the environment, as Lambda's variables give them.
+    os.environ.update(settings.environ())
+    timeout = settings.processing_timeout_seconds
+    handler = in_a_fresh_process(timeout) if options.local_worker == "process" else handle_s3_event
+    Pump(
+        sqs, queue_url, handler, timeout_seconds=timeout, copies=options.local_event_copies
+    ).start()
+
+
+def _use_fake_credentials(region: str) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ["AWS_DEFAULT_REGION"] = region

@@ -1,0 +1,62 @@
+"""The code's shape: the app never imports the embedded AWS, building it starts nothing, and
+the README's code map is the tree."""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVELOPMENT_ONLY = {"embedded_aws", "moto", "tests", "pytest", "playwright", "stress", "bench"}
+
+BUILD_AN_APP = """
+import json, sys, threading
+from app import create_app
+create_app({"TESTING": True, "LOCAL_AWS": True, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+print(json.dumps({"modules": sorted(sys.modules),
+                  "threads": [t.name for t in threading.enumerate()]}))
+"""
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Return the top-level names of every module `path` imports, at any depth."""
+    tree = ast.parse(path.read_text(), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_module_of_the_app_imports_the_embedded_aws_or_a_test_tool():
+    offenders = {
+        str(path.relative_to(ROOT)): imported_modules(path) & DEVELOPMENT_ONLY
+        for path in (ROOT / "app").rglob("*.py")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_building_the_app_starts_nothing():
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD_AN_APP], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not {m.split(".")[0] for m in built["modules"]} & DEVELOPMENT_ONLY
+    assert built["threads"] == ["MainThread"]
+
+
+def test_the_readmes_code_map_is_the_tree():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Code map", 1)[1].split("\n\n", 2)[1]
+    mapped = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", table, re.M)[2:]:
+        mapped |= {name.strip("`") for name in re.findall(r"`[^`]+`", cell)}
+    for name in mapped:
+        assert (ROOT / name.rstrip("/")).exists(), f"the code map names {name}, which is gone"
+    modules = {f"app/{p.name}" for p in (ROOT / "app").glob("*.py")}
+    packages = {f"{p.parent.name}/" for p in ROOT.glob("*/__init__.py")} - {"app/", "tests/"}
+    assert modules | packages <= mapped, f"not in the code map: {(modules | packages) - mapped}"
