@@ -19,8 +19,10 @@ $(DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(DEV)
 	$(BIN)/flask run --port $(PORT)
 
+# Two workers (or as many as the machine has cores, up to four): each has its own embedded
+# AWS and Chromium, so the tests share nothing.
 test: $(DEV)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 stress: $(DEV)
 	$(BIN)/python -m stress

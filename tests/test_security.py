@@ -33,9 +33,12 @@ def test_made_up_tickets_never_crash_or_open_anything(client, text):
 @given(data=st.data())
 def test_a_genuine_ticket_with_any_character_changed_is_refused(client, data):
     ticket = own_ticket(client)
-    position = data.draw(st.integers(0, len(ticket) - 1))
+    # Draws that do not depend on this ticket (its length varies), so every run draws alike.
+    position = data.draw(st.integers(0, 10_000)) % len(ticket)
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
-    replacement = data.draw(st.sampled_from(alphabet).filter(lambda c: c != ticket[position]))
+    replacement = data.draw(st.sampled_from(alphabet))
+    if replacement == ticket[position]:  # always a change: the next character instead
+        replacement = alphabet[(alphabet.index(replacement) + 1) % len(alphabet)]
     forged = ticket[:position] + replacement + ticket[position + 1 :]
     response = client.get(f"/jobs/{forged}/status")
     signed_text_unchanged = forged.rsplit(".", 1)[0] == ticket.rsplit(".", 1)[0]
