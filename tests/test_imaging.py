@@ -412,7 +412,9 @@ def test_any_size_fits_its_box_and_keeps_its_shape(width, height, sides):
         assert max(rendition.width, rendition.height) == min(side, max(width, height))
         scale = min(1.0, side / max(width, height))
         assert (rendition.width, rendition.height) == (
-            max(1, round(width * scale)), max(1, round(height * scale)))
+            max(1, round(width * scale)),
+            max(1, round(height * scale)),
+        )
         assert decode(rendition.data).size == (rendition.width, rendition.height)
 
 
