@@ -110,6 +110,7 @@ def _convert(data: bytes, specs: list[tuple[str, int]], options: Options) -> lis
     sizes = {side: _fit(_oriented(full, orientation), side) for _, side in specs}
     largest = max(sizes.values())
     image = _shrink(image, _oriented(largest, orientation), box)
+    source.close()  # the full-size pixels: freed before the encoders take their own memory
     image = _finish(image, orientation, profile)
     return _render(image, specs, sizes, options)
 
@@ -322,6 +323,10 @@ def _encode(image: Image.Image, output_format: str, quality: int) -> bytes:
     if output_format == "jpeg":
         image.save(out, "JPEG", quality=quality, optimize=True)
     elif output_format == "webp":
+        # Imported by name: saving to a format whose plugin is not loaded makes Pillow load all
+        # of them (AVIF's brings libstdc++), a few MB of memory on every worker.
+        from PIL import WebPImagePlugin  # noqa: F401
+
         if image.mode in ("L", "LA"):  # WebP encodes colour only
             image = image.convert("RGBA" if image.mode == "LA" else "RGB")
         image.save(out, "WEBP", quality=quality)  # its alpha is lossless: edges stay exact
