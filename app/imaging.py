@@ -1,36 +1,30 @@
-"""Bytes in, renditions out: refuse what is not a safe image, make the thumbnails of the rest.
+"""Bytes in, renditions out: refuse what is not a safe image, make the renditions of the rest.
 
-Knows nothing of Flask or AWS.
+Knows nothing of Flask or AWS. Which files are read, and how others are refused by name, is in
+imaging_formats.py.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
-import struct
+import logging
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image
 
-# The formats we read: Pillow's plugin for each, and how its files start. A plugin is imported
-# only for a file that starts like its own, because each import costs every cold start time
-# and memory. HEIC is not read: it needs libheif, a large native library with patent-encumbered
-# codecs; AVIF comes with Pillow.
-PLUGINS = {
-    "JPEG": ("JpegImagePlugin", (b"\xff\xd8\xff",)),
-    "PNG": ("PngImagePlugin", (b"\x89PNG\r\n\x1a\n",)),
-    "GIF": ("GifImagePlugin", (b"GIF87a", b"GIF89a")),
-    "WEBP": ("WebPImagePlugin", (b"RIFF",)),
-    "BMP": ("BmpImagePlugin", (b"BM",)),
-    "TIFF": ("TiffImagePlugin", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
-    "AVIF": ("AvifImagePlugin", ()),  # an ISO media file: "ftyp" at offset 4
-}
-FORMATS_HINT = "Upload a JPEG, PNG, GIF, WebP, BMP, TIFF or AVIF image."
+from .imaging_formats import (
+    DECODE_ERRORS,
+    ImageRejected,
+    identify,
+    pillow_limit_as_refusal,
+    shrinks_on_load,
+)
+
+__all__ = ["ImageRejected", "Options", "Rendition", "Renditions", "make_renditions"]
+
 OUTPUT_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-# Errors Pillow's format plugins raise on malformed headers and data.
-DECODE_ERRORS = (SyntaxError, OSError, ValueError, EOFError, IndexError, TypeError, struct.error)
 # Box-reduce by whole factors while the shrink left for Lanczos stays above this. At 1.4 a
 # thumbnail is within 47 dB PSNR of a fair Lanczos on photos, and made twice as fast as at 2.0.
 REDUCING_GAP = 1.4
@@ -44,35 +38,14 @@ TRANSPOSE = {  # EXIF orientation → the transposition that makes the image upr
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-# Formats recognised only to name them in the refusal.
-SIGNATURES = (
-    (b"%PDF", "PDF"),
-    (b"%!PS", "PostScript"),
-    (b"8BPS", "Photoshop (PSD)"),
-    (b"\x00\x00\x01\x00", "ICO"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
-    (b"\xff\x0a", "JPEG XL"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
-)
-HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
-HEIF_BRANDS = HEVC_BRANDS | {b"mif1", b"msf1"}  # also containers of other codecs
-
-
-class ImageRejected(Exception):
-    """An upload we will not convert, with a code and a message a person can act on."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
 class Options:
     """How renditions are made; one set per deployment."""
 
-    output_format: str = "auto"  # "auto": JPEG when opaque, PNG when transparent
+    # "auto": JPEG when opaque; WebP with alpha when transparent, plus a lossless PNG to download
+    output_format: str = "auto"
     quality: int = 85
     background: tuple[int, int, int] = (255, 255, 255)  # what transparency becomes in a JPEG
     max_pixels: int = 100_000_000
@@ -99,36 +72,80 @@ class Rendition:
     height: int
     content_type: str
     data: bytes
+    shown: bool = True  # False: offered for download only, never shown in a page
 
     @property
     def extension(self) -> str:
         return self.content_type.split("/")[1].replace("jpeg", "jpg")
 
 
-def make_renditions(data: bytes, specs, options: Options | None = None) -> list[Rendition]:
-    """Decode `data` once and return one rendition per `(name, max_side)` spec, in order."""
+class Renditions(list):
+    """The renditions of one upload, and what Pillow warned of while reading it."""
+
+    def __init__(self, renditions=(), warnings: tuple[str, ...] = ()):
+        super().__init__(renditions)
+        self.warnings = warnings
+
+
+def make_renditions(data: bytes, specs, options: Options | None = None) -> Renditions:
+    """Decode `data` once and return one rendition per `(name, max_side)` spec, in order; with
+    the "auto" format, a transparent image also gets a lossless PNG of the largest size, last."""
     options = options or Options()
     specs = _checked(specs)
-    source = _identify(data)
+    with _pillow_messages() as messages:
+        renditions = _convert(data, specs, options)
+    return Renditions(renditions, tuple(messages))
+
+
+def _convert(data: bytes, specs: list[tuple[str, int]], options: Options) -> list[Rendition]:
+    source = identify(data)
     _check_size(source, options.max_pixels)
-    orientation = _orientation(source)
     profile = source.info.get("icc_profile")
-    upright = _oriented(source.size, orientation)
-    sizes = {side: _fit(upright, side) for _, side in specs}
+    shrink_on_load = source.format in ("JPEG", "MPO") and shrinks_on_load(data)
+    image, box, full = _decode(source, max(side for _, side in specs), shrink_on_load)
+    # Read after loading: a plugin that turns the image upright itself (Pillow's TIFF does)
+    # removes the orientation from the EXIF it reports, so it is never applied twice.
+    orientation = _orientation(image)
+    image = _resizable(image)
+    sizes = {side: _fit(_oriented(full, orientation), side) for _, side in specs}
     largest = max(sizes.values())
-    image, box = _decode(source, _oriented(largest, orientation))
     image = _shrink(image, _oriented(largest, orientation), box)
+    source.close()  # the full-size pixels: freed before the encoders take their own memory
     image = _finish(image, orientation, profile)
-    image, output_format = _for_output(image, options)
-    made = {}
-    for size in sorted(set(sizes.values()), reverse=True):
-        if image.size != size:
-            image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-        made[size] = _encode(image, output_format, options.quality)
-    return [
-        Rendition(name, *sizes[side], OUTPUT_FORMATS[output_format], made[sizes[side]])
-        for name, side in specs
-    ]
+    return _render(image, specs, sizes, options)
+
+
+@contextmanager
+def _pillow_messages():
+    """Collect the distinct messages Pillow warns or logs while it reads one upload, so that none
+    reaches the process's warnings or logs. Process-wide while it lasts, as warnings filters are:
+    a worker converts one upload at a time."""
+    messages: dict[str, None] = {}  # ordered and distinct
+    logger = logging.getLogger("PIL")
+    collector = _Collector(messages)
+    saved = logger.propagate, logger.level
+    logger.addHandler(collector)
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)  # its debug lines are never worth making
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit says it
+            yield messages
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate = saved[0]
+        logger.setLevel(saved[1])
+        messages.update(dict.fromkeys(str(warning.message) for warning in caught))
+
+
+class _Collector(logging.Handler):
+    def __init__(self, messages: dict[str, None]):
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages[record.getMessage()] = None
 
 
 def _checked(specs) -> list[tuple[str, int]]:
@@ -136,57 +153,6 @@ def _checked(specs) -> list[tuple[str, int]]:
     if not specs or any(side < 1 for _, side in specs):
         raise ValueError(f"specs must be (name, max_side) pairs with positive sides, not {specs!r}")
     return specs
-
-
-def _identify(data: bytes) -> Image.Image:
-    """Read the header only, with the plugin of the accepted format the bytes start like."""
-    if not data:
-        raise ImageRejected(
-            "not_an_image", "The file is empty. Choose an image file and upload it again."
-        )
-    named = _unsupported_name(data)
-    if named:
-        raise ImageRejected(
-            "unsupported_format", f"{named} files are not supported. {FORMATS_HINT}"
-        )
-    for name in _candidates(data):
-        factory, accept = Image.OPEN[name]
-        if accept(data[:16]) is not True:  # not this format, or its codec is missing
-            continue
-        # Not Image.open: it applies Pillow's process-wide pixel limit before ours, and without
-        # naming the size; this is the same plugin call, and our limit follows at once.
-        try:
-            with _pillow_limit_as_refusal():
-                return factory(io.BytesIO(data))
-        except DECODE_ERRORS as error:
-            raise ImageRejected(
-                "corrupt", f"This {name} file is damaged and cannot be read."
-            ) from error
-    raise ImageRejected("not_an_image", f"This file is not an image we can read. {FORMATS_HINT}")
-
-
-def _candidates(data: bytes):
-    for name, (module, starts) in PLUGINS.items():
-        if data.startswith(starts) if starts else data[4:8] == b"ftyp":
-            importlib.import_module(f"PIL.{module}")
-            yield name
-
-
-def _unsupported_name(data: bytes) -> str | None:
-    """Name a format we recognise but do not read."""
-    for signature, name in SIGNATURES:
-        if data.startswith(signature):
-            return name
-    if data[4:8] == b"ftyp":
-        brands = {data[i : i + 4] for i in range(8, min(len(data), 64), 4)}
-        if brands & {b"avif", b"avis"}:
-            return None if importlib.import_module("PIL.AvifImagePlugin").SUPPORTED else "AVIF"
-        if brands & HEIF_BRANDS:
-            return "HEIC" if brands & HEVC_BRANDS else "HEIF"
-    head = data[:1024].lstrip().lower()
-    if head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
-        return "SVG"
-    return None
 
 
 def _check_size(image: Image.Image, max_pixels: int) -> None:
@@ -219,34 +185,25 @@ def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _decode(source: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tuple[float, ...]]:
-    """Decode the first frame, shrunk on load to no less than `size` where the format can."""
-    box = (0, 0, *source.size)
-    drafted = source.draft(source.mode, size) if source.format in ("JPEG", "MPO") else None
-    if drafted:
-        box = drafted[1]
+def _decode(source: Image.Image, side: int, shrink_on_load: bool):
+    """Load the first frame, shrunk on load if asked to no less than a `side`×`side` rendition
+    needs. Return it, the region of it that is the whole image, and the whole image's size."""
+    full, box = source.size, None
+    if shrink_on_load:
+        # _fit is the same whichever way the image is turned: no orientation is needed here.
+        drafted = source.draft(source.mode, _fit(source.size, side))
+        box = drafted[1] if drafted else None
     try:
-        with _pillow_limit_as_refusal():
+        with pillow_limit_as_refusal():
             source.load()
     except DECODE_ERRORS as error:
         raise ImageRejected(
             "corrupt", f"This {source.format} file is damaged or incomplete and cannot be read."
         ) from error
-    return _resizable(source), box
-
-
-@contextmanager
-def _pillow_limit_as_refusal():
-    """Leave Pillow's pixel-limit warning to our own limit; make its error a refusal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            yield
-        except Image.DecompressionBombError as error:
-            raise ImageRejected(
-                "too_large",
-                "A frame of this image is too large to convert. Upload a smaller image.",
-            ) from error
+    if box is None:  # the size after loading, whatever a plugin did while loading
+        full = source.size
+        box = (0, 0, *full)
+    return source, box, full
 
 
 def _shrink(image: Image.Image, size: tuple[int, int], box: tuple[float, ...]) -> Image.Image:
@@ -330,20 +287,35 @@ def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
     return converted
 
 
-def _for_output(image: Image.Image, options: Options) -> tuple[Image.Image, str]:
-    """Pick the output format; drop or flatten transparency where it has no use."""
+def _render(image: Image.Image, specs, sizes, options: Options) -> list[Rendition]:
+    """Encode each size, from the largest down, each resized from the one before."""
     if image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] == 255:
         image = image.convert(image.mode[:-1])  # an opaque alpha channel only costs bytes
+    transparent = image.mode in ("LA", "RGBA")
     output_format = options.output_format
     if output_format == "auto":
-        output_format = "png" if image.mode in ("LA", "RGBA") else "jpeg"
-    if output_format == "jpeg" and image.mode in ("LA", "RGBA"):
+        output_format = "webp" if transparent else "jpeg"
+    if output_format == "jpeg" and transparent:
         flat = Image.new("RGB", image.size, options.background)
         flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
-        return flat, output_format
-    if output_format == "webp" and image.mode in ("L", "LA"):  # WebP encodes colour only
-        return image.convert("RGBA" if image.mode == "LA" else "RGB"), output_format
-    return image, output_format
+        image = flat
+    made, lossless = {}, None
+    for size in sorted(set(sizes.values()), reverse=True):
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        made[size] = _encode(image, output_format, options.quality)
+        if options.output_format == "auto" and transparent and lossless is None:
+            lossless = _encode(image, "png", options.quality)
+    renditions = [
+        Rendition(name, *sizes[side], OUTPUT_FORMATS[output_format], made[sizes[side]])
+        for name, side in specs
+    ]
+    if lossless:  # named after the first spec of the largest side
+        name, side = max(specs, key=lambda spec: spec[1])
+        renditions.append(
+            Rendition(f"{name}-lossless", *sizes[side], "image/png", lossless, shown=False)
+        )
+    return renditions
 
 
 def _encode(image: Image.Image, output_format: str, quality: int) -> bytes:
@@ -351,7 +323,13 @@ def _encode(image: Image.Image, output_format: str, quality: int) -> bytes:
     if output_format == "jpeg":
         image.save(out, "JPEG", quality=quality, optimize=True)
     elif output_format == "webp":
-        image.save(out, "WEBP", quality=quality)
+        # Imported by name: saving to a format whose plugin is not loaded makes Pillow load all
+        # of them (AVIF's brings libstdc++), a few MB of memory on every worker.
+        from PIL import WebPImagePlugin  # noqa: F401
+
+        if image.mode in ("L", "LA"):  # WebP encodes colour only
+            image = image.convert("RGBA" if image.mode == "LA" else "RGB")
+        image.save(out, "WEBP", quality=quality)  # its alpha is lossless: edges stay exact
     else:
         image.save(out, "PNG")
     return out.getvalue()

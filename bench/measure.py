@@ -33,13 +33,15 @@ def _engine(specs):
 
 
 def _load_engine():
-    """Import app/imaging.py alone: importing the app package would also bring in Flask."""
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app")
-    )
-    import imaging
+    """Import app.imaging alone: running app/__init__.py would also bring in Flask."""
+    import importlib.machinery
+    import importlib.util
 
-    return imaging
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app")
+    package = importlib.util.module_from_spec(importlib.machinery.ModuleSpec("app", None))
+    package.__path__ = [folder]
+    sys.modules["app"] = package
+    return importlib.import_module("app.imaging")
 
 
 def naive(alpha: bool):
@@ -62,22 +64,61 @@ def naive(alpha: bool):
     return run
 
 
-def pyvips_thumb(alpha: bool):
-    return _pyvips(alpha, [THUMB])
+def pyvips_thumb(alpha: bool, threads: int | None = None):
+    return _pyvips(alpha, [THUMB], threads)
 
 
-def pyvips_pair(alpha: bool):
-    return _pyvips(alpha, [THUMB, PREVIEW])
+def pyvips_pair(alpha: bool, threads: int | None = None):
+    return _pyvips(alpha, [THUMB, PREVIEW], threads)
 
 
-def _pyvips(alpha, sides):
-    """One `thumbnail` call per rendition, as libvips is meant to be used."""
+def _pyvips(alpha, sides, threads):
+    """One `thumbnail` call per rendition, each shrinking on load from the file."""
+    pyvips = _import_pyvips(threads)
+
+    def run(data):
+        outputs = []
+        for side in sides:
+            image = pyvips.Image.thumbnail_buffer(data, side)
+            outputs += _vips_outputs(image, alpha, lossless=alpha and side == max(sides))
+        return outputs
+
+    return run
+
+
+def pyvips_best_pair(alpha: bool, threads: int | None = None):
+    """Both sizes as a careful libvips user makes them: one shrink on load to the preview, held
+    in memory, then the thumbnail made from the preview."""
+    pyvips = _import_pyvips(threads)
+
+    def run(data):
+        preview = pyvips.Image.thumbnail_buffer(data, PREVIEW).copy_memory()
+        thumb = preview.thumbnail_image(THUMB)
+        return _vips_outputs(preview, alpha, lossless=alpha) + _vips_outputs(thumb, alpha)
+
+    return run
+
+
+def _import_pyvips(threads: int | None):
+    """Import pyvips with libvips on `threads` threads, or on as many as it picks (the cores)."""
+    if threads:
+        os.environ["VIPS_CONCURRENCY"] = str(threads)  # read once, when libvips starts
+    else:
+        os.environ.pop("VIPS_CONCURRENCY", None)
     import pyvips
 
-    suffix = ".png" if alpha else f".jpg[Q={QUALITY},optimize_coding,keep=none]"
-    return lambda data: [
-        pyvips.Image.thumbnail_buffer(data, side).write_to_buffer(suffix) for side in sides
-    ]
+    return pyvips
+
+
+def _vips_outputs(image, alpha: bool, lossless: bool = False) -> list[bytes]:
+    """Encode as the engine does: JPEG when opaque; WebP with alpha when transparent, and a
+    lossless PNG of the largest size. An image written twice is first held in memory."""
+    if not alpha:
+        return [image.write_to_buffer(f".jpg[Q={QUALITY},optimize_coding,keep=none]")]
+    if lossless:
+        image = image.copy_memory()
+    outputs = [image.write_to_buffer(f".webp[Q={QUALITY},keep=none]")]
+    return outputs + ([image.write_to_buffer(".png[keep=none]")] if lossless else [])
 
 
 def floor(alpha: bool):
@@ -101,6 +142,10 @@ METHODS = {
     "naive Pillow": naive,
     "pyvips thumb": pyvips_thumb,
     "pyvips thumb+preview": pyvips_pair,
+    "pyvips best pair": pyvips_best_pair,
+    "pyvips thumb, 1 thread": lambda alpha: pyvips_thumb(alpha, threads=1),
+    "pyvips thumb+preview, 1 thread": lambda alpha: pyvips_pair(alpha, threads=1),
+    "pyvips best pair, 1 thread": lambda alpha: pyvips_best_pair(alpha, threads=1),
     "floor (1/8 decode)": floor,
 }
 MAGICK = "ImageMagick convert"

@@ -6,7 +6,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image
+from PIL import Image, ImageChops, ImageFilter
 
 RED, GREEN, BLUE, YELLOW = (230, 20, 20), (20, 200, 20), (20, 20, 230), (240, 220, 10)
 D50 = (0.9642, 1.0, 0.8249)
@@ -30,15 +30,15 @@ def decode(data: bytes) -> Image.Image:
     return image
 
 
-def quadrants(size: tuple[int, int] = (80, 40)) -> Image.Image:
-    """Return an image whose four quarters are red, green (top), blue, yellow (bottom)."""
+def quadrants(
+    size: tuple[int, int] = (80, 40), mode: str = "RGB", colours=(RED, GREEN, BLUE, YELLOW)
+) -> Image.Image:
+    """Return an image whose four quarters are red, green (top), blue, yellow (bottom), or
+    `colours` in that order."""
     width, height = size
-    image = Image.new("RGB", size)
-    for colour, box in (
-        (RED, (0, 0)),
-        (GREEN, (width // 2, 0)),
-        (BLUE, (0, height // 2)),
-        (YELLOW, (width // 2, height // 2)),
+    image = Image.new(mode, size)
+    for colour, box in zip(
+        colours, ((0, 0), (width // 2, 0), (0, height // 2), (width // 2, height // 2))
     ):
         image.paste(colour, (*box, box[0] + width // 2, box[1] + height // 2))
     return image
@@ -84,6 +84,55 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def with_exif(jpeg: bytes, exif: Image.Exif) -> bytes:
+    """Return `jpeg` with `exif` in an APP1 segment after its start: for encoders without EXIF."""
+    body = exif.tobytes()  # starts with the "Exif\0\0" header
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def lossless_jpeg(image: Image.Image, bits: int = 8) -> bytes:
+    """Return `image` (L or RGB) as a lossless (SOF3) JPEG of `bits` bits a sample, which Pillow
+    cannot write; its 8-bit values are scaled to fill the bits."""
+    import imagecodecs  # a test-only dependency, and slow to import
+
+    return imagecodecs.jpeg8_encode(_samples(image, bits), lossless=True, bitspersample=bits)
+
+
+def jpeg_12_bit(image: Image.Image) -> bytes:
+    """Return `image` as a lossy 12-bit (extended, SOF1) JPEG, which Pillow cannot write."""
+    import imagecodecs
+
+    return imagecodecs.jpeg8_encode(_samples(image, 12), level=95, bitspersample=12)
+
+
+def _samples(image: Image.Image, bits: int):
+    import numpy
+
+    samples = numpy.asarray(image)
+    return samples if bits == 8 else samples.astype(numpy.uint16) << (bits - 8)
+
+
+def photo_with_alpha(size: tuple[int, int]) -> Image.Image:
+    """Return a photo-like RGBA image: colour varying at several scales, with grain, an opaque
+    middle and a transparent border joined by a soft edge, as a cut-out photo has."""
+    width, height = size
+
+    def octave(scale: int, sigma: float) -> Image.Image:
+        small = Image.effect_noise((max(2, width // scale), max(2, height // scale)), sigma)
+        return small.resize(size, Image.Resampling.BICUBIC)
+
+    bands = [
+        ImageChops.add(
+            ImageChops.add(octave(48, 50), octave(8, 20), 1.0, -128), octave(1, 8), 1.0, -128
+        )
+        for _ in range(3)
+    ]
+    image = Image.merge("RGB", bands)
+    alpha = Image.radial_gradient("L").resize(size).point(lambda v: 255 if v < 100 else 0)
+    image.putalpha(alpha.filter(ImageFilter.GaussianBlur(max(1, width // 200))))
+    return image
 
 
 def _s15(value: float) -> bytes:

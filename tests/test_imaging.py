@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import struct
 import subprocess
 import sys
 import warnings
@@ -11,9 +13,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
-from app.imaging import ImageRejected, Options, Rendition, make_renditions
+from app.imaging import ImageRejected, Options, Rendition, Renditions, make_renditions
 from tests import images
 from tests.images import BLUE, GREEN, RED, YELLOW, close, decode, encode
 
@@ -42,22 +44,57 @@ def only(data: bytes, options: Options | None = None, side: int = 256) -> Image.
     return decode(rendition.data)
 
 
+def _tiff(**params):
+    return lambda image, exif: encode(image, "TIFF", exif=exif, **params)
+
+
+# Every format the engine reads that can say how it is turned, written by its usual encoder.
+# Pillow's TIFF plugin turns an image upright as it loads it; the others leave it to the engine.
+ORIENTED = {
+    "JPEG": lambda image, exif: encode(image, "JPEG", exif=exif, quality=95),
+    "MPO": lambda image, exif: encode(
+        image, "MPO", exif=exif, quality=95, save_all=True, append_images=[image]
+    ),
+    "lossless JPEG": lambda image, exif: images.with_exif(images.lossless_jpeg(image), exif),
+    "PNG eXIf": lambda image, exif: encode(image, "PNG", exif=exif),
+    "WebP": lambda image, exif: encode(image, "WEBP", exif=exif, lossless=True),
+    "AVIF irot/imir": lambda image, exif: encode(image, "AVIF", exif=exif, quality=95),
+    "TIFF": _tiff(),
+    "TIFF LZW": _tiff(compression="tiff_lzw"),
+    "TIFF Deflate": _tiff(compression="tiff_adobe_deflate"),
+    "TIFF G4": _tiff(compression="group4"),
+}
+BLACK, WHITE = (0, 0, 0), (255, 255, 255)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
-@pytest.mark.parametrize(
-    "fmt, size, expected",
-    [("JPEG", (80, 40), (80, 40)), ("PNG", (80, 40), (80, 40)), ("JPEG", (1600, 800), (256, 128))],
-    ids=["small JPEG", "small PNG", "JPEG shrunk on load"],
-)
-def test_each_exif_orientation_comes_out_upright(orientation, fmt, size, expected):
-    scene = images.quadrants(size)
+@pytest.mark.parametrize("fmt", ORIENTED)
+def test_each_exif_orientation_of_each_format_comes_out_upright(orientation, fmt):
+    if fmt == "TIFF G4":  # bilevel: one black quarter tells every turn and flip apart
+        scene, colours = images.quadrants(mode="1", colours=(0, 1, 1, 1)), [BLACK] + [WHITE] * 3
+    else:
+        scene, colours = images.quadrants(), [RED, GREEN, BLUE, YELLOW]
     stored = scene if STORED[orientation] is None else scene.transpose(STORED[orientation])
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(stored, fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
 
-    image = only(data, PNG_OUT)
+    image = only(ORIENTED[fmt](stored, exif), PNG_OUT)
 
-    assert image.size == expected
+    assert image.size == (80, 40)
+    for got, colour in zip(images.quadrant_colours(image), colours):
+        assert close(got, colour, 24), (orientation, got, colour)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_of_a_jpeg_shrunk_on_load_comes_out_upright(orientation):
+    scene = images.quadrants((1600, 800))
+    stored = scene if STORED[orientation] is None else scene.transpose(STORED[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+
+    image = only(encode(stored, "JPEG", exif=exif, quality=95), PNG_OUT)
+
+    assert image.size == (256, 128)
     for got, colour in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
         assert close(got, colour, 24), (orientation, got, colour)
 
@@ -158,7 +195,7 @@ def test_a_palette_image_with_transparency_keeps_it():
     source = Image.new("P", (40, 20), 0)
     source.putpalette([*RED, *BLUE] + [0] * 762)
     source.paste(1, (20, 0, 40, 20))
-    image = only(encode(source, "PNG", transparency=1))
+    image = only(encode(source, "PNG", transparency=1), PNG_OUT)
     assert image.format == "PNG" and image.mode == "RGBA"
     assert image.getpixel((5, 10)) == (*RED, 255)
     assert image.getpixel((35, 10))[3] == 0
@@ -168,7 +205,7 @@ def test_an_la_image_keeps_grey_and_alpha():
     source = Image.merge(
         "LA", [Image.new("L", (40, 20), 90), Image.linear_gradient("L").resize((40, 20))]
     )
-    image = only(encode(source, "PNG"))
+    image = only(encode(source, "PNG"), PNG_OUT)
     assert image.format == "PNG"
     top, bottom = image.convert("LA").getpixel((20, 2)), image.convert("LA").getpixel((20, 17))
     assert abs(top[0] - 90) <= 1 and abs(bottom[0] - 90) <= 1
@@ -189,9 +226,11 @@ def half_transparent_red() -> bytes:
     return encode(image, "PNG")
 
 
-@pytest.mark.parametrize("options, fmt", [(Options(), "PNG"), (PNG_OUT, "PNG"), (WEBP_OUT, "WEBP")])
+@pytest.mark.parametrize(
+    "options, fmt", [(Options(), "WEBP"), (PNG_OUT, "PNG"), (WEBP_OUT, "WEBP")]
+)
 def test_transparency_survives_in_png_and_webp(options, fmt):
-    image = only(half_transparent_red(), options)
+    image = decode(make_renditions(half_transparent_red(), THUMB, options)[0].data)
     assert image.format == fmt and image.mode == "RGBA"
     assert image.getpixel((5, 10))[3] == 0
     assert close(image.getpixel((30, 10)), (*RED, 128), 3)
@@ -365,6 +404,222 @@ def test_what_is_not_a_readable_image_is_refused_with_its_code(data, code, named
     assert refused.value.message.endswith(".")
 
 
+def test_a_file_starting_like_a_jpeg_but_broken_after_two_bytes_is_a_damaged_jpeg():
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(b"\xff\xd8" + b"Dear visitor, this is not what it seems." * 4, THUMB)
+    assert refused.value.code == "corrupt"
+    assert refused.value.message == "This JPEG file is damaged and cannot be read."
+
+
+def hierarchical_jpeg() -> bytes:
+    """A JPEG whose frame header declares the hierarchical process, which libjpeg does not read;
+    no encoder at hand writes a real one."""
+    data = bytearray(encode(images.quadrants(), "JPEG"))
+    data[data.index(b"\xff\xc0") + 1] = 0xC5
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (lambda: images.jpeg_12_bit(images.quadrants()), "12-bit JPEG"),
+        (lambda: images.lossless_jpeg(images.quadrants(), bits=12), "12-bit lossless JPEG"),
+        (lambda: images.lossless_jpeg(images.quadrants().convert("L"), 16), "16-bit lossless JPEG"),
+        (hierarchical_jpeg, "Hierarchical JPEG"),
+    ],
+    ids=["12-bit", "12-bit lossless", "16-bit lossless", "hierarchical"],
+)
+def test_a_valid_jpeg_of_a_kind_pillow_cannot_read_is_refused_as_not_supported(make, kind):
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(make(), THUMB)
+    assert refused.value.code == "unsupported_format"
+    assert refused.value.message.startswith(f"{kind} files are not supported. ")
+    assert "8-bit JPEG" in refused.value.message  # what to do instead
+    assert "damaged" not in refused.value.message
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize(
+    "source, specs",
+    [
+        ((512, 256), [("thumb", 256)]),
+        ((512, 256), [("thumb", 64)]),
+        ((512, 256), [("thumb", 256), ("preview", 1024)]),
+        ((2048, 1024), [("thumb", 256), ("preview", 1024)]),
+        ((200, 100), [("thumb", 256), ("preview", 1024)]),
+    ],
+    ids=[
+        "twice the thumb",
+        "eight times the thumb",
+        "thumb and preview",
+        "twice the preview",
+        "smaller than both",
+    ],
+)
+def test_a_lossless_jpeg_converts_at_every_rendition_size(mode, source, specs):
+    scene = images.quadrants(source).convert(mode)
+    data = images.lossless_jpeg(scene)
+    assert b"\xff\xc3" in data  # its frame header: SOF3, lossless
+
+    renditions = make_renditions(data, specs, PNG_OUT)
+
+    for rendition, (_, side) in zip(renditions, specs, strict=True):
+        image = decode(rendition.data)
+        expected = min(side, source[0])
+        assert image.size == (expected, expected // 2)
+        for got, colour in zip(images.quadrant_colours(image), images.quadrant_colours(scene)):
+            assert close(got, colour, 2), (got, colour)
+
+
+def apng_with_a_bad_frame_count() -> bytes:
+    acTL = (b"acTL", struct.pack(">II", 0, 0))  # zero frames: Pillow warns, reads the still image
+    return images.png(8, 8, 8, 2, (b"\0" + bytes(RED) * 8) * 8, chunks=[acTL])
+
+
+def jpeg_with_an_exif_tag_larger_than_the_file() -> bytes:
+    exif = Image.Exif()
+    exif[0x010E] = "a description" * 8
+    body = bytearray(exif.tobytes())
+    entry = body.index(struct.pack(">H", 0x010E))
+    body[entry + 4 : entry + 8] = struct.pack(">I", 10**6)  # its count, now a megabyte
+    return encode(images.quadrants(), "JPEG", exif=bytes(body))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (apng_with_a_bad_frame_count, "Invalid APNG, will use default PNG image if possible"),
+        (jpeg_with_an_exif_tag_larger_than_the_file, "Tag data larger than file. Skipping tag 270"),
+    ],
+    ids=["APNG", "EXIF"],
+)
+def test_pillows_warnings_are_kept_with_the_renditions_and_none_escapes(make, message, caplog):
+    data = make()
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        renditions = make_renditions(data, [("thumb", 256), ("preview", 1024)], PNG_OUT)
+        again = make_renditions(data, THUMB, PNG_OUT)
+
+    assert isinstance(renditions, Renditions) and isinstance(renditions, list)
+    assert len(renditions) == 2
+    assert renditions.warnings == (message,) and again.warnings == (message,)
+    assert [str(warning.message) for warning in escaped] == []
+    assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_a_clean_file_has_no_warnings_and_pillows_debug_logs_stay_quiet(caplog):
+    sources = [encode(images.quadrants(), "PNG"), encode(images.quadrants(), "TIFF")]
+    caplog.set_level(logging.DEBUG)  # Pillow logs every PNG chunk and TIFF tag at this level
+    for data in sources:
+        assert make_renditions(data, THUMB).warnings == ()
+    assert caplog.records == []
+    assert logging.getLogger("PIL").propagate  # left as it was found
+
+
+def test_a_warning_pillow_logs_is_kept_with_the_renditions(monkeypatch, caplog):
+    from PIL import PngImagePlugin
+
+    read_header = PngImagePlugin.PngStream.chunk_IHDR
+
+    def read_header_and_complain(stream, pos, length):
+        logging.getLogger("PIL.PngImagePlugin").warning("Odd header at %d", pos)
+        return read_header(stream, pos, length)
+
+    monkeypatch.setattr(PngImagePlugin.PngStream, "chunk_IHDR", read_header_and_complain)
+    renditions = make_renditions(encode(images.quadrants(), "PNG"), THUMB)
+    assert renditions.warnings == ("Odd header at 16",)
+    assert caplog.records == []
+
+
+def test_a_tiff_pillow_logs_an_error_for_is_refused_and_nothing_is_logged(caplog):
+    data = bytearray(encode(Image.new("RGB", (8, 8), RED), "TIFF"))
+    entry = data.index(struct.pack("<HHI", 0x0115, 3, 1))  # SamplesPerPixel: one SHORT
+    data[entry + 8 : entry + 10] = struct.pack("<H", 9999)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ImageRejected) as refused:
+        make_renditions(bytes(data), THUMB)
+    assert refused.value.code == "corrupt"
+    assert caplog.records == []
+
+
+def transparent_photo(size=(1200, 800)) -> bytes:
+    return encode(images.photo_with_alpha(size), "PNG")
+
+
+def test_a_transparent_photo_becomes_webp_with_a_lossless_png_of_the_largest_size():
+    specs = [("thumb", 256), ("preview", 1024), ("large", 1024)]
+    renditions = make_renditions(transparent_photo(), specs)
+
+    assert [(r.name, r.content_type, r.extension, r.shown) for r in renditions] == [
+        ("thumb", "image/webp", "webp", True),
+        ("preview", "image/webp", "webp", True),
+        ("large", "image/webp", "webp", True),
+        ("preview-lossless", "image/png", "png", False),  # the first spec of the largest side
+    ]
+    thumb, preview, _, lossless = renditions
+    assert (thumb.width, thumb.height) == (256, 171)
+    assert (preview.width, preview.height) == (lossless.width, lossless.height) == (1024, 683)
+    assert decode(lossless.data).size == decode(preview.data).size == (1024, 683)
+    assert len(preview.data) <= 0.25 * len(lossless.data)
+
+
+def test_a_transparent_webp_keeps_the_edges_of_its_transparency():
+    renditions = make_renditions(transparent_photo((600, 400)), [("preview", 1024)])
+    [webp, png] = [decode(r.data) for r in renditions]
+    assert webp.format == "WEBP" and webp.mode == "RGBA" and png.mode == "RGBA"
+
+    alpha_webp, alpha_png = webp.getchannel("A"), png.getchannel("A")
+    assert ImageChops.difference(alpha_webp, alpha_png).getextrema()[1] <= 2
+    assert alpha_png.getextrema() == (0, 255) and 0 < alpha_png.getpixel((300, 88)) < 255
+    # Where it is opaque, the colour is the lossless one within what lossy coding changes.
+    opaque = alpha_png.point(lambda v: 255 if v == 255 else 0)
+    difference = ImageChops.difference(webp.convert("RGB"), png.convert("RGB"))
+    mean = ImageStat.Stat(difference.convert("L"), mask=opaque).mean[0]
+    assert mean < 6, mean
+
+
+@pytest.mark.parametrize("options", [PNG_OUT, WEBP_OUT, JPEG_OUT], ids=["png", "webp", "jpeg"])
+def test_an_explicit_format_gives_no_extra_rendition(options):
+    renditions = make_renditions(transparent_photo((300, 200)), [("thumb", 64), ("preview", 256)])
+    assert len(renditions) == 3
+    renditions = make_renditions(
+        transparent_photo((300, 200)), [("thumb", 64), ("preview", 256)], options
+    )
+    assert [r.name for r in renditions] == ["thumb", "preview"]
+    assert all(r.shown for r in renditions)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        encode(images.quadrants((400, 300)), "JPEG"),
+        encode(Image.new("RGBA", (400, 300), BLUE), "PNG"),
+    ],
+    ids=["JPEG", "opaque RGBA PNG"],
+)
+def test_an_opaque_photo_stays_jpeg_without_an_extra_rendition(source):
+    renditions = make_renditions(source, [("thumb", 64), ("preview", 256)])
+    assert [(r.name, r.content_type, r.shown) for r in renditions] == [
+        ("thumb", "image/jpeg", True),
+        ("preview", "image/jpeg", True),
+    ]
+
+
+def test_a_transparent_grey_image_becomes_webp_and_a_grey_lossless_png():
+    source = Image.merge(
+        "LA", [Image.new("L", (40, 20), 90), Image.linear_gradient("L").resize((40, 20))]
+    )
+    webp, png = make_renditions(encode(source, "PNG"), THUMB)
+    assert (webp.content_type, png.name, png.content_type) == (
+        "image/webp",
+        "thumb-lossless",
+        "image/png",
+    )
+    assert decode(png.data).mode == "LA"
+    assert close(decode(webp.data).getpixel((20, 17)), (90, 90, 90, 235), 12)
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF"])
 def test_each_accepted_format_is_read_from_its_bytes(fmt):
     data = encode(
@@ -412,7 +667,9 @@ def test_any_size_fits_its_box_and_keeps_its_shape(width, height, sides):
         assert max(rendition.width, rendition.height) == min(side, max(width, height))
         scale = min(1.0, side / max(width, height))
         assert (rendition.width, rendition.height) == (
-            max(1, round(width * scale)), max(1, round(height * scale)))
+            max(1, round(width * scale)),
+            max(1, round(height * scale)),
+        )
         assert decode(rendition.data).size == (rendition.width, rendition.height)
 
 
