@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from . import infra
 from .config import Settings
 from .iam import iam_policy
-from .services import client, current_settings
+from .services import current_settings
 
 stage_option = click.option("--stage", help="stage name (default: STAGE, or local)")
 
@@ -32,7 +32,7 @@ def up(stage):
     """Create the buckets and the table, or bring them to the expected setup."""
     settings = _settings(stage)
     try:
-        infra.up(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+        infra.up(settings, log=click.echo)
     except infra.InfraError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"stage {settings.stage} is up")
@@ -44,12 +44,12 @@ def up(stage):
 def check(stage):
     """Report what differs from the expected setup; exit 1 if anything does."""
     settings = _settings(stage)
-    problems = infra.check(settings, client("s3", settings), client("dynamodb", settings))
+    problems = infra.check(settings)
     for problem in problems:
         click.echo(f"- {problem}")
     if problems:
         raise click.exceptions.Exit(1)
-    click.echo(f"stage {settings.stage}: buckets and table are as expected")
+    click.echo(f"stage {settings.stage}: everything is as expected")
 
 
 @infra_cli.command("down")
@@ -59,7 +59,7 @@ def check(stage):
 def down(stage):
     """Delete the stage's buckets (with their objects) and its table."""
     settings = _settings(stage)
-    infra.down(settings, client("s3", settings), client("dynamodb", settings), log=click.echo)
+    infra.down(settings, log=click.echo)
 
 
 @infra_cli.command("policy")
@@ -68,4 +68,4 @@ def down(stage):
 def policy(stage):
     """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
     settings = _settings(stage)
-    click.echo(json.dumps(iam_policy(settings, f"thumbs-{settings.stage}"), indent=2))
+    click.echo(json.dumps(iam_policy(settings), indent=2))

@@ -34,6 +34,9 @@ class Settings:
     uploads_bucket: str = ""
     results_bucket: str = ""
     jobs_table: str = ""
+    # Empty: thumbs-<stage>, Zappa's name for the stage's function (AWS_LAMBDA_FUNCTION_NAME
+    # inside Lambda). The reconciler and Try again invoke it.
+    function_name: str = ""
     # The site's origins ("https://host", comma-separated): CORS rules and trusted hosts.
     site_origin: tuple[str, ...] = ()
     max_upload_mb: int = 20
@@ -42,6 +45,9 @@ class Settings:
     link_expires_seconds: int = 300
     job_ttl_days: int = 7
     processing_timeout_seconds: int = 60
+    # An upload not taken up this long after it arrived is shown as delayed, and the
+    # reconciler starts it.
+    delayed_after_seconds: int = 60
     max_attempts: int = 3
     renditions: tuple[str, ...] = ("thumb:256", "preview:1024")
     output_format: str = "auto"
@@ -62,6 +68,8 @@ class Settings:
         """Read every setting from `environ` (default: the process's), typed."""
         environ = os.environ if environ is None else environ
         values = read_fields(cls, environ)
+        if "function_name" not in values and environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            values["function_name"] = str(environ["AWS_LAMBDA_FUNCTION_NAME"])
         if "FLASK_DEBUG" in environ and "DEBUG" not in environ:
             values["debug"] = _parse(environ["FLASK_DEBUG"], bool)
         return cls(**values)
@@ -96,6 +104,11 @@ class Settings:
     def relaxed(self) -> bool:
         """Local development or tests: no real secret needed, no HTTPS."""
         return self.local_aws or self.testing
+
+    @property
+    def failed_events_queue(self) -> str:
+        """The SQS queue where Lambda keeps the events the worker failed on for good."""
+        return f"thumbs-{self.stage}-failed-events"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -171,11 +184,12 @@ def names(cls=None) -> set[str]:
 
 
 def stage_names(stage: str) -> dict[str, str]:
-    """Return the names of a stage's buckets and table."""
+    """Return the names of a stage's buckets, table and function."""
     return {
         "uploads_bucket": f"thumbs-{stage}-uploads",
         "results_bucket": f"thumbs-{stage}-results",
         "jobs_table": f"thumbs-{stage}-jobs",
+        "function_name": f"thumbs-{stage}",
     }
 
 
@@ -192,7 +206,8 @@ def load(
     """Return the settings of `environ` with `overrides` (by variable name), checked.
 
     Production (neither local nor testing) reads the key from Parameter Store when it is not
-    given, and refuses to start with a missing or weak key, or with debug on.
+    given, and refuses to start with a missing or weak key, with debug on, or with no
+    SITE_ORIGIN.
     """
     environ = os.environ if environ is None else environ
     settings = Settings.from_env({**environ, **(overrides or {})})
@@ -231,6 +246,14 @@ def _problems(settings: Settings) -> list[str]:
         problems.append("SECRET_KEY_FALLBACKS holds a short or local key: keep only real old keys")
     if settings.debug:
         problems.append("debug mode is on: unset FLASK_DEBUG (tracebacks would reach visitors)")
+    if not settings.site_origin:
+        # Without it, absolute URLs (the upload's signed redirect) come from the Host header,
+        # which anyone can set.
+        problems.append(
+            "SITE_ORIGIN is not set: set it to the site's origin, https://HOST (the URL that "
+            "zappa deploy and zappa status print, without its stage path, or your domain); on "
+            "a first deploy, deploy, read the URL, set SITE_ORIGIN, then zappa update"
+        )
     return problems
 
 

@@ -42,6 +42,14 @@ class BadRequest(ShownError):
     message = "This request could not be understood."
 
 
+class NotFound(ShownError):
+    """Nothing of this site lives at this address."""
+
+    status = 404
+    title = "Not found"
+    message = "There is nothing at this address."
+
+
 class FormExpired(BadRequest):
     """A form or script without a valid CSRF token: most often a page left open too long."""
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from .config import Settings, secret_parameter
-from .jobs import VISITOR_INDEX
+from .jobs import OWNER_INDEX
 from .storage import RESULTS_PREFIX, UPLOADS_PREFIX
 
 
-def iam_policy(settings: Settings, function_name: str) -> dict:
-    """Return the IAM policy of a stage's function (web and worker alike)."""
+def iam_policy(settings: Settings) -> dict:
+    """Return the IAM policy of a stage's function (web, worker and reconciler alike)."""
+    function_name = settings.function_name
     region, uploads, results = (
         settings.aws_region,
         settings.uploads_bucket,
@@ -38,7 +39,8 @@ def iam_policy(settings: Settings, function_name: str) -> dict:
             "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
             "Resource": f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*",
         },
-        # Deleting a job lists its objects, under its own prefix only.
+        # Deleting a job lists its objects, under its own prefix only; the reconciler lists
+        # the uploads S3 keeps, and the redirect looks for its own.
         {
             "Sid": "ListUploads",
             "Action": ["s3:ListBucket"],
@@ -55,16 +57,29 @@ def iam_policy(settings: Settings, function_name: str) -> dict:
             "Sid": "Jobs",
             "Action": [
                 "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
             ],
             "Resource": table,
         },
         {
             "Sid": "History",
             "Action": ["dynamodb:Query"],
-            "Resource": f"{table}/index/{VISITOR_INDEX}",
+            "Resource": f"{table}/index/{OWNER_INDEX}",
+        },
+        # The reconciler, Try again and a replay start a conversion by invoking the function
+        # itself, asynchronously, with an S3 event.
+        {
+            "Sid": "StartConversions",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": f"arn:aws:lambda:{region}:*:function:{function_name}",
+        },
+        # Lambda sends the events the worker failed on for good to this queue, with this role.
+        {
+            "Sid": "FailedEvents",
+            "Action": ["sqs:SendMessage"],
+            "Resource": f"arn:aws:sqs:{region}:*:{settings.failed_events_queue}",
         },
         # A SecureString under the AWS-managed key: SSM decrypts for the caller, no KMS grant.
         {

@@ -1,8 +1,13 @@
-"""The job record and its state machine over DynamoDB: one conditional write per transition."""
+"""The job record, its states and how each looks, and its state machine over DynamoDB.
+
+A record exists only once its upload has arrived: the worker's claim or the browser's
+redirect creates it, whichever comes first, each by one conditional write. Before that, a job
+is known only to its ticket (waiting, or its form expired). Every later transition is one
+conditional write too, so duplicate or late events cannot corrupt a job.
+"""
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,19 +15,27 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-AWAITING_UPLOAD = "awaiting_upload"
+# Stored states.
 UPLOADED = "uploaded"
 PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
-# Shown, never stored: derived from a stored state and the clock.
-STALLED = "stalled"
+DELETED = "deleted"  # a tombstone, so that no late event or redirect brings the job back
+# Shown, never stored: derived from the ticket, a stored state and the clock.
+AWAITING_UPLOAD = "awaiting_upload"
 EXPIRED = "expired"
+DELAYED = "delayed"
+STALLED = "stalled"
 
+# Failure codes that are not the file's fault: Try again may convert the same upload.
 GAVE_UP = "gave_up"
-VISITOR_INDEX = "by_visitor"
+RETRYABLE = {GAVE_UP}
+# How many times a person may ask for a failed job to be tried again.
+MAX_RETRIES = 3
+OWNER_INDEX = "by_owner"
 # A history page stops looking after this many queries, however sparse the uploads.
 _MAX_PAGE_QUERIES = 5
+_BATCH = 100  # BatchGetItem's limit
 
 # The steps a page draws, in order.
 STEPS = ("Uploaded", "Converting", "Done")
@@ -30,12 +43,13 @@ STEPS = ("Uploaded", "Converting", "Done")
 
 @dataclass(frozen=True)
 class Look:
-    """How a shown status looks: the step reached, whether it ended, its tone, what it says."""
+    """How a shown status looks: the step it is at, whether it ended, its tone, its words."""
 
-    step: int  # 0: none yet; otherwise a 1-based index into STEPS
+    step: int  # a 1-based index into STEPS: the step under way, or where the job stopped
     finished: bool
     tone: str  # "progress", "done", "warning" (may still end well) or "problem"
-    message: str | None  # None: the job's own (a failure's reason)
+    title: str
+    message: str | None  # None: the job's own words (a failure's reason)
 
     @property
     def trouble(self) -> bool:
@@ -44,22 +58,34 @@ class Look:
 
 
 LOOKS = {
-    AWAITING_UPLOAD: Look(0, False, "progress", "Waiting for your file to arrive."),
-    UPLOADED: Look(1, False, "progress", "Your file has arrived. Converting starts in a moment."),
-    PROCESSING: Look(2, False, "progress", "Converting your image…"),
+    AWAITING_UPLOAD: Look(1, False, "progress", "Uploading", "Waiting for your file to arrive."),
+    UPLOADED: Look(
+        2, False, "progress", "Uploaded", "Your file has arrived. Converting starts in a moment."
+    ),
+    DELAYED: Look(
+        2,
+        False,
+        "warning",
+        "Delayed",
+        "Your file has arrived, but converting has not started yet. It will be picked up "
+        "automatically within a few minutes; you can leave this page open or come back later.",
+    ),
+    PROCESSING: Look(2, False, "progress", "Converting", "Converting your image…"),
     STALLED: Look(
         2,
         False,
         "warning",
+        "Interrupted",
         "Converting this image was interrupted. It is tried again automatically; if "
-        "nothing changes within a few minutes, upload it again.",
+        "nothing changes within a few minutes, try again or upload it again.",
     ),
-    DONE: Look(3, True, "done", "Done. Your images are ready."),
-    FAILED: Look(3, True, "problem", None),
+    DONE: Look(3, True, "done", "Done", "Done. Your images are ready."),
+    FAILED: Look(2, True, "problem", "Failed", None),
     EXPIRED: Look(
-        0,
+        1,
         True,
         "problem",
+        "Form expired",
         "This upload form expired before a file arrived. Upload the image again.",
     ),
 }
@@ -70,14 +96,14 @@ _deserializer = TypeDeserializer()
 
 @dataclass(frozen=True)
 class Job:
-    """One upload and what became of it, as stored."""
+    """One upload and what became of it, as stored (or, before it arrived, as its ticket says)."""
 
     job_id: str
-    visitor_id: str
+    owner: str
     status: str
     created_at: float
-    upload_expires_at: float
     attempts: int = 0
+    retries: int = 0
     deadline: float | None = None
     filename: str | None = None
     source_key: str | None = None
@@ -88,6 +114,12 @@ class Job:
     uploaded_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    form_expires_at: float | None = None  # only for a job whose upload has not arrived
+
+    @classmethod
+    def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
+        """Return a job whose upload has not arrived: nothing of it is stored."""
+        return cls(job_id, owner, AWAITING_UPLOAD, time.time(), form_expires_at=form_expires_at)
 
     @classmethod
     def from_item(cls, item: dict) -> Job:
@@ -96,8 +128,10 @@ class Job:
         known = cls.__dataclass_fields__
         return cls(**{key: value for key, value in plain.items() if key in known})
 
-    def shown_status(self, now: float | None = None, max_attempts: int | None = None) -> str:
-        """Return the status a person sees: the stored one, or stalled or expired.
+    def shown_status(
+        self, now: float | None = None, max_attempts: int | None = None, delayed_after: float = 60
+    ) -> str:
+        """Return the status a person sees: the stored one, or one the clock makes of it.
 
         A stalled job whose attempts are spent will not be taken up again: it is failed,
         even before a worker records it (a killed last attempt records nothing).
@@ -106,7 +140,9 @@ class Job:
         if self.status == PROCESSING and self.deadline is not None and now > self.deadline:
             spent = max_attempts is not None and self.attempts >= max_attempts
             return FAILED if spent else STALLED
-        if self.status == AWAITING_UPLOAD and now > self.upload_expires_at:
+        if self.status == UPLOADED and now - (self.uploaded_at or self.created_at) > delayed_after:
+            return DELAYED
+        if self.status == AWAITING_UPLOAD and now > self.form_expires_at:
             return EXPIRED
         return self.status
 
@@ -118,12 +154,17 @@ class Job:
             return GAVE_UP, gave_up_message(self.attempts)
         return None
 
+    def retryable(self, max_attempts: int) -> bool:
+        """Whether Try again may convert this job's upload once more."""
+        failure = self.failure(max_attempts)
+        return bool(failure) and failure[0] in RETRYABLE and self.retries < MAX_RETRIES
+
 
 def gave_up_message(attempts: int) -> str:
     """Return what a person is told when every attempt to convert an image failed."""
     return (
-        f"Converting this image failed {attempts} times. Try again, or try another "
-        "file; if it keeps failing, the image may be too complex for us."
+        f"Converting this image failed {attempts} times, for reasons on our side. Try again; "
+        "if it keeps failing, the image may be too complex for us."
     )
 
 
@@ -159,90 +200,104 @@ def _wire(values: dict) -> dict:
 
 
 class JobStore:
-    """Jobs in one DynamoDB table, keyed by `job_id`, with an index by visitor."""
+    """Jobs in one DynamoDB table, keyed by `job_id`, with an index by owner."""
 
     def __init__(self, client, table: str, ttl_days: int = 7):
         self.client = client
         self._table = table
         self._ttl_seconds = ttl_days * 24 * 3600
 
-    def create(self, visitor_id: str, upload_expires_in: int, now: float | None = None) -> Job:
-        """Store a new job awaiting its upload and return it."""
-        now = time.time() if now is None else now
-        job = Job(
-            job_id=secrets.token_hex(16),
-            visitor_id=visitor_id,
-            status=AWAITING_UPLOAD,
-            created_at=now,
-            upload_expires_at=now + upload_expires_in,
-        )
-        item = {
-            "job_id": job.job_id,
-            "visitor_id": visitor_id,
-            "status": AWAITING_UPLOAD,
-            "created_at": now,
-            "upload_expires_at": job.upload_expires_at,
-            "attempts": 0,
-            "expires_at": int(now) + self._ttl_seconds,
-        }
-        self.client.put_item(
-            TableName=self._table,
-            Item=_wire(item),
-            ConditionExpression="attribute_not_exists(job_id)",
-        )
-        return job
-
     def get(self, job_id: str) -> Job | None:
         """Return the job, read consistently (the last write may come from another instance)."""
         response = self.client.get_item(
-            TableName=self._table,
-            Key=_wire({"job_id": job_id}),
-            ConsistentRead=True,
+            TableName=self._table, Key=_wire({"job_id": job_id}), ConsistentRead=True
         )
         return Job.from_item(response["Item"]) if "Item" in response else None
 
-    def mark_uploaded(self, job_id: str, now: float | None = None) -> bool:
-        """Move a job from awaiting_upload to uploaded; False if it had moved on."""
+    def get_many(self, job_ids: list[str]) -> dict[str, Job]:
+        """Return the stored jobs among `job_ids`, by id, read consistently."""
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), _BATCH):
+            keys = [_wire({"job_id": job_id}) for job_id in unique[start : start + _BATCH]]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._table, []):
+                    job = Job.from_item(item)
+                    found[job.job_id] = job
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+    def record_upload(
+        self, job_id: str, owner: str, source_key: str, filename: str, now: float | None = None
+    ) -> bool:
+        """Record that a job's upload has arrived; False if it was recorded already."""
         now = time.time() if now is None else now
-        return (
-            self._transition(
-                job_id,
-                "SET #status = :uploaded, uploaded_at = :now",
-                "#status = :awaiting",
-                {":uploaded": UPLOADED, ":now": now, ":awaiting": AWAITING_UPLOAD},
+        item = {
+            "job_id": job_id,
+            "owner": owner,
+            "status": UPLOADED,
+            "created_at": now,
+            "uploaded_at": now,
+            "source_key": source_key,
+            "filename": filename,
+            "attempts": 0,
+            "retries": 0,
+            "expires_at": int(now) + self._ttl_seconds,
+        }
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item=_wire(item),
+                ConditionExpression="attribute_not_exists(job_id)",
             )
-            is not None
-        )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def claim(
         self,
         job_id: str,
+        owner: str,
         source_key: str,
         filename: str,
         deadline: float,
         max_attempts: int,
         now: float | None = None,
     ) -> Job | None:
-        """Take the job for conversion until `deadline`; None if it is taken or finished."""
+        """Take the job for conversion until `deadline`; None if it is taken or has ended.
+
+        Creates the record when the worker's event comes before the browser's redirect.
+        """
         now = time.time() if now is None else now
         return self._transition(
             job_id,
             "SET #status = :processing, deadline = :deadline, source_key = :key, "
-            "filename = :filename, started_at = :now, attempts = attempts + :one "
-            "REMOVE last_error",
-            "attempts < :max AND (#status IN (:awaiting, :uploaded) "
-            "OR (#status = :processing AND deadline < :now))",
+            "filename = :filename, started_at = :now, "
+            "attempts = if_not_exists(attempts, :zero) + :one, "
+            "retries = if_not_exists(retries, :zero), #owner = if_not_exists(#owner, :owner), "
+            "created_at = if_not_exists(created_at, :now), "
+            "uploaded_at = if_not_exists(uploaded_at, :now), "
+            "expires_at = if_not_exists(expires_at, :expires) REMOVE last_error",
+            "attribute_not_exists(job_id) OR (attempts < :max AND (#status = :uploaded "
+            "OR (#status = :processing AND deadline < :now)))",
             {
                 ":processing": PROCESSING,
                 ":deadline": deadline,
                 ":key": source_key,
                 ":filename": filename,
                 ":now": now,
+                ":zero": 0,
                 ":one": 1,
+                ":owner": owner,
+                ":expires": int(now) + self._ttl_seconds,
                 ":max": max_attempts,
-                ":awaiting": AWAITING_UPLOAD,
                 ":uploaded": UPLOADED,
             },
+            must_exist=False,
         )
 
     def release(self, job_id: str, attempt: int, error: str, now: float | None = None) -> bool:
@@ -299,30 +354,68 @@ class JobStore:
             is not None
         )
 
-    def delete(self, job_id: str) -> None:
-        """Remove the job record."""
-        self.client.delete_item(TableName=self._table, Key=_wire({"job_id": job_id}))
+    def retry(self, job: Job, max_attempts: int, now: float | None = None) -> Job | None:
+        """Put a retryable failed job back to uploaded, attempts anew; None if it moved on.
 
-    def for_visitor(self, visitor_id: str, limit: int = 20, after: dict | None = None):
-        """Return the visitor's uploads, newest first, and the key the next page starts at.
+        The condition is the job as the person saw it, so two clicks (or two instances)
+        make one retry.
+        """
+        now = time.time() if now is None else now
+        failed = (
+            "#status = :failed AND error_code IN ("
+            + ", ".join(f":code{n}" for n in range(len(RETRYABLE)))
+            + ")"
+        )
+        spent = "#status = :processing AND deadline < :now AND attempts >= :max"
+        return self._transition(
+            job.job_id,
+            "SET #status = :uploaded, uploaded_at = :now, attempts = :zero, "
+            "retries = retries + :one REMOVE error_code, error_message, deadline, last_error, "
+            "finished_at",
+            f"retries < :retries AND (({failed}) OR ({spent}))",
+            {
+                ":uploaded": UPLOADED,
+                ":now": now,
+                ":zero": 0,
+                ":one": 1,
+                ":retries": MAX_RETRIES,
+                ":failed": FAILED,
+                ":processing": PROCESSING,
+                ":max": max_attempts,
+                **{f":code{n}": code for n, code in enumerate(sorted(RETRYABLE))},
+            },
+        )
 
-        Jobs whose upload never arrived (every visit to the upload page makes one) are
-        left out; DynamoDB filters after it limits, so a page may take a few queries.
+    def delete(self, job_id: str, owner: str, now: float | None = None) -> None:
+        """Leave a tombstone in the job's place: no late event or redirect may bring it back."""
+        now = time.time() if now is None else now
+        item = {
+            "job_id": job_id,
+            "owner": owner,
+            "status": DELETED,
+            "created_at": now,
+            "expires_at": int(now) + self._ttl_seconds,
+        }
+        self.client.put_item(TableName=self._table, Item=_wire(item))
+
+    def for_owner(self, owner: str, limit: int = 20, after: dict | None = None):
+        """Return the owner's uploads, newest first, and where the next page starts.
+
+        `after` is `{"created_at": ..., "job_id": ...}` from the previous page. Tombstones
+        are left out; DynamoDB filters after it limits, so a page may take a few queries.
         """
         jobs: list[Job] = []
-        start = after
+        start = {**after, "owner": owner} if after else None
         for _ in range(_MAX_PAGE_QUERIES):
             query = {
                 "TableName": self._table,
-                "IndexName": VISITOR_INDEX,
+                "IndexName": OWNER_INDEX,
                 "Limit": limit - len(jobs),
                 "ScanIndexForward": False,
-                "KeyConditionExpression": "visitor_id = :visitor",
-                "FilterExpression": "#status <> :awaiting",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _wire(
-                    {":visitor": visitor_id, ":awaiting": AWAITING_UPLOAD}
-                ),
+                "KeyConditionExpression": "#owner = :owner",
+                "FilterExpression": "#status <> :deleted",
+                "ExpressionAttributeNames": {"#status": "status", "#owner": "owner"},
+                "ExpressionAttributeValues": _wire({":owner": owner, ":deleted": DELETED}),
             }
             if start:
                 query["ExclusiveStartKey"] = _wire(start)
@@ -334,17 +427,27 @@ class JobStore:
             )
             if start is None or len(jobs) >= limit:
                 break
-        return jobs, start
+        after = {"created_at": start["created_at"], "job_id": start["job_id"]} if start else None
+        return jobs, after
 
-    def _transition(self, job_id: str, update: str, condition: str, values: dict) -> Job | None:
+    def _transition(
+        self, job_id: str, update: str, condition: str, values: dict, must_exist: bool = True
+    ) -> Job | None:
         """Apply one conditional update; the new job, or None when the condition fails."""
+        if must_exist:
+            condition = f"attribute_exists(job_id) AND ({condition})"
+        names = {
+            name: attribute
+            for name, attribute in (("#status", "status"), ("#owner", "owner"))
+            if name in update or name in condition
+        }
         try:
             response = self.client.update_item(
                 TableName=self._table,
                 Key=_wire({"job_id": job_id}),
                 UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(job_id) AND ({condition})",
-                ExpressionAttributeNames={"#status": "status"},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_wire(values),
                 ReturnValues="ALL_NEW",
             )

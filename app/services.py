@@ -15,6 +15,7 @@ import botocore.session
 from botocore.config import Config
 
 from .config import Settings
+from .events import Conversions
 from .jobs import JobStore
 from .storage import Storage
 
@@ -28,6 +29,7 @@ class Services:
     settings: Settings
     storage: Storage
     jobs: JobStore
+    conversions: Conversions
 
 
 def init_app(app, settings: Settings) -> None:
@@ -95,7 +97,10 @@ def _build(settings: Settings) -> Services:
         link_expires=settings.link_expires_seconds,
     )
     jobs = JobStore(client("dynamodb", settings), settings.jobs_table, settings.job_ttl_days)
-    return Services(settings=settings, storage=storage, jobs=jobs)
+    conversions = Conversions(
+        lambda: client("lambda", settings), settings.function_name, settings.aws_region
+    )
+    return Services(settings, storage, jobs, conversions)
 
 
 _lock = threading.Lock()

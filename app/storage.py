@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
@@ -13,22 +15,49 @@ RESULTS_PREFIX = "results/"
 DEFAULT_UPLOAD_TYPE = "image/unknown"
 
 
-def upload_prefix(job_id: str) -> str:
-    return f"{UPLOADS_PREFIX}{job_id}/"
+@dataclass(frozen=True)
+class UploadKey:
+    """Where an upload lies: `uploads/<job id>/<owner tag>/<file name>`.
+
+    The POST policy pins the prefix, so the key itself says, unforgeably, which job the file
+    is for and whose it is: the worker needs no other record to start a conversion.
+    """
+
+    job_id: str
+    owner: str
+    filename: str
+
+    @property
+    def key(self) -> str:
+        return f"{upload_prefix(self.job_id, self.owner)}{self.filename}"
+
+    @classmethod
+    def parse(cls, key: str) -> UploadKey | None:
+        """Return the parts of a key under uploads/, or None for any other key."""
+        if not key.startswith(UPLOADS_PREFIX):
+            return None
+        job_id, _, rest = key[len(UPLOADS_PREFIX) :].partition("/")
+        owner, _, filename = rest.partition("/")
+        if not (job_id and owner and filename):
+            return None
+        return cls(job_id, owner, filename)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An object under uploads/, as a listing shows it."""
+
+    key: UploadKey
+    size: int
+    last_modified: float
+
+
+def upload_prefix(job_id: str, owner: str | None = None) -> str:
+    return f"{UPLOADS_PREFIX}{job_id}/" + (f"{owner}/" if owner else "")
 
 
 def result_key(job_id: str, name: str, extension: str) -> str:
     return f"{RESULTS_PREFIX}{job_id}/{name}.{extension}"
-
-
-def parse_upload_key(key: str) -> tuple[str, str] | None:
-    """Return `(job id, filename)` for a key under uploads/, or None for any other key."""
-    if not key.startswith(UPLOADS_PREFIX):
-        return None
-    job_id, _, filename = key[len(UPLOADS_PREFIX) :].partition("/")
-    if not job_id or not filename:
-        return None
-    return job_id, filename
 
 
 def display_name(filename: str | None, limit: int = 120) -> str:
@@ -88,9 +117,9 @@ class Storage:
         self._link_expires = link_expires
 
     def presigned_post(
-        self, job_id: str, *, redirect: str | None = None, status: int | None = None
+        self, job_id: str, owner: str, *, redirect: str | None = None, status: int | None = None
     ) -> dict:
-        """Return the URL and fields of a browser upload into this job's prefix only.
+        """Return the URL and fields of a browser upload into this job's and owner's prefix only.
 
         With `redirect`, S3 answers 303 to it (a plain form); with `status`, S3 answers
         with that status and no redirect (a script that reads the answer).
@@ -109,7 +138,7 @@ class Storage:
         # A key ending in ${filename} makes boto3 add ["starts-with", "$key", prefix].
         return self.client.generate_presigned_post(
             Bucket=self.uploads_bucket,
-            Key=upload_prefix(job_id) + "${filename}",
+            Key=upload_prefix(job_id, owner) + "${filename}",
             Fields=fields,
             Conditions=conditions,
             ExpiresIn=self._upload_expires,
@@ -128,8 +157,27 @@ class Storage:
 
     def origins(self) -> set[str]:
         """Return the origins (scheme://host) a browser talks to for uploads and results."""
-        urls = [self.presigned_post("origin-probe")["url"], self.presigned_get("origin-probe")]
+        urls = [self.presigned_post("probe", "probe")["url"], self.presigned_get("probe")]
         return {"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in urls}
+
+    def find_upload(self, job_id: str, owner: str) -> UploadKey | None:
+        """Return the key of a job's upload, if it has arrived."""
+        listing = self.client.list_objects_v2(
+            Bucket=self.uploads_bucket, Prefix=upload_prefix(job_id, owner), MaxKeys=1
+        )
+        found = listing.get("Contents", [])
+        return UploadKey.parse(found[0]["Key"]) if found else None
+
+    def uploads(self) -> Iterator[StoredUpload]:
+        """Yield every upload still kept (the lifecycle rule keeps them a day)."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.uploads_bucket, Prefix=UPLOADS_PREFIX
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = UploadKey.parse(item["Key"])
+                if key:
+                    yield StoredUpload(key, item["Size"], item["LastModified"].timestamp())
 
     def read_source(self, key: str) -> bytes:
         """Return an uploaded object's bytes, never more than the upload limit allows."""
@@ -149,13 +197,17 @@ class Storage:
         )
         return key
 
+    def delete_results(self, job_id: str) -> None:
+        """Delete a job's renditions."""
+        self._delete_prefix(self.results_bucket, f"{RESULTS_PREFIX}{job_id}/")
+
     def delete_job(self, job_id: str) -> None:
         """Delete every object of a job, upload and results."""
-        for bucket, prefix in (
-            (self.uploads_bucket, upload_prefix(job_id)),
-            (self.results_bucket, f"{RESULTS_PREFIX}{job_id}/"),
-        ):
-            listing = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
-            keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
-            if keys:
-                self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        self._delete_prefix(self.uploads_bucket, upload_prefix(job_id))
+        self.delete_results(job_id)
+
+    def _delete_prefix(self, bucket: str, prefix: str) -> None:
+        listing = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+        if keys:
+            self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

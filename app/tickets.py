@@ -1,10 +1,20 @@
-"""Visitor ids and job tickets: what a URL may claim, signed so nobody can edit it."""
+"""Visitors, their owner tags, and job tickets: what a URL may claim, signed so nobody can edit it.
+
+A visitor id is a random secret that lives only in the visitor's signed cookie. What leaves
+the cookie (a job's record, its S3 key, a ticket in a URL) is the visitor's *owner tag*, a
+keyed digest of that id: it names the visitor's uploads without revealing the id, and
+without the secret key nobody can make the tag of an id.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
+from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from .errors import TicketExpired, TicketForeign, TicketInvalid
 
@@ -16,32 +26,48 @@ def new_visitor_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def owner_tag(secret_key: str, visitor_id: str) -> str:
+    """Return the visitor's owner tag: 128 bits of HMAC-SHA256 of the id, URL-safe."""
+    digest = hmac.new(secret_key.encode(), b"thumbs.owner:" + visitor_id.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()[:16]).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What a genuine ticket says: the job, and when its upload form was made."""
+
+    job_id: str
+    issued_at: float
+
+
 class Tickets:
-    """Issue and check job tickets: `{job id, visitor id}`, signed and timed."""
+    """Issue and check job tickets: `{job id, owner tag}`, signed and timed."""
 
     def __init__(self, secret_key: str, fallbacks=(), max_age: int = 7 * 24 * 3600):
         # itsdangerous signs with the last key and accepts any of them: rotation.
         self._serializer = URLSafeTimedSerializer([*fallbacks, secret_key], salt=SALT)
         self._max_age = max_age
 
-    def issue(self, job_id: str, visitor_id: str) -> str:
-        """Return a ticket for `job_id`, usable by `visitor_id` only."""
-        return self._serializer.dumps({"j": job_id, "v": visitor_id})
+    def issue(self, job_id: str, owner: str) -> str:
+        """Return a ticket for `job_id`, usable by the visitor whose tag is `owner` only."""
+        return self._serializer.dumps({"j": job_id, "o": owner})
 
-    def job_id(self, ticket: str, visitor_id: str | None) -> str:
-        """Return the job id `ticket` names, if it is genuine, fresh and `visitor_id`'s."""
+    def read(self, ticket: str, owner: str | None) -> Ticket:
+        """Return what `ticket` says, if it is genuine, fresh and `owner`'s."""
         try:
-            payload = self._serializer.loads(ticket, max_age=self._max_age)
+            payload, issued = self._serializer.loads(
+                ticket, max_age=self._max_age, return_timestamp=True
+            )
         except SignatureExpired as error:
             raise TicketExpired() from error
-        except BadSignature as error:
+        except BadData as error:
             raise TicketInvalid() from error
         if not isinstance(payload, dict) or not isinstance(payload.get("j"), str):
             raise TicketInvalid()
-        owner = str(payload.get("v")).encode()
-        if not visitor_id or not secrets.compare_digest(owner, visitor_id.encode()):
+        tagged = str(payload.get("o")).encode()
+        if not owner or not secrets.compare_digest(tagged, owner.encode()):
             raise TicketForeign()
-        return payload["j"]
+        return Ticket(payload["j"], issued.timestamp())
 
 
 class Cursors:
@@ -52,16 +78,18 @@ class Cursors:
     def __init__(self, secret_key: str, fallbacks=()):
         self._serializer = URLSafeSerializer([*fallbacks, secret_key], salt=self.SALT)
 
-    def make(self, key: dict | None) -> str | None:
-        """Return a token for a DynamoDB start key (None for none)."""
-        return self._serializer.dumps(key) if key else None
+    def make(self, after: dict | None) -> str | None:
+        """Return a token for where the next page starts (None for none)."""
+        return self._serializer.dumps([after["created_at"], after["job_id"]]) if after else None
 
     def read(self, token: str | None) -> dict | None:
-        """Return the start key a token carries; None (the first page) if it is not genuine."""
+        """Return where a page starts; None (the first page) if the token is not genuine."""
         if not token:
             return None
         try:
-            key = self._serializer.loads(token)
-        except BadSignature:
+            created_at, job_id = self._serializer.loads(token)
+        except (BadData, TypeError, ValueError):
             return None
-        return key if isinstance(key, dict) else None
+        if not isinstance(created_at, int | float) or not isinstance(job_id, str):
+            return None
+        return {"created_at": created_at, "job_id": job_id}

@@ -18,11 +18,12 @@ from flask import (
 )
 
 from . import logs
-from .errors import BadRequest, JobGone
-from .jobs import DONE, FAILED, LOOKS, STEPS, Job
+from .errors import BadRequest, JobGone, NotFound, TicketForeign
+from .events import Upload
+from .jobs import AWAITING_UPLOAD, DELETED, DONE, EXPIRED, FAILED, LOOKS, STEPS, Job
 from .services import current_settings, get_services
 from .storage import display_name, download_name
-from .tickets import Cursors, Tickets, new_visitor_id
+from .tickets import Cursors, Tickets, new_visitor_id, owner_tag
 
 bp = Blueprint("web", __name__)
 logger = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 # Files one request may ask upload forms for (the page's script asks once for a batch).
 MAX_FILES = 10
 HISTORY_PAGE_SIZE = 12
+# S3's lifecycle rule deletes uploads a day after they arrive: Try again needs the upload.
+_SOURCE_KEPT_SECONDS = 23 * 3600
 
 
 def tickets() -> Tickets:
@@ -39,98 +42,141 @@ def tickets() -> Tickets:
     )
 
 
-def visitor_id() -> str:
-    """Return the visitor id from the signed session cookie, creating one if needed."""
-    if "visitor" not in session:
-        session["visitor"] = new_visitor_id()
+def visitor() -> str:
+    """Return this visitor's owner tag, making the visitor (a signed cookie) if needed.
+
+    The tag is made once, with the key of the day, and kept in the cookie: a key rotation
+    then leaves every upload its owner.
+    """
+    if "owner" not in session:
+        session.setdefault("visitor", new_visitor_id())
+        session["owner"] = owner_tag(current_settings().secret_key, session["visitor"])
         session.permanent = True
-    return session["visitor"]
+    return session["owner"]
 
 
 def job_for(ticket: str) -> Job:
     """Return the job a ticket names, if the ticket is genuine and this visitor's."""
-    g.job_id = tickets().job_id(ticket, session.get("visitor"))
-    job = get_services().jobs.get(g.job_id)
+    owner = session.get("owner")
+    read = tickets().read(ticket, owner)
+    g.job_id = read.job_id
+    services = get_services()
+    job = services.jobs.get(read.job_id)
     if job is None:
+        expires_at = read.issued_at + services.settings.upload_expires_seconds
+        job = Job.awaiting(read.job_id, owner, expires_at)
+        if job.shown_status() == EXPIRED:
+            # Its redirect and its event may both have been lost: look before saying so.
+            job = _record_if_arrived(job) or job
+    elif job.status == DELETED:
         raise JobGone()
+    elif job.owner != owner:
+        raise TicketForeign()
     return job
 
 
+def _record_if_arrived(job: Job) -> Job | None:
+    """Record a job whose upload lies in S3; return it as stored, or None if none arrived."""
+    services = get_services()
+    found = services.storage.find_upload(job.job_id, job.owner)
+    if found is None:
+        return None
+    services.jobs.record_upload(job.job_id, job.owner, found.key, found.filename)
+    return services.jobs.get(job.job_id)
+
+
 def present(job: Job, ticket: str) -> dict:
-    """Return what a person sees of a job: status, message, and links to its renditions."""
-    max_attempts = current_settings().max_attempts
-    status = job.shown_status(max_attempts=max_attempts)
+    """Return what a person sees of a job: status, message, what to do, and its images."""
+    settings = current_settings()
+    status = job.shown_status(
+        max_attempts=settings.max_attempts, delayed_after=settings.delayed_after_seconds
+    )
     look = LOOKS[status]
-    code, message = job.failure(max_attempts) if status == FAILED else (None, look.message)
-    renditions = []
-    if status == DONE:
-        storage = get_services().storage
-        for item in job.renditions:
-            extension = item["key"].rsplit(".", 1)[-1]
-            renditions.append(
-                {
-                    "name": item["name"],
-                    "width": item["width"],
-                    "height": item["height"],
-                    "content_type": item["content_type"],
-                    "size": item.get("size"),
-                    "url": storage.presigned_get(item["key"]),
-                    "download_url": storage.presigned_get(
-                        item["key"], download_name(job.filename, item["name"], extension)
-                    ),
-                }
-            )
-    return {
+    code, message = job.failure(settings.max_attempts) if status == FAILED else (None, look.message)
+    retry = status == FAILED and job.retryable(settings.max_attempts) and _source_kept(job)
+    view = {
         "status": status,
         "step": look.step,
         "finished": look.finished,
         "tone": look.tone,
+        "title": look.title,
         "trouble": look.trouble,
         "message": message,
         "error_code": code,
         "filename": display_name(job.filename) if job.filename else None,
-        "renditions": renditions,
+        "renditions": [],
+        "downloads": [],
         "status_url": url_for("web.status", ticket=ticket),
         "delete_url": url_for("web.delete", ticket=ticket),
+        "retry_url": url_for("web.retry", ticket=ticket) if retry else None,
+        "links_expire_in": settings.link_expires_seconds,
     }
+    if status == DONE:
+        storage = get_services().storage
+        for item in job.renditions:
+            name = item["name"]
+            shown = {
+                "name": name,
+                "width": item["width"],
+                "height": item["height"],
+                "content_type": item["content_type"],
+                "size": item.get("size"),
+                # A link that never goes stale (the site presigns it afresh at each visit)...
+                "url": url_for("web.rendition", ticket=ticket, name=name),
+                "download_url": url_for("web.rendition", ticket=ticket, name=name, download=1),
+            }
+            view["downloads"].append(shown)
+            if item.get("shown", True):
+                # ...and one for the page to load at once, which the page renews if it must.
+                view["renditions"].append({**shown, "src": storage.presigned_get(item["key"])})
+    return view
 
 
-def new_upload(visitor: str) -> dict:
-    """Create a job and return its ticket, its URLs and a presigned POST for a script."""
-    services = get_services()
-    job = services.jobs.create(visitor, services.settings.upload_expires_seconds)
-    ticket = tickets().issue(job.job_id, visitor)
+def _source_kept(job: Job) -> bool:
+    return time.time() - (job.uploaded_at or job.created_at) < _SOURCE_KEPT_SECONDS
+
+
+def new_upload(owner: str) -> dict:
+    """Return a new job's ticket, its URLs and a presigned POST for a script: nothing stored."""
+    job_id = new_visitor_id()  # as unguessable as a visitor: a job id names an S3 prefix
+    ticket = tickets().issue(job_id, owner)
     return {
-        "job_id": job.job_id,
+        "job_id": job_id,
         "ticket": ticket,
         "job_url": url_for("web.job", ticket=ticket),
         "uploaded_url": url_for("web.uploaded", ticket=ticket),
         "status_url": url_for("web.status", ticket=ticket),
         # A script reads S3's answer itself, so S3 answers 201 rather than redirecting.
-        "upload": services.storage.presigned_post(job.job_id, status=201),
+        "upload": get_services().storage.presigned_post(job_id, owner, status=201),
     }
 
 
 def summarize(job: Job, ticket: str) -> dict:
     """Return a line of the history: name, status, a thumbnail when done, links."""
-    status = job.shown_status(max_attempts=current_settings().max_attempts)
+    settings = current_settings()
+    status = job.shown_status(
+        max_attempts=settings.max_attempts, delayed_after=settings.delayed_after_seconds
+    )
     thumb = next(iter(job.renditions), None) if status == DONE else None
     return {
         "filename": display_name(job.filename),
         "status": status,
-        "status_label": status.replace("_", " ").capitalize(),
+        "status_label": LOOKS[status].title,
         "created_at": job.created_at,
         "thumb_url": get_services().storage.presigned_get(thumb["key"]) if thumb else None,
         "job_url": url_for("web.job", ticket=ticket),
+        "status_url": url_for("web.status", ticket=ticket),
         "delete_url": url_for("web.delete", ticket=ticket),
     }
 
 
 @bp.get("/")
 def upload():
-    first = new_upload(visitor_id())
+    owner = visitor()
+    first = new_upload(owner)
     form = get_services().storage.presigned_post(
         first.pop("job_id"),
+        owner,
         redirect=url_for("web.uploaded", ticket=first["ticket"], _external=True),
     )
     return render_template(
@@ -144,12 +190,15 @@ def upload():
 
 @bp.post("/jobs")
 def create_jobs():
-    """Hand a script upload forms for more files: one job each (CSRF-protected JSON)."""
-    count = (request.get_json(silent=True) or {}).get("count", 1)
-    if not isinstance(count, int) or not 1 <= count <= MAX_FILES:
+    """Hand a script upload forms for more files, one each (CSRF-protected JSON)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest('Send a JSON object, such as {"count": 2}.')
+    count = body.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_FILES:
         raise BadRequest(f"Ask for between 1 and {MAX_FILES} uploads at a time.")
-    visitor = visitor_id()
-    uploads = [new_upload(visitor) for _ in range(count)]
+    owner = visitor()
+    uploads = [new_upload(owner) for _ in range(count)]
     for item in uploads:
         del item["job_id"]
     return jsonify(uploads=uploads), 201
@@ -158,13 +207,13 @@ def create_jobs():
 @bp.get("/jobs")
 def history():
     settings = current_settings()
-    visitor = session.get("visitor")
+    owner = session.get("owner")
     cursors = Cursors(settings.secret_key, settings.secret_key_fallbacks)
     jobs, after = [], None
-    if visitor:
+    if owner:
         start = cursors.read(request.args.get("after"))
-        jobs, after = get_services().jobs.for_visitor(visitor, HISTORY_PAGE_SIZE, start)
-    items = [summarize(job, tickets().issue(job.job_id, visitor)) for job in jobs]
+        jobs, after = get_services().jobs.for_owner(owner, HISTORY_PAGE_SIZE, start)
+    items = [summarize(job, tickets().issue(job.job_id, owner)) for job in jobs]
     return render_template(
         "history.html",
         items=items,
@@ -176,17 +225,20 @@ def history():
 @bp.post("/jobs/<ticket>/delete")
 def delete(ticket: str):
     job = job_for(ticket)
-    get_services().storage.delete_job(job.job_id)
-    get_services().jobs.delete(job.job_id)
+    services = get_services()
+    # The tombstone first: a late event or redirect then finds the job gone, not new.
+    services.jobs.delete(job.job_id, job.owner)
+    services.storage.delete_job(job.job_id)
     flash(f"Deleted {display_name(job.filename)} and its images.")
     return redirect(url_for("web.history"), 303)
 
 
 @bp.get("/jobs/<ticket>/uploaded")
 def uploaded(ticket: str):
+    """S3's redirect after an upload: record the job, unless its worker did already."""
     job = job_for(ticket)
-    # The worker may already have claimed it; then there is nothing to record.
-    get_services().jobs.mark_uploaded(job.job_id)
+    if job.status == AWAITING_UPLOAD:
+        _record_if_arrived(job)
     return redirect(url_for("web.job", ticket=ticket), 303)
 
 
@@ -202,6 +254,39 @@ def job(ticket: str):
 @bp.get("/jobs/<ticket>/status")
 def status(ticket: str):
     return jsonify(present(job_for(ticket), ticket))
+
+
+@bp.post("/jobs/<ticket>/retry")
+def retry(ticket: str):
+    """Try again: convert the same upload once more (CSRF-protected; two clicks, one retry)."""
+    job = job_for(ticket)
+    services = get_services()
+    settings = services.settings
+    if not (job.retryable(settings.max_attempts) and _source_kept(job)):
+        raise BadRequest("This upload cannot be tried again. Upload the image again instead.")
+    retried = services.jobs.retry(job, settings.max_attempts)
+    if retried is not None:
+        services.conversions.start(
+            Upload(services.storage.uploads_bucket, retried.source_key, 0, started_by="retry")
+        )
+    return redirect(url_for("web.job", ticket=ticket), 303)
+
+
+@bp.get("/jobs/<ticket>/files/<name>")
+def rendition(ticket: str, name: str):
+    """Redirect to a rendition by a link freshly signed: a page's links never go stale."""
+    job = job_for(ticket)
+    item = next((r for r in job.renditions if r["name"] == name), None)
+    if job.status != DONE or item is None:
+        raise NotFound("This image does not exist, or is not ready yet.")
+    settings = current_settings()
+    attachment = None
+    if request.args.get("download"):
+        attachment = download_name(job.filename, name, item["key"].rsplit(".", 1)[-1])
+    response = redirect(get_services().storage.presigned_get(item["key"], attachment), 302)
+    # A browser may reuse the redirect while the link it points to is good.
+    response.headers["Cache-Control"] = f"private, max-age={settings.link_expires_seconds // 2}"
+    return response
 
 
 @bp.get("/healthz")
@@ -225,7 +310,7 @@ def _log_request(response):
             method=request.method,
             status=response.status_code,
             job_id=g.get("job_id"),
-            visitor=logs.visitor_hash(session.get("visitor")),
+            visitor=session.get("owner"),
             ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000),
         )
     return response

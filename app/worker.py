@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import unquote_plus
 
 from . import imaging, logs
 from .config import Settings
-from .jobs import GAVE_UP, PROCESSING, Job, gave_up_message
+from .events import Upload, uploads_in
+from .jobs import DELETED, GAVE_UP, PROCESSING, Job, gave_up_message
 from .services import Services, services_for
-from .storage import parse_upload_key
+from .storage import UploadKey
 
 logger = logging.getLogger(__name__)
 
 # A claim outlives its invocation by this much, so no retry takes a job still converting.
 _DEADLINE_MARGIN = 1.0
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One object an S3 event announces."""
-
-    bucket: str
-    key: str
-    size: int
-    event_time: float | None = None
 
 
 def handle_s3_event(event: dict, context) -> None:
@@ -54,47 +42,30 @@ def handle_s3_event(event: dict, context) -> None:
         raise failures[0]
 
 
-def uploads_in(event: dict) -> list[Upload]:
-    """Return the created objects an S3 event names (none for S3's test event)."""
-    if event.get("Event") == "s3:TestEvent":
-        return []
-    uploads = []
-    for record in event.get("Records", []):
-        if not record.get("eventName", "").startswith("ObjectCreated"):
-            continue
-        s3 = record["s3"]
-        # S3 URL-encodes keys in events, with + for spaces.
-        uploads.append(
-            Upload(
-                s3["bucket"]["name"],
-                unquote_plus(s3["object"]["key"]),
-                int(s3["object"].get("size", 0)),
-                _timestamp(record),
-            )
-        )
-    return uploads
-
-
 def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     """Claim the upload's job, convert it and record the outcome."""
-    parsed = parse_upload_key(upload.key)
+    parsed = UploadKey.parse(upload.key)
     if parsed is None:
         logs.event(logger, "event_ignored", logging.WARNING, reason="key outside uploads/<job>/")
         return
-    job_id, filename = parsed
-    jobs = services.jobs
-    job = jobs.claim(job_id, upload.key, filename, deadline, services.settings.max_attempts)
+    jobs, job_id = services.jobs, parsed.job_id
+    job = jobs.claim(
+        job_id,
+        parsed.owner,
+        upload.key,
+        parsed.filename,
+        deadline,
+        services.settings.max_attempts,
+    )
     if job is None:
         _not_claimed(services, job_id)
         return
-    fields = {
-        "job_id": job_id,
-        "visitor": logs.visitor_hash(job.visitor_id),
-        "attempt": job.attempts,
-    }
+    fields = {"job_id": job_id, "visitor": job.owner, "attempt": job.attempts}
+    if upload.started_by:
+        fields["started_by"] = upload.started_by
     started = time.time()
     try:
-        renditions = _convert(services, job_id, upload.key)
+        renditions, warnings = _convert(services, job_id, upload.key)
         finished = jobs.finish(job_id, renditions)
     except imaging.ImageRejected as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
@@ -122,8 +93,12 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         )
         raise
     if not finished:
+        # Deleted while converting: what was written must go too.
+        services.storage.delete_results(job_id)
         logs.event(logger, "job_gone", logging.WARNING, reason="deleted while converting", **fields)
         return
+    if warnings:
+        fields["image_warnings"] = list(warnings)
     logs.event(
         logger,
         "job_done",
@@ -137,7 +112,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     )
 
 
-def _convert(services: Services, job_id: str, key: str) -> list[dict]:
+def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tuple[str, ...]]:
+    """Make and store the renditions; return what to record of them, and Pillow's warnings."""
     settings, storage = services.settings, services.storage
     data = storage.read_source(key)
     if len(data) > settings.max_upload_bytes:
@@ -150,42 +126,40 @@ def _convert(services: Services, job_id: str, key: str) -> list[dict]:
         background=settings.background_rgb,
         max_pixels=settings.max_pixels,
     )
-    stored = []
-    for rendition in imaging.make_renditions(data, settings.rendition_specs, options):
-        stored.append(
-            {
-                "name": rendition.name,
-                "width": rendition.width,
-                "height": rendition.height,
-                "content_type": rendition.content_type,
-                "size": len(rendition.data),
-                "key": storage.write_rendition(job_id, rendition),
-            }
-        )
-    return stored
+    made = imaging.make_renditions(data, settings.rendition_specs, options)
+    stored = [
+        {
+            "name": rendition.name,
+            "width": rendition.width,
+            "height": rendition.height,
+            "content_type": rendition.content_type,
+            "size": len(rendition.data),
+            "shown": rendition.shown,
+            "key": storage.write_rendition(job_id, rendition),
+        }
+        for rendition in made
+    ]
+    return stored, made.warnings
 
 
 def _not_claimed(services: Services, job_id: str) -> None:
-    """Explain a claim that failed: a duplicate, a finished job, or spent attempts."""
+    """Explain a claim that failed: a duplicate, a finished or deleted job, spent attempts."""
     job = services.jobs.get(job_id)
-    if job is None:
-        logs.event(
-            logger,
-            "event_ignored",
-            logging.WARNING,
-            job_id=job_id,
-            reason="no such job (deleted or expired)",
-        )
-    elif job.status == PROCESSING and job.failure(services.settings.max_attempts):
+    max_attempts = services.settings.max_attempts
+    if job is None or job.status == DELETED:
+        # An upload that arrived after its job was deleted: nothing of it may stay.
+        services.storage.delete_job(job_id)
+        logs.event(logger, "event_ignored", job_id=job_id, reason="the job was deleted")
+    elif job.status == PROCESSING and job.failure(max_attempts):
         # The last attempt died without a word (a timeout, or out of memory): record why.
-        services.jobs.fail(job_id, *job.failure(services.settings.max_attempts), stalled_only=True)
+        services.jobs.fail(job_id, *job.failure(max_attempts), stalled_only=True)
         logs.event(
             logger,
             "job_failed",
             job_id=job_id,
             code=GAVE_UP,
             attempt=job.attempts,
-            visitor=logs.visitor_hash(job.visitor_id),
+            visitor=job.owner,
         )
     else:
         reason = (
@@ -193,33 +167,19 @@ def _not_claimed(services: Services, job_id: str) -> None:
             if job.status == PROCESSING
             else f"already {job.status}"
         )
-        logs.event(
-            logger,
-            "duplicate_ignored",
-            job_id=job_id,
-            reason=reason,
-            visitor=logs.visitor_hash(job.visitor_id),
-        )
+        logs.event(logger, "duplicate_ignored", job_id=job_id, reason=reason, visitor=job.owner)
 
 
 def _timings(job: Job, upload: Upload, started: float) -> dict:
     """Return how long the job waited and took, in milliseconds, and the peak memory."""
     now = time.time()
-    uploaded = upload.event_time or job.created_at
+    uploaded = upload.event_time or job.uploaded_at or job.created_at
     return {
         "queued_ms": round((started - uploaded) * 1000),
         "conversion_ms": round((now - started) * 1000),
         "total_ms": round((now - uploaded) * 1000),
-        "since_page_ms": round((now - job.created_at) * 1000),
         "peak_rss_mb": round(logs.peak_rss_mb()),
     }
-
-
-def _timestamp(record: dict) -> float | None:
-    try:
-        return datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
-    except (KeyError, ValueError):
-        return None
 
 
 def _deadline(context, settings: Settings) -> float:

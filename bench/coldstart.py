@@ -38,6 +38,7 @@ def production_environment() -> dict[str, str]:
         **keep,
         "STAGE": "bench",
         "SECRET_KEY": "bench-" + "k" * 40,
+        "SITE_ORIGIN": "https://site.example",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

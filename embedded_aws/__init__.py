@@ -9,17 +9,21 @@ the app never imports it, and it is never shipped to Lambda.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 
-from app import config, infra
+from app import config, infra, logs
 from app.config import Settings
-from app.services import client
+from app.services import client, services_for
 
 from .server import EmbeddedAWS, LocalAWSError
 
 # Fake, fixed credentials: local mode must never reach a real account.
 CREDENTIALS = {"testing": "testing"}
+logger = logging.getLogger(__name__)
 
 __all__ = ["CREDENTIALS", "LocalAWSError", "Options", "create_app", "start"]
 
@@ -33,6 +37,8 @@ class Options:
     local_worker: str = "thread"
     local_event_copies: int = 1  # S3 delivers at least once: deliver each event this often
     local_faults: bool = False  # accept injected AWS faults (see faults.py)
+    local_event_loss: float = 0.0  # the share of S3's events lost before the worker, 0 to 1
+    reconcile_seconds: int = 60  # how often the reconciler looks for stranded uploads (0: never)
 
     @classmethod
     def from_env(cls, environ=None) -> Options:
@@ -50,23 +56,35 @@ def create_app():
 def start(settings: Settings, options: Options) -> Settings:
     """Start the embedded AWS, or reuse the one on its port; return `settings` pointed at it.
 
-    Creates the stage's buckets and table and the queue of its S3 events. The process that
-    started the server also pumps those events to the worker.
+    Creates the stage's buckets, table and queues. The process that started the server also
+    runs what Lambda runs in AWS: the worker for each event, and the reconciler on a schedule.
     """
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         raise LocalAWSError(
             "The embedded AWS is for a developer's machine, not AWS Lambda: remove "
             "LOCAL_AWS from the function's environment and deploy wsgi.app."
         )
+    if not 0 <= options.local_event_loss <= 1:
+        raise LocalAWSError(
+            f"LOCAL_EVENT_LOSS is {options.local_event_loss}: give a share from 0 to 1."
+        )
     _use_fake_credentials(settings.aws_region)
     aws = EmbeddedAWS(options.local_aws_port, CREDENTIALS, faults=options.local_faults)
     owner = aws.start_or_reuse()
     settings = settings.replace(aws_endpoint_url=aws.endpoint, local_aws=True)
+    infra.up(settings, log=lambda message: None)
     s3, sqs = client("s3", settings), client("sqs", settings)
-    infra.up(settings, s3, client("dynamodb", settings), log=lambda message: None)
     queue_url = connect_queue(settings, s3, sqs)
     if owner:
+        logs.setup()
+        logs.setup(root=__name__)
+        aws.invocations.serve(
+            settings.function_name,
+            lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body),
+        )
         _start_pump(settings, options, sqs, queue_url)
+        if options.reconcile_seconds > 0:
+            _reconcile_every(settings, options.reconcile_seconds)
     return settings
 
 
@@ -106,9 +124,35 @@ def _start_pump(settings: Settings, options: Options, sqs, queue_url: str) -> No
     os.environ.update(settings.environ())
     timeout = settings.processing_timeout_seconds
     handler = in_a_fresh_process(timeout) if options.local_worker == "process" else handle_s3_event
+    failed = sqs.get_queue_url(QueueName=settings.failed_events_queue)["QueueUrl"]
     Pump(
-        sqs, queue_url, handler, timeout_seconds=timeout, copies=options.local_event_copies
+        sqs,
+        queue_url,
+        handler,
+        timeout_seconds=timeout,
+        copies=options.local_event_copies,
+        failed_queue_url=failed,
+        function_arn=f"arn:aws:lambda:{settings.aws_region}:123456789012:function:"
+        f"{settings.function_name}",
+        loss=options.local_event_loss,
     ).start()
+
+
+def _reconcile_every(settings: Settings, seconds: int) -> None:
+    """Run the reconciler every `seconds`, as the stage's scheduled event does in AWS."""
+    from app import reconciler
+
+    services = services_for(settings)
+
+    def loop() -> None:
+        while True:
+            time.sleep(seconds)
+            try:
+                reconciler.recover(services)
+            except Exception:  # the next run tries again, as the next scheduled event would
+                logger.exception("the reconciler failed; it runs again in %d s", seconds)
+
+    threading.Thread(target=loop, name="embedded-aws-reconciler", daemon=True).start()
 
 
 def _use_fake_credentials(region: str) -> None:

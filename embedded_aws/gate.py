@@ -1,8 +1,16 @@
-"""A WSGI gate in front of moto's S3 that enforces what S3 enforces and moto does not.
+"""A WSGI gate in front of moto that enforces what AWS enforces and moto does not.
 
-Browser POST uploads: the policy's signature, its expiry, every condition and no field
-outside the policy. Presigned GETs: the signature and the expiry. Refusals answer as S3
-does, with its status code and XML error.
+moto accepts any browser POST to S3 and any signature. The gate, on every request:
+- a signed API call (an Authorization header, of any service): its SigV4 signature;
+- a presigned request: its signature and expiry;
+- a browser's POST upload: the policy's signature and expiry, every condition, no field
+  outside the policy, judged on the form S3 would see; then it forwards that form, and only
+  that, to moto, so what moto stores is what the gate judged;
+- anything else anonymous: refused, as S3 refuses it for a private bucket.
+Refusals answer as AWS does, with its status code and error.
+
+The rules of a POST upload follow AWS's "POST Policy" (sigv4-HTTPPOSTConstructPolicy) and
+"PostObject" pages; each rule below names what it follows.
 """
 
 from __future__ import annotations
@@ -12,16 +20,43 @@ import binascii
 import hmac
 import io
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request
 
-from .sigv4 import S3Refusal, sign, verify_presigned_get
+from .sigv4 import S3Refusal, sign, verify_presigned, verify_signed_headers
 
 MAX_KEY_BYTES = 1024
-# Fields S3 never asks a policy to mention.
+# PostObject: "Each form field that you specify in a form (except x-amz-signature, file,
+# policy, and field names that have an x-ignore- prefix) must appear in the list of
+# conditions."
 _UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
+# POST Policy, Conditions: the fields whose condition may be starts-with; every other field
+# takes exact matches only.
+_STARTS_WITH_FIELDS = {
+    "acl",
+    "key",
+    "success_action_redirect",
+    "redirect",
+    "cache-control",
+    "content-type",
+    "content-disposition",
+    "content-encoding",
+    "expires",
+}
+# PostObject, success_action_status: "If the value is not set or if it is set to an invalid
+# value, Amazon S3 returns an empty document with a 204 status code."
+_STATUSES = {"200", "201", "204"}
+# How moto reads the fields it acts on (it matches them by exact name).
+_MOTO_NAMES = {
+    "content-type": "Content-Type",
+    "cache-control": "Cache-Control",
+    "content-disposition": "Content-Disposition",
+    "content-encoding": "Content-Encoding",
+    "expires": "Expires",
+}
 
 
 def _policy_failed(condition) -> S3Refusal:
@@ -32,8 +67,27 @@ def _policy_failed(condition) -> S3Refusal:
     )
 
 
+@dataclass
+class PostForm:
+    """A browser's upload as S3 reads it: the fields before the file (names lower-cased,
+    repeated ones joined with commas), and the file; everything after the file is ignored."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    file: bytes | None = None
+    file_type: str = "application/octet-stream"
+
+    def encode(self) -> tuple[bytes, str]:
+        """Return the multipart body and content type of exactly this form, for moto."""
+        from urllib3 import encode_multipart_formdata
+
+        parts: list = [(_MOTO_NAMES.get(name, name), value) for name, value in self.fields.items()]
+        parts.append(("file", (self.filename or "", self.file or b"", self.file_type)))
+        return encode_multipart_formdata(parts)
+
+
 class S3Gate:
-    """Wrap moto's WSGI app; check browser uploads and presigned links before moto sees them."""
+    """Wrap moto's WSGI app; let through only what AWS would accept."""
 
     def __init__(self, app, credentials: dict[str, str], clock=None):
         self.app = app
@@ -42,30 +96,39 @@ class S3Gate:
 
     def __call__(self, environ, start_response):
         request = Request(environ)
+        service = "s3"
         try:
-            if _is_browser_post(request):
+            if "Authorization" in request.headers:
                 body = request.get_data(cache=False)
-                self.check_post(
+                service = verify_signed_headers(request, body, self.credentials, self.clock())
+                _replace_body(environ, body)
+            elif "X-Amz-Signature" in request.args:
+                verify_presigned(request, self.credentials, self.clock())
+            elif request.method == "POST" and request.mimetype == "multipart/form-data":
+                form = self.check_post(
                     request.path.strip("/").split("/")[0],
-                    body,
+                    request.get_data(cache=False),
                     request.mimetype_params.get("boundary", ""),
                 )
-                environ["wsgi.input"] = io.BytesIO(body)
-            elif request.method in ("GET", "HEAD") and "X-Amz-Signature" in request.args:
-                verify_presigned_get(request, self.credentials, self.clock())
+                body, content_type = form.encode()
+                _replace_body(environ, body, content_type)
+            elif request.method != "OPTIONS":  # a CORS preflight carries no credentials
+                raise S3Refusal(403, "AccessDenied", "Access Denied")
         except S3Refusal as refusal:
             response = refusal.response()
-            # S3 adds its CORS headers to refusals too, so a page's script can read them.
-            response.headers.extend(_cors_headers(request))
+            if service == "s3":
+                # S3 adds its CORS headers to refusals too, so a page's script can read them.
+                response.headers.extend(_cors_headers(request))
             return response(environ, start_response)
         return self.app(environ, start_response)
 
-    def check_post(self, bucket: str, body: bytes, boundary: str) -> None:
-        """Raise S3Refusal unless `body` is an upload S3 would accept into `bucket`."""
-        fields, file_size, filename = _parse_form(body, boundary)
+    def check_post(self, bucket: str, body: bytes, boundary: str) -> PostForm:
+        """Return the form S3 would store; raise S3Refusal unless S3 would accept it."""
+        form = _parse_form(body, boundary)
+        fields = form.fields
         if "policy" not in fields:
             raise S3Refusal(403, "AccessDenied", "Access Denied")
-        if file_size is None:
+        if form.file is None:
             raise S3Refusal(
                 400,
                 "InvalidArgument",
@@ -73,15 +136,26 @@ class S3Gate:
                 ArgumentName="file",
                 ArgumentValue="0",
             )
+        for name, value in fields.items():
+            if "\r" in value or "\n" in value:
+                # Form fields become the object's headers and metadata, where HTTP (RFC 9110,
+                # field values) allows no line breaks.
+                raise S3Refusal(
+                    400, "InvalidArgument", f"Field {name} holds a line break.", ArgumentName=name
+                )
         self._check_signature(fields)
         policy = _decode_policy(fields["policy"])
         expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
         if expiration < self.clock():
             raise S3Refusal(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        if "key" in fields:
+            # PostObject, key: ${filename} is replaced by the name of the file the user sent,
+            # before the policy is checked.
+            fields["key"] = fields["key"].replace("${filename}", form.filename or "")
         values = {**fields, "bucket": bucket}
         mentioned = {"bucket"}
         for condition in policy.get("conditions", []):
-            mentioned.add(_check_condition(condition, values, file_size))
+            mentioned.add(_check_condition(condition, values, len(form.file)))
         extra = [
             name
             for name in fields
@@ -93,7 +167,7 @@ class S3Gate:
                 "AccessDenied",
                 "Invalid according to Policy: Extra input fields: " + ", ".join(extra),
             )
-        key = fields.get("key", "").replace("${filename}", filename or "")
+        key = fields.get("key", "")
         if len(key.encode()) > MAX_KEY_BYTES:
             raise S3Refusal(
                 400,
@@ -102,6 +176,10 @@ class S3Gate:
                 MaxSizeAllowed=str(MAX_KEY_BYTES),
                 Size=str(len(key.encode())),
             )
+        if fields.get("success_action_status", "204") not in _STATUSES:
+            fields["success_action_status"] = "204"
+        form.fields = {name: v for name, v in fields.items() if not name.startswith("x-ignore-")}
+        return form
 
     def _check_signature(self, fields: dict[str, str]) -> None:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
@@ -131,6 +209,14 @@ class S3Gate:
             )
 
 
+def _replace_body(environ, body: bytes, content_type: str | None = None) -> None:
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    if content_type:
+        environ["CONTENT_TYPE"] = content_type
+
+
 def _cors_headers(request: Request) -> dict[str, str]:
     """Return the CORS headers the bucket's rules give this request's origin, as S3 would."""
     origin = request.headers.get("Origin")
@@ -151,57 +237,61 @@ def _cors_headers(request: Request) -> dict[str, str]:
     return {}
 
 
-def _is_browser_post(request: Request) -> bool:
-    # SDK calls carry an Authorization header; a browser's form upload carries a policy.
-    return (
-        request.method == "POST"
-        and "Authorization" not in request.headers
-        and request.mimetype == "multipart/form-data"
-    )
-
-
-def _parse_form(body: bytes, boundary: str) -> tuple[dict[str, str], int | None, str | None]:
-    """Return the form fields before the file (lower-cased names), the file's size and name.
-
-    S3 ignores whatever follows the file, so this does too.
-    """
+def _parse_form(body: bytes, boundary: str) -> PostForm:
+    """Read a form as S3 does: field names are case-insensitive, a repeated field's values
+    are joined with commas, and whatever follows the file is ignored (PostObject: "The file
+    or content must be the last field in the form. Any fields below it are ignored.")."""
     decoder = MultipartDecoder(boundary.encode())
     decoder.receive_data(body)
     decoder.receive_data(None)
-    fields: dict[str, str] = {}
-    current, chunks, file_size, filename = None, [], None, None
-    while True:
-        event = decoder.next_event()
-        if isinstance(event, (NeedData, Epilogue)):
+    form, values = PostForm(), {}
+    current, chunks = None, []
+    while form.file is None:
+        try:
+            event = decoder.next_event()
+        except ValueError as error:  # werkzeug's word for a malformed body
+            raise S3Refusal(
+                400,
+                "MalformedPOSTRequest",
+                "The body of your POST request is not well-formed multipart/form-data.",
+            ) from error
+        if isinstance(event, NeedData | Epilogue):
             break
-        if isinstance(event, File) and event.name == "file":
-            current, file_size, filename = "file", 0, event.filename
-        elif isinstance(event, (Field, File)):
+        if isinstance(event, File) and event.name.lower() == "file":
+            current, chunks = "file", []
+            form.filename = event.filename
+            form.file_type = event.headers.get("Content-Type", form.file_type)
+        elif isinstance(event, Field | File):
             current, chunks = event.name.lower(), []
         elif isinstance(event, Data):
-            if current == "file":
-                file_size += len(event.data)
-                if not event.more_data:
-                    break
-            else:
-                chunks.append(event.data)
-                if not event.more_data:
-                    fields[current] = b"".join(chunks).decode("utf-8", "replace")
-    return fields, file_size, filename
+            chunks.append(event.data)
+            if not event.more_data:
+                data = b"".join(chunks)
+                if current == "file":
+                    form.file = data
+                else:
+                    values.setdefault(current, []).append(data.decode("utf-8", "replace"))
+    form.fields = {name: ",".join(parts) for name, parts in values.items()}
+    return form
 
 
 def _decode_policy(encoded: str) -> dict:
     try:
-        return json.loads(base64.b64decode(encoded, validate=True))
+        policy = json.loads(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError) as error:
         raise S3Refusal(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from error
+    if not isinstance(policy, dict) or "expiration" not in policy:
+        raise S3Refusal(400, "InvalidPolicyDocument", "Invalid Policy: Missing 'expiration'.")
+    return policy
 
 
 def _check_condition(condition, values: dict[str, str], file_size: int) -> str:
     """Raise S3Refusal unless `condition` holds; return the field name it covers."""
-    if isinstance(condition, dict):
+    if isinstance(condition, dict) and len(condition) == 1:
         ((name, expected),) = condition.items()
         condition = ["eq", f"${name}", expected]
+    if not isinstance(condition, list) or len(condition) != 3:
+        raise _invalid(condition)
     operator = str(condition[0]).lower()
     if operator == "content-length-range":
         low, high = int(condition[1]), int(condition[2])
@@ -222,16 +312,25 @@ def _check_condition(condition, values: dict[str, str], file_size: int) -> str:
                 MinSizeAllowed=str(low),
             )
         return "content-length-range"
-    name = str(condition[1]).lstrip("$").lower()
-    actual, expected = values.get(name, ""), str(condition[2])
-    if operator == "eq" and actual != expected:
-        raise _policy_failed(condition)
-    if operator == "starts-with" and not actual.startswith(expected):
-        raise _policy_failed(condition)
+    name = str(condition[1]).removeprefix("$").lower()
+    expected = str(condition[2])
+    if operator == "starts-with" and not (
+        name in _STARTS_WITH_FIELDS or name.startswith("x-amz-meta-")
+    ):
+        raise _invalid(condition)
     if operator not in ("eq", "starts-with"):
-        raise S3Refusal(
-            400,
-            "InvalidPolicyDocument",
-            f"Invalid Policy: Invalid Condition: {json.dumps(condition)}",
-        )
+        raise _invalid(condition)
+    actual = values.get(name, "")
+    # POST Policy, "Matching Content-Types in a Comma-Separated List": each value of a
+    # Content-Type list must meet the condition. Elsewhere a comma is part of the value.
+    candidates = actual.split(",") if name == "content-type" else [actual]
+    holds = str.startswith if operator == "starts-with" else str.__eq__
+    if not all(holds(candidate, expected) for candidate in candidates):
+        raise _policy_failed(condition)
     return name
+
+
+def _invalid(condition) -> S3Refusal:
+    return S3Refusal(
+        400, "InvalidPolicyDocument", f"Invalid Policy: Invalid Condition: {json.dumps(condition)}"
+    )

@@ -1,13 +1,19 @@
-"""Feed S3 events from the embedded AWS's queue to the worker, as Lambda's S3 trigger does."""
+"""Feed events from the embedded AWS's queue to the worker, as Lambda's asynchronous invocation
+does: S3's events, and the function's own invocations (the reconciler's, Try again's)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import subprocess
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from app import logs
 
 from .context import LambdaContext
 
@@ -15,10 +21,12 @@ logger = logging.getLogger(__name__)
 
 
 class Pump(threading.Thread):
-    """Receive S3 events from SQS and hand each to `handler(event, context)`.
+    """Receive events from SQS and hand each to `handler(event, context)`.
 
     Like Lambda's asynchronous invocation, a failed event is tried again, up to
-    `max_receives` times in all, then dropped with a log line.
+    `max_receives` times in all, then kept in the on-failure queue, in the record Lambda's
+    destination writes. With `loss`, that share of S3's own events is dropped unseen, as a
+    lost notification is.
     """
 
     def __init__(
@@ -31,9 +39,14 @@ class Pump(threading.Thread):
         max_receives: int = 3,
         workers: int = 4,
         copies: int = 1,
+        failed_queue_url: str | None = None,
+        function_arn: str = "",
+        loss: float = 0.0,
     ):
         super().__init__(name="embedded-aws-pump", daemon=True)
         self._sqs, self._queue_url, self._handler = sqs, queue_url, handler
+        self._failed_queue_url, self._function_arn = failed_queue_url, function_arn
+        self._loss = loss
         self._timeout, self._max_receives = timeout_seconds, max_receives
         # S3 delivers at least once: `copies` > 1 delivers every event that often, at once.
         self._copies = copies
@@ -88,7 +101,13 @@ class Pump(threading.Thread):
             self._slots.release()
 
     def _deliver(self, message: dict) -> None:
-        event = json.loads(message["Body"])
+        body = json.loads(message["Body"])
+        invoked = isinstance(body, dict) and "invocation" in body
+        event = body["invocation"] if invoked else body
+        if not invoked and self._loss and random.random() < self._loss:
+            logs.event(logger, "event_lost", reason="LOCAL_EVENT_LOSS", keys=_keys(event))
+            self._settle(message)
+            return
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         deliveries = [
             self._copy_pool.submit(
@@ -99,7 +118,7 @@ class Pump(threading.Thread):
         try:
             for delivery in deliveries:
                 delivery.result()
-        except Exception:
+        except Exception as error:
             if receives < self._max_receives:
                 logger.exception("worker failed on attempt %d; it will be retried", receives)
                 # Lambda waits a minute before a retry; a second is kinder locally.
@@ -109,8 +128,39 @@ class Pump(threading.Thread):
                     VisibilityTimeout=receives,
                 )
                 return
-            logger.exception("worker failed %d times; dropping the event", receives)
+            logger.exception("worker failed %d times; keeping the event", receives)
+            self._keep_failed(event, error, receives)
+        self._settle(message)
+
+    def _settle(self, message: dict) -> None:
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _keep_failed(self, event: dict, error: Exception, attempts: int) -> None:
+        """Send the event to the on-failure queue, in the record Lambda's destination writes."""
+        if not self._failed_queue_url:
+            return
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{self._function_arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        }
+        self._sqs.send_message(QueueUrl=self._failed_queue_url, MessageBody=json.dumps(record))
+
+
+def _keys(event: dict) -> list[str]:
+    return [r.get("s3", {}).get("object", {}).get("key") for r in event.get("Records", [])]
 
 
 def in_a_fresh_process(timeout_seconds: float):

@@ -9,6 +9,7 @@ import urllib.request
 from werkzeug.serving import make_server
 
 from .gate import S3Gate
+from .invocations import Invocations
 
 MARKER_PATH = "/__thumbs__/embedded-aws"
 MARKER = b"thumbs-embedded-aws"
@@ -60,6 +61,7 @@ class EmbeddedAWS:
         self.host, self.port, self.credentials = host, port, credentials
         self.faults = faults
         self._server = None
+        self.invocations: Invocations | None = None
 
     @property
     def endpoint(self) -> str:
@@ -89,7 +91,8 @@ class EmbeddedAWS:
                 if str(code).isdigit() and int(code) >= 500:
                     super().log_request(code, size)
 
-        app = S3Gate(_OneAtATime(DomainDispatcherApplication(create_backend_app)), self.credentials)
+        self.invocations = Invocations(_OneAtATime(DomainDispatcherApplication(create_backend_app)))
+        app = S3Gate(self.invocations, self.credentials)
         if self.faults:
             from .faults import Faults
 

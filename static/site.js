@@ -92,7 +92,7 @@
 
   function renditionFigure(r, filename) {
     var figure = el("figure", { "class": "rendition" });
-    figure.appendChild(el("img", { src: r.url, width: r.width, height: r.height,
+    figure.appendChild(el("img", { src: r.src, width: r.width, height: r.height, "data-name": r.name,
       alt: capitalize(r.name) + " of " + (filename || "your image") }));
     var caption = el("figcaption");
     caption.appendChild(el("strong", {}, capitalize(r.name)));
@@ -204,7 +204,7 @@
         row.item.className = "progress-item status-" + job.status;
         if (!job.finished) return;
         if (job.status === "done" && job.renditions.length) {
-          row.item.appendChild(el("img", { src: job.renditions[0].url, "class": "thumb",
+          row.item.appendChild(el("img", { src: job.renditions[0].src, "class": "thumb",
             alt: "Thumbnail of " + file.name, width: job.renditions[0].width, height: job.renditions[0].height }));
         }
         row.item.appendChild(el("a", { href: upload.job_url }, "Open " + file.name));

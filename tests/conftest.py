@@ -86,7 +86,8 @@ def app(aws):
     app.test_client_class = BrowserClient
     with app.app_context():
         made = services_for(current_settings())
-    infra.up(made.settings, made.storage.client, made.jobs.client, log=lambda message: None)
+    clients = infra.Clients(made.settings, s3=made.storage.client, dynamodb=made.jobs.client)
+    infra.up(made.settings, clients, log=lambda message: None)
     return app
 
 

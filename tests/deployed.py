@@ -42,6 +42,9 @@ class Deployed:
     def s3(self):
         return client("s3", self.settings)
 
+    def dynamodb(self):
+        return client("dynamodb", self.settings)
+
     def set_environment(self, **variables: str) -> None:
         """Change the function's environment before its cold start (the fixture restores it)."""
         os.environ.update(variables)
@@ -66,7 +69,8 @@ def deployed(aws, monkeypatch, tmp_path):
     environment = {**lambda_environment(stage_config, "thumbs-dev"), "SITE_ORIGIN": SITE_ORIGIN}
     os.environ.update(environment)
     settings = Settings.from_env()
-    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
+    deploy_function(settings)
+    infra.up(settings, log=lambda m: None)
     client("ssm", settings).put_parameter(
         Name=environment["SECRET_KEY_PARAMETER"], Value=SECRET, Type="SecureString"
     )
@@ -77,6 +81,27 @@ def deployed(aws, monkeypatch, tmp_path):
     os.environ.clear()
     os.environ.update(saved_environment)
     logging.getLogger().setLevel(root_level)
+
+
+def deploy_function(settings: Settings) -> None:
+    """Create the stage's function in moto, as zappa deploy would (moto runs nothing)."""
+    import io
+    import zipfile
+
+    role = client("iam", settings).create_role(
+        RoleName=f"{settings.function_name}-ZappaLambdaExecutionRole",
+        AssumeRolePolicyDocument="{}",
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+    client("lambda", settings).create_function(
+        FunctionName=settings.function_name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+    )
 
 
 def post_to_s3(

@@ -47,6 +47,11 @@ def _s3(operation: str, params: dict, region: str) -> list[Access]:
 
 
 def _dynamodb(operation: str, params: dict, region: str) -> list[Access]:
+    if operation == "BatchGetItem":  # authorized per table, as BatchGetItem
+        return [
+            Access("dynamodb:BatchGetItem", f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}")
+            for name in params["RequestItems"]
+        ]
     table = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{params['TableName']}"
     if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
         return [Access(f"dynamodb:{operation}", table)]
@@ -63,7 +68,16 @@ def _ssm(operation: str, params: dict, region: str) -> list[Access]:
     raise AssertionError(f"no IAM mapping for ssm {operation}: add one here")
 
 
-_MAPPINGS = {"s3": _s3, "dynamodb": _dynamodb, "ssm": _ssm}
+def _lambda(operation: str, params: dict, region: str) -> list[Access]:
+    if operation == "Invoke":
+        name = params["FunctionName"].split(":function:")[-1].split(":")[0]
+        return [
+            Access("lambda:InvokeFunction", f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}")
+        ]
+    raise AssertionError(f"no IAM mapping for lambda {operation}: add one here")
+
+
+_MAPPINGS = {"s3": _s3, "dynamodb": _dynamodb, "ssm": _ssm, "lambda": _lambda}
 
 
 @dataclass

@@ -34,6 +34,11 @@ class UploadPage:
     def html(self) -> str:
         return self.response.get_data(as_text=True)
 
+    @property
+    def owner(self) -> str:
+        """The visitor's owner tag, which the form's key prefix pins."""
+        return self.fields["key"].split("/")[2]
+
 
 def open_upload_page(client) -> UploadPage:
     """GET / with a Flask test client; return the page's form and the job it is for."""
@@ -70,6 +75,12 @@ def raising(error: BaseException):
 def put_upload(services, key: str, data: bytes) -> None:
     """Store `data` in the uploads bucket under `key`, as a browser's upload would."""
     services.storage.client.put_object(Bucket=services.storage.uploads_bucket, Key=key, Body=data)
+
+
+def scan_table(services) -> list[dict]:
+    """Return every item of the jobs table (a test may scan; the app never does)."""
+    table = services.settings.jobs_table
+    return services.jobs.client.scan(TableName=table).get("Items", [])
 
 
 def stored_keys(services, bucket: str) -> list[str]:

@@ -30,7 +30,11 @@ print(json.dumps({"status": result["statusCode"], "modules": sorted(sys.modules)
 
 def serve(code: str, *args: str) -> dict:
     """Run `code` in a fresh production-like process; return what it printed."""
-    env = {**coldstart.production_environment(), "STAGE": "dev"}
+    env = {
+        **coldstart.production_environment(),
+        "STAGE": "dev",
+        "SITE_ORIGIN": f"https://site.example,https://{API_HOST}",
+    }
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=ROOT,

@@ -33,7 +33,7 @@ def test_each_stage_is_safe_by_default(stage, monkeypatch):
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_s3_trigger_calls_the_worker_for_uploads_only(stage, monkeypatch):
     monkeypatch.chdir(ROOT)
-    (event,) = stage_settings(stage)["events"]
+    (event,) = [e for e in stage_settings(stage)["events"] if "event_source" in e]
     names = Settings(stage=stage)
     assert event["function"] == "app.worker.handle_s3_event"
     assert event["event_source"]["arn"] == f"arn:aws:s3:::{names.uploads_bucket}"
@@ -42,12 +42,24 @@ def test_the_s3_trigger_calls_the_worker_for_uploads_only(stage, monkeypatch):
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_the_reconciler_runs_every_few_minutes_and_zappas_handler_finds_it(stage, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cli = zappa_cli(stage)
+    (event,) = [e for e in cli.stage_config["events"] if "expression" in e]
+    assert event == {"function": "app.reconciler.handle_schedule", "expression": "rate(2 minutes)"}
+    # Zappa names the rule after the function, and its handler finds the function by the
+    # rule's name, from the last "-".
+    rule = cli.zappa.get_scheduled_event_name(event, event["function"], f"thumbs-{stage}")
+    assert rule.split("-")[-1] == "app.reconciler.handle_schedule"
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_the_attached_policy_is_the_generated_least_privilege_one(stage, monkeypatch):
     monkeypatch.chdir(ROOT)
     settings = stage_settings(stage)
     attached = json.loads((ROOT / settings["attach_policy"]).read_text())
     names = Settings.from_env(settings["aws_environment_variables"])
-    assert attached == iam_policy(names, f"thumbs-{stage}")
+    assert attached == iam_policy(names)
     actions = {a for s in attached["Statement"] for a in s["Action"]}
     assert not any(a.endswith(":*") for a in actions)
     resources = [

@@ -44,9 +44,9 @@ def test_a_photo_becomes_a_thumbnail(live_site):
     status = wait_until_finished(browser, landed.url)
     assert status["status"] == "done"
     thumb = next(r for r in status["renditions"] if r["name"] == "thumb")
-    image = Image.open(io.BytesIO(requests.get(thumb["url"]).content))
+    image = Image.open(io.BytesIO(requests.get(thumb["src"]).content))
     assert max(image.size) <= 256 and image.size == (256, 171)
-    download = requests.get(thumb["download_url"])
+    download = browser.get(live_site.url + thumb["download_url"])
     assert "holiday in Nice-thumb.jpg" in download.headers["Content-Disposition"]
 
 
@@ -105,7 +105,7 @@ def test_a_hostile_filename_is_harmless_everywhere(live_site, filename):
     for page in (browser.get(landed.url).text, browser.get(live_site.url + "/jobs").text):
         assert "<script>alert" not in page and "<img src=x" not in page
     thumb = status["renditions"][0]
-    disposition = requests.get(thumb["download_url"]).headers["Content-Disposition"]
+    disposition = browser.get(live_site.url + thumb["download_url"]).headers["Content-Disposition"]
     assert "\r" not in disposition and "\n" not in disposition
     plain = re.search(r'filename="([^"]*)"', disposition).group(1)
     assert "/" not in plain and "\\" not in plain and plain.endswith("-thumb.jpg")
@@ -121,7 +121,7 @@ def test_a_thousand_character_filename_is_refused_by_s3(live_site):
 def test_an_edited_or_expired_link_to_a_result_is_refused(live_site):
     browser = requests.Session()
     landed = upload(live_site.url, browser, "link.jpg", jpeg_bytes())
-    url = wait_until_finished(browser, landed.url)["renditions"][0]["url"]
+    url = wait_until_finished(browser, landed.url)["renditions"][0]["src"]
     assert requests.get(url).status_code == 200
     other = url.replace("thumb.jpg", "preview.jpg")
     assert requests.get(other).status_code == 403
@@ -145,12 +145,50 @@ def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
 
     def race(job_id: str, start: threading.Barrier):
         start.wait()
-        return jobs.claim(job_id, f"uploads/{job_id}/a.jpg", "a.jpg", time.time() + 60, 3)
+        return jobs.claim(
+            job_id, "racer", f"uploads/{job_id}/racer/a.jpg", "a.jpg", time.time() + 60, 3
+        )
 
-    for _ in range(30):
-        job = jobs.create("racer", 600)
+    for n in range(30):
+        job_id = f"racer-{n}-{time.time()}"
         start = threading.Barrier(racers)
         with ThreadPoolExecutor(max_workers=racers) as pool:
-            claims = list(pool.map(race, [job.job_id] * racers, [start] * racers))
+            claims = list(pool.map(race, [job_id] * racers, [start] * racers))
         assert sum(won is not None for won in claims) == 1
-        assert jobs.get(job.job_id).attempts == 1
+        assert jobs.get(job_id).attempts == 1
+
+
+def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_site, embedded_aws):
+    """A page left open: its presigned links expire (LINK_EXPIRES_SECONDS=3), its links
+    through the site do not."""
+    from urllib.parse import urlsplit
+
+    from conftest import settings_for_tests
+
+    from app import create_app
+
+    browser = requests.Session()
+    landed = upload(live_site.url, browser, "left open.jpg", jpeg_bytes())
+    wait_until_finished(browser, landed.url)
+    short = create_app(
+        settings_for_tests(
+            STAGE="e2e",
+            LOCAL_AWS=True,
+            AWS_ENDPOINT_URL=embedded_aws["endpoint"],
+            LINK_EXPIRES_SECONDS=3,
+        )
+    )
+    site = short.test_client()
+    site.set_cookie("thumbs", browser.cookies["thumbs"])
+    view = site.get(urlsplit(landed.url).path + "/status").get_json()
+    (thumb, preview) = view["renditions"]
+    time.sleep(4)
+    assert requests.get(thumb["src"]).status_code == 403  # S3's own link has expired
+    for link, name in ((thumb["url"], None), (preview["download_url"], "left open-preview.jpg")):
+        redirect = site.get(link)
+        assert redirect.status_code == 302
+        assert "max-age=1" in redirect.headers["Cache-Control"]
+        image = requests.get(redirect.headers["Location"])
+        assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).width > 0
+        if name:
+            assert name in image.headers["Content-Disposition"]

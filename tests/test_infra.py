@@ -1,6 +1,10 @@
-"""`flask infra up|check|down`: a stage's buckets and table, created, checked, removed (moto)."""
+"""`flask infra up|check|down`: a stage's buckets, table, queue and function settings,
+created, checked and removed, on moto."""
 
+import io
 import json
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -8,7 +12,7 @@ from botocore.stub import Stubber
 
 from app import create_app, infra
 from app.config import Settings
-from app.jobs import VISITOR_INDEX
+from app.jobs import OWNER_INDEX
 from app.services import client
 from embedded_aws import connect_queue
 
@@ -16,17 +20,58 @@ ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 
 
+@dataclass
+class Stage:
+    """The dev stage's settings as an operator's shell gives them, and clients for it."""
+
+    settings: Settings
+    clients: infra.Clients
+
+    @property
+    def s3(self):
+        return self.clients["s3"]
+
+    @property
+    def db(self):
+        return self.clients["dynamodb"]
+
+    def up(self, log=lambda message: None, settings=None):
+        infra.up(settings or self.settings, self.clients, log=log)
+
+    def check(self, settings=None):
+        return infra.check(settings or self.settings, self.clients)
+
+
 @pytest.fixture
 def stage(aws):
-    """The dev stage's settings as an operator's shell gives them, and clients for it."""
     settings = Settings.from_env({"STAGE": "dev", "SITE_ORIGIN": ORIGIN})
-    return settings, client("s3", settings), client("dynamodb", settings)
+    return Stage(settings, infra.Clients(settings))
+
+
+def deploy_function(stage: Stage) -> str:
+    """Create the stage's function as zappa deploy would (moto runs nothing)."""
+    iam = stage.clients["iam"]
+    role = iam.create_role(
+        RoleName="thumbs-dev-ZappaLambdaExecutionRole", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+    return stage.clients["lambda"].create_function(
+        FunctionName="thumbs-dev",
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
 
 
 @pytest.fixture
 def stage_up(stage):
-    settings, s3, dynamodb = stage
-    infra.up(settings, s3, dynamodb, log=lambda message: None)
+    """The stage as the deploy guide leaves it: infra up, zappa deploy, infra up again."""
+    stage.up()
+    deploy_function(stage)
+    stage.up()
     return stage
 
 
@@ -38,30 +83,54 @@ def calls_made(*clients) -> list[str]:
     return names
 
 
-def test_up_creates_a_stage_that_check_finds_as_expected(stage):
-    settings, s3, dynamodb = stage
+def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expected(stage):
     said = []
-    infra.up(settings, s3, dynamodb, log=said.append)
+    stage.up(log=said.append)
     assert said == [
         f"created bucket thumbs-dev-uploads: private, encrypted, CORS for ['{ORIGIN}'], "
         "deleting uploads/ after 1 day",
         f"created bucket thumbs-dev-results: private, encrypted, CORS for ['{ORIGIN}'], "
         "deleting results/ after 7 days",
-        "created table thumbs-dev-jobs: on demand, TTL on expires_at, index by_visitor",
+        "created table thumbs-dev-jobs: on demand, TTL on expires_at, index by_owner",
+        "created queue thumbs-dev-failed-events: keeps the events the worker failed on, "
+        "for 14 days",
+        "function thumbs-dev is not deployed yet: run flask infra up again after zappa "
+        "deploy, to keep the events it fails on",
     ]
-    assert infra.check(settings, s3, dynamodb) == []
+    assert stage.check() == ["function thumbs-dev is not deployed (zappa deploy)"]
+    deploy_function(stage)
+    said.clear()
+    stage.up(log=said.append)
+    assert said == [
+        "fixed: function thumbs-dev does not send the events it fails on to "
+        "arn:aws:sqs:us-east-1:123456789012:thumbs-dev-failed-events"
+    ]
+    assert stage.check() == []
+
+
+def test_failed_events_go_to_the_queue_after_two_retries(stage_up):
+    config = stage_up.clients["lambda"].get_function_event_invoke_config(FunctionName="thumbs-dev")
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        ":thumbs-dev-failed-events"
+    )
+    queue = stage_up.clients["sqs"].get_queue_url(QueueName="thumbs-dev-failed-events")
+    retention = stage_up.clients["sqs"].get_queue_attributes(
+        QueueUrl=queue["QueueUrl"], AttributeNames=["MessageRetentionPeriod"]
+    )
+    assert retention["Attributes"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
 
 def test_up_again_only_reads(stage_up):
-    settings, s3, dynamodb = stage_up
-    said, calls = [], calls_made(s3, dynamodb)
-    infra.up(settings, s3, dynamodb, log=said.append)
+    said = []
+    calls = calls_made(*(stage_up.clients[name] for name in ("s3", "dynamodb", "sqs", "lambda")))
+    stage_up.up(log=said.append)
     assert said == []
     assert calls and all(c.startswith(("Get", "Head", "Describe", "List")) for c in calls), calls
 
 
 def test_the_buckets_are_private_encrypted_expiring_and_open_to_the_site_only(stage_up):
-    settings, s3, _ = stage_up
+    settings, s3 = stage_up.settings, stage_up.s3
     for bucket in (settings.uploads_bucket, settings.results_bucket):
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert all(block.values()) and len(block) == 4
@@ -85,14 +154,14 @@ def test_the_buckets_are_private_encrypted_expiring_and_open_to_the_site_only(st
     assert expiry[settings.results_bucket]["Expiration"]["Days"] == settings.job_ttl_days
 
 
-def test_the_table_is_on_demand_with_ttl_and_the_visitor_index(stage_up):
-    settings, _, dynamodb = stage_up
+def test_the_table_is_on_demand_with_ttl_and_the_owner_index(stage_up):
+    settings, dynamodb = stage_up.settings, stage_up.db
     table = dynamodb.describe_table(TableName=settings.jobs_table)["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
     (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == VISITOR_INDEX
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["visitor_id", "created_at"]
+    assert index["IndexName"] == OWNER_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["owner", "created_at"]
     ttl = dynamodb.describe_time_to_live(TableName=settings.jobs_table)
     assert ttl["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED",
@@ -102,11 +171,11 @@ def test_the_table_is_on_demand_with_ttl_and_the_visitor_index(stage_up):
 
 BREAKAGES = {
     "public access": (
-        lambda s3, db, n: s3.delete_public_access_block(Bucket=n.uploads_bucket),
+        lambda st, s3, db, n: s3.delete_public_access_block(Bucket=n.uploads_bucket),
         "thumbs-dev-uploads does not block all public access",
     ),
     "one public flag": (
-        lambda s3, db, n: s3.put_public_access_block(
+        lambda st, s3, db, n: s3.put_public_access_block(
             Bucket=n.results_bucket,
             PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True,
@@ -118,15 +187,15 @@ BREAKAGES = {
         "thumbs-dev-results does not block all public",
     ),
     "encryption": (
-        lambda s3, db, n: s3.delete_bucket_encryption(Bucket=n.results_bucket),
+        lambda st, s3, db, n: s3.delete_bucket_encryption(Bucket=n.results_bucket),
         "thumbs-dev-results does not encrypt by default",
     ),
     "cors": (
-        lambda s3, db, n: s3.delete_bucket_cors(Bucket=n.uploads_bucket),
+        lambda st, s3, db, n: s3.delete_bucket_cors(Bucket=n.uploads_bucket),
         f"thumbs-dev-uploads CORS does not allow exactly ['{ORIGIN}'] to ['POST']",
     ),
     "cors origin": (
-        lambda s3, db, n: s3.put_bucket_cors(
+        lambda st, s3, db, n: s3.put_bucket_cors(
             Bucket=n.results_bucket,
             CORSConfiguration={
                 "CORSRules": [{"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["*"]}]
@@ -135,18 +204,18 @@ BREAKAGES = {
         "thumbs-dev-results CORS does not allow exactly",
     ),
     "lifecycle": (
-        lambda s3, db, n: s3.delete_bucket_lifecycle(Bucket=n.results_bucket),
+        lambda st, s3, db, n: s3.delete_bucket_lifecycle(Bucket=n.results_bucket),
         "thumbs-dev-results has no lifecycle rule expiring results/ after 7 days",
     ),
     "ttl": (
-        lambda s3, db, n: db.update_time_to_live(
+        lambda st, s3, db, n: db.update_time_to_live(
             TableName=n.jobs_table,
             TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
         ),
         "thumbs-dev-jobs has no TTL on expires_at",
     ),
     "billing": (
-        lambda s3, db, n: db.update_table(
+        lambda st, s3, db, n: db.update_table(
             TableName=n.jobs_table,
             BillingMode="PROVISIONED",
             ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
@@ -154,65 +223,105 @@ BREAKAGES = {
         "thumbs-dev-jobs is not on demand",
     ),
     "index": (
-        lambda s3, db, n: db.update_table(
+        lambda st, s3, db, n: db.update_table(
             TableName=n.jobs_table,
-            GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": VISITOR_INDEX}}],
+            GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": OWNER_INDEX}}],
         ),
-        "thumbs-dev-jobs has no by_visitor index",
+        "thumbs-dev-jobs has no by_owner index",
+    ),
+    "failed-events queue": (
+        lambda st, s3, db, n: st.clients["sqs"].delete_queue(
+            QueueUrl=st.clients["sqs"].get_queue_url(QueueName=n.failed_events_queue)["QueueUrl"]
+        ),
+        "queue thumbs-dev-failed-events is missing",
+    ),
+    "on-failure destination": (
+        lambda st, s3, db, n: st.clients["lambda"].delete_function_event_invoke_config(
+            FunctionName=n.function_name
+        ),
+        "thumbs-dev does not send the events it fails on",
     ),
 }
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)
 def test_check_reports_each_difference_and_up_puts_it_right(stage_up, breakage):
-    settings, s3, dynamodb = stage_up
     breaking, expected = BREAKAGES[breakage]
-    breaking(s3, dynamodb, settings)
-    (problem,) = infra.check(settings, s3, dynamodb)
+    breaking(stage_up, stage_up.s3, stage_up.db, stage_up.settings)
+    (problem,) = stage_up.check()
     assert expected in problem
     said = []
-    infra.up(settings, s3, dynamodb, log=said.append)
-    assert said == [f"fixed: {problem}"]
-    assert infra.check(settings, s3, dynamodb) == []
+    stage_up.up(log=said.append)
+    if breakage == "failed-events queue":
+        assert said[0].startswith("created queue thumbs-dev-failed-events")
+    else:
+        assert said == [f"fixed: {problem}"]
+    assert stage_up.check() == []
+
+
+def test_up_removes_the_index_of_an_earlier_version_once_its_successor_exists(stage_up):
+    stage_up.db.update_table(
+        TableName=stage_up.settings.jobs_table,
+        AttributeDefinitions=[
+            {"AttributeName": "visitor_id", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "by_visitor",
+                    "KeySchema": [
+                        {"AttributeName": "visitor_id", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            }
+        ],
+    )
+    (problem,) = stage_up.check()
+    assert "still has the index by_visitor" in problem
+    stage_up.up()
+    table = stage_up.db.describe_table(TableName=stage_up.settings.jobs_table)["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == [OWNER_INDEX]
 
 
 def test_check_reports_what_is_missing(stage):
-    settings, s3, dynamodb = stage
-    assert infra.check(settings, s3, dynamodb) == [
+    assert stage.check() == [
         "bucket thumbs-dev-uploads is missing",
         "bucket thumbs-dev-results is missing",
         "table thumbs-dev-jobs is missing",
+        "queue thumbs-dev-failed-events is missing",
+        "function thumbs-dev is not deployed (zappa deploy)",
     ]
 
 
 def test_check_reports_a_stage_without_a_site_origin(stage_up):
-    settings, s3, dynamodb = stage_up
-    no_origin = settings.replace(site_origin=())
-    problems = infra.check(no_origin, s3, dynamodb)
+    no_origin = stage_up.settings.replace(site_origin=())
+    problems = stage_up.check(no_origin)
     assert any("SITE_ORIGIN is not set" in p for p in problems)
-    infra.up(no_origin, s3, dynamodb, log=lambda message: None)
-    with pytest.raises(s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
-        s3.get_bucket_cors(Bucket=settings.uploads_bucket)
+    stage_up.up(settings=no_origin)
+    with pytest.raises(stage_up.s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
+        stage_up.s3.get_bucket_cors(Bucket=no_origin.uploads_bucket)
 
 
 def test_up_leaves_the_s3_trigger_alone(stage_up):
-    settings, s3, dynamodb = stage_up
+    settings, s3 = stage_up.settings, stage_up.s3
     connect_queue(settings, s3, client("sqs", settings))
-    infra.up(settings, s3, dynamodb, log=lambda message: None)
+    stage_up.up()
     notification = s3.get_bucket_notification_configuration(Bucket=settings.uploads_bucket)
     assert len(notification["QueueConfigurations"]) == 1
 
 
 def test_up_refuses_a_bucket_name_another_account_owns(stage):
-    settings, s3, dynamodb = stage
-    with Stubber(s3) as stubbed:
+    with Stubber(stage.s3) as stubbed:
         stubbed.add_client_error("head_bucket", "403", "Forbidden", 403)
         with pytest.raises(infra.InfraError, match="is not yours"):
-            infra.up(settings, s3, dynamodb, log=lambda message: None)
+            stage.up()
 
 
 def test_up_says_what_it_cannot_put_right(stage_up):
-    settings, s3, dynamodb = stage_up
+    settings, dynamodb = stage_up.settings, stage_up.db
     dynamodb.update_time_to_live(
         TableName=settings.jobs_table,
         TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
@@ -222,26 +331,30 @@ def test_up_says_what_it_cannot_put_right(stage_up):
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "deleted_at"},
     )
     with pytest.raises(infra.InfraError, match="TTL on deleted_at"):
-        infra.up(settings, s3, dynamodb, log=lambda message: None)
+        stage_up.up()
 
 
-def test_down_removes_every_object_version_the_buckets_and_the_table(stage_up):
-    settings, s3, dynamodb = stage_up
+def test_down_removes_every_object_version_the_buckets_the_table_and_the_queue(stage_up):
+    settings, s3, dynamodb = stage_up.settings, stage_up.s3, stage_up.db
     bucket = settings.results_bucket
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for body in (b"one", b"two"):
         s3.put_object(Bucket=bucket, Key="results/job/thumb.jpg", Body=body)
     s3.put_object(Bucket=settings.uploads_bucket, Key="uploads/job/a.jpg", Body=b"a")
     said = []
-    infra.down(settings, s3, dynamodb, log=said.append)
+    infra.down(settings, stage_up.clients, log=said.append)
     assert said == [
         "deleted bucket thumbs-dev-uploads",
         "deleted bucket thumbs-dev-results",
         "deleted table thumbs-dev-jobs",
+        "deleted queue thumbs-dev-failed-events",
     ]
     assert s3.list_buckets()["Buckets"] == [] and dynamodb.list_tables()["TableNames"] == []
-    infra.down(settings, s3, dynamodb, log=said.append)
-    assert said[-1] == "table thumbs-dev-jobs was already gone"
+    infra.down(settings, stage_up.clients, log=said.append)
+    assert said[-2:] == [
+        "table thumbs-dev-jobs was already gone",
+        "queue thumbs-dev-failed-events was already gone",
+    ]
 
 
 @pytest.fixture
@@ -252,7 +365,7 @@ def runner(aws, monkeypatch):
 
 
 def test_the_cli_brings_a_stage_up_checks_it_and_takes_it_down(runner, stage):
-    _, s3, _ = stage
+    s3 = stage.s3
     assert runner.invoke(args=["infra", "check", "--stage", "dev"]).exit_code == 1
     made = runner.invoke(args=["infra", "up", "--stage", "dev"])
     assert made.exit_code == 0 and "stage dev is up" in made.output

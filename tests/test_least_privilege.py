@@ -16,11 +16,20 @@ from embedded_aws.context import LambdaContext
 
 from deployed import ROOT, upload_photo
 from iam_check import Access, Recorder, allowing, arn_matches, unused_grants
-from lambda_stage import json_urls, site_urls
+from lambda_stage import site_urls
 from support import s3_event
 
-# Lambda's runtime writes the logs with the role; nothing in the code calls CloudWatch.
-RUNTIME_ONLY = {"Logs"}
+# The runtime writes the logs with the role; Lambda sends failed events to their queue with it.
+RUNTIME_ONLY = {"Logs", "FailedEvents"}
+SCHEDULED = {
+    "version": "0",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "resources": [
+        "arn:aws:events:us-east-1:123456789012:rule/thumbs-dev-app.reconciler.handle_schedule"
+    ],
+    "detail": {},
+}
 
 
 @pytest.fixture
@@ -28,12 +37,13 @@ def recorded(deployed, monkeypatch):
     """The accesses of a whole visit and its conversions, and the routes it reached."""
     recorder = Recorder()
     recorder.install(monkeypatch)
-    routes = walk_the_site(deployed, recorder)
+    routes = walk_the_site(deployed, recorder, monkeypatch)
     return recorder.accesses, routes
 
 
-def walk_the_site(deployed, recorder) -> set[str]:
-    """Do all a visitor can: upload by form and by script, convert, look, list, delete."""
+def walk_the_site(deployed, recorder, monkeypatch) -> set[str]:
+    """Do all a visitor can: upload by form and by script, convert, look, list, download,
+    try again, delete; and what the schedule does: reconcile."""
     browser = deployed.browser()
     page, landed, key = upload_photo(browser)
     recorder.browser_post(deployed.settings.uploads_bucket, key)
@@ -42,8 +52,12 @@ def walk_the_site(deployed, recorder) -> set[str]:
     convert(deployed, key)
     convert(deployed, key)  # S3 delivers at least once: a duplicate event
     status = browser.get(job_url + "/status").json()
-    for link in json_urls(status["renditions"]):
-        recorder.browser_get(link)
+    for rendition in status["renditions"]:
+        recorder.browser_get(rendition["src"])
+        for link in (rendition["url"], rendition["download_url"]):
+            recorder.browser_get(browser.get(link).header("Location"))
+    try_again(deployed, browser, monkeypatch)
+    reconcile(deployed, monkeypatch)
     more_uploads(browser, page.text)
     _, _, not_an_image = upload_photo(browser, "notes.jpg", b"not a picture")
     recorder.browser_post(deployed.settings.uploads_bucket, not_an_image)
@@ -57,6 +71,36 @@ def walk_the_site(deployed, recorder) -> set[str]:
     delete(browser, browser.get(job_url).text)
     browser.get("/dev/healthz")
     return {route_of(method, url) for method, url, _ in browser.log}
+
+
+def try_again(deployed, browser, monkeypatch) -> None:
+    """A job whose every attempt died: its page offers Try again, which starts it anew."""
+    _, landed, key = upload_photo(browser, "crashes.jpg")
+    job_id, owner = key.split("/")[1:3]
+    from app.jobs import JobStore
+
+    jobs = JobStore(deployed.dynamodb(), deployed.settings.jobs_table)
+    for _ in range(deployed.settings.max_attempts):
+        jobs.claim(job_id, owner, key, "crashes.jpg", 0.0, deployed.settings.max_attempts)
+    job_page = browser.get(landed.header("Location")).text
+    action = re.search(r'<form method="post" action="([^"]+)" class="retry">', job_page)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', job_page).group(1)
+    retried = browser.request(
+        "POST",
+        action.group(1),
+        body=f"csrf_token={token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert retried.status == 303, retried.text
+
+
+def reconcile(deployed, monkeypatch) -> None:
+    """An upload whose event and redirect were both lost, found by the scheduled reconciler."""
+    deployed.s3().put_object(
+        Bucket=deployed.settings.uploads_bucket, Key="uploads/lost/owner/lost.jpg", Body=b"x"
+    )
+    monkeypatch.setenv("DELAYED_AFTER_SECONDS", "0")
+    deployed.handler(SCHEDULED, LambdaContext("thumbs-dev"))
 
 
 def convert(deployed, key: str) -> None:
@@ -120,6 +164,8 @@ def test_the_policy_allows_every_call_the_function_makes(deployed, recorded):
     assert {a.via for a in accesses} >= {
         "ssm.GetParameter",
         "dynamodb.PutItem",
+        "dynamodb.BatchGetItem",
+        "lambda.Invoke",
         "s3.GetObject",
         "s3.PutObject",
         "browser POST",

@@ -165,10 +165,11 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
     page, modules = run_in_lambda(lambda_python, task, [page_event], embedded_aws["endpoint"])
     assert page[0]["statusCode"] == 200, page[0]
     _, fields = upload_form(page[0]["body"])
-    job_id = dict(fields)["key"].split("/")[1]
+    prefix = dict(fields)["key"].removesuffix("${filename}")
+    job_id = prefix.split("/")[1]
     assert dict(fields)["success_action_redirect"].startswith(f"https://{API_HOST}/dev/jobs/")
 
-    key = f"uploads/{job_id}/photo.jpg"
+    key = f"{prefix}photo.jpg"
     data = jpeg_bytes((1600, 1200))
     client("s3", settings).put_object(Bucket=settings.uploads_bucket, Key=key, Body=data)
     run_in_lambda(
@@ -187,7 +188,7 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
 def dev_stage_on(endpoint: str) -> dict:
     """Create the dev stage's buckets, table and secret on the embedded AWS; its settings."""
     settings = Settings(stage="dev", aws_endpoint_url=endpoint)
-    infra.up(settings, client("s3", settings), client("dynamodb", settings), log=lambda m: None)
+    infra.up(settings, log=lambda m: None)
     client("ssm", settings).put_parameter(
         Name="/thumbs/dev/secret-key", Value=SECRET, Type="SecureString", Overwrite=True
     )
@@ -199,6 +200,7 @@ def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
     stage_config = zappa_cli("dev").stage_config
     environment = {
         **lambda_environment(stage_config, "thumbs-dev"),
+        "SITE_ORIGIN": f"https://{API_HOST}",
         "PATH": os.environ["PATH"],
         "LANG": "C.UTF-8",
         "LAMBDA_TASK_ROOT": str(task),

@@ -21,6 +21,7 @@ PARAMETER = "/thumbs/test/secret-key"
 def production(aws, monkeypatch):
     """A production environment (no TESTING, no LOCAL_AWS) for the test stage, on moto."""
     monkeypatch.setenv("STAGE", "test")
+    monkeypatch.setenv("SITE_ORIGIN", "https://thumbs.example.org")
     monkeypatch.delenv("SECRET_KEY_PARAMETER", raising=False)
 
     def put_secret(value: str) -> None:
@@ -88,9 +89,7 @@ def visit(aws, monkeypatch):
         app = create_app({"TESTING": True})
         with app.app_context():
             settings = current_settings()
-        infra.up(
-            settings, client("s3", settings), client("dynamodb", settings), log=lambda message: None
-        )
+        infra.up(settings, log=lambda message: None)
         return app
 
     before = site(OLD).test_client()

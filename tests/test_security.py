@@ -121,14 +121,11 @@ def production(aws):
 
 def test_production_pins_hsts_secure_cookies_and_its_own_host(production):
     from app import infra
-    from app.services import client as aws_client
     from app.services import current_settings
 
     with production.app_context():
         settings = current_settings()
-    infra.up(
-        settings, aws_client("s3", settings), aws_client("dynamodb", settings), log=lambda m: None
-    )
+    infra.up(settings, log=lambda m: None)
     browser = production.test_client()
     response = browser.get("/", base_url="https://thumbs.example.org")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

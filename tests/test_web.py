@@ -1,3 +1,6 @@
+"""The views, on moto: the upload form, the redirect, the job's page and status, the history,
+delete, and what a page view must not do (write anything)."""
+
 import base64
 import calendar
 import json
@@ -10,31 +13,77 @@ from app import create_app
 from app.config import ConfigError
 from app.jobs import AWAITING_UPLOAD, DONE, UPLOADED
 
-from support import SCRIPT, csrf_token, open_upload_page, put_upload, raising, stored_keys
+from support import (
+    SCRIPT,
+    csrf_token,
+    open_upload_page,
+    put_upload,
+    raising,
+    scan_table,
+    stored_keys,
+)
 
 
-def test_the_upload_page_creates_a_job_and_a_form_straight_to_s3(client, services):
+def arrive(services, form, filename="holiday.jpeg", data=b"x") -> str:
+    """Put a file where the form's upload goes, as S3 would; return its key."""
+    key = f"uploads/{form.job_id}/{form.owner}/{filename}"
+    put_upload(services, key, data)
+    return key
+
+
+def finish(services, form, filename="holiday.jpeg"):
+    """Take a job through its upload and conversion, as the worker would."""
+    key = arrive(services, form, filename)
+    services.jobs.claim(form.job_id, form.owner, key, filename, time.time() + 60, 3)
+    services.jobs.finish(
+        form.job_id,
+        [
+            {
+                "name": "thumb",
+                "width": 256,
+                "height": 171,
+                "content_type": "image/jpeg",
+                "size": 9000,
+                "key": f"results/{form.job_id}/thumb.jpg",
+            }
+        ],
+    )
+
+
+def test_the_upload_page_is_a_form_straight_to_s3_and_writes_nothing(client, services):
     form = open_upload_page(client)
     page = form.html
     assert 'enctype="multipart/form-data"' in page
-    assert (
-        form.action.rstrip("/").endswith(services.storage.uploads_bucket)
-        or services.storage.uploads_bucket in form.action
-    )
+    assert services.storage.uploads_bucket in form.action
     markup = page[page.index('<form id="upload"') : page.index("</form>")]
     named = re.findall(r'<input[^>]*name="([^"]+)"', markup)
     assert named[-1] == "file"
-    assert form.fields["key"] == f"uploads/{form.job_id}/${{filename}}"
-    assert services.jobs.get(form.job_id).status == AWAITING_UPLOAD
+    assert form.fields["key"] == f"uploads/{form.job_id}/{form.owner}/${{filename}}"
+    assert scan_table(services) == []
+    assert stored_keys(services, services.storage.uploads_bucket) == []
 
 
-def test_the_policy_holds_every_condition(client, app, services):
+def test_page_views_and_unused_forms_leave_no_trace(client, services):
+    for _ in range(5):
+        client.get("/")
+        client.head("/")
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    assert (
+        client.post("/jobs", json={"count": 10}, headers={"X-CSRFToken": token}).status_code == 201
+    )
+    assert scan_table(services) == []
+    for bucket in (services.storage.uploads_bucket, services.storage.results_bucket):
+        assert stored_keys(services, bucket) == []
+    assert "Nothing yet" in client.get("/jobs").get_data(as_text=True)
+
+
+def test_the_policy_holds_every_condition(client, services):
     form = open_upload_page(client)
     conditions = form.policy["conditions"]
     limit = services.settings.max_upload_bytes
     assert ["content-length-range", 1, limit] in conditions
     assert ["starts-with", "$Content-Type", "image/"] in conditions
-    assert ["starts-with", "$key", f"uploads/{form.job_id}/"] in conditions
+    assert ["starts-with", "$key", f"uploads/{form.job_id}/{form.owner}/"] in conditions
     assert {"bucket": services.storage.uploads_bucket} in conditions
     redirect = form.fields["success_action_redirect"]
     assert {"success_action_redirect": redirect} in conditions
@@ -50,6 +99,24 @@ def test_the_policy_holds_every_condition(client, app, services):
     assert {n.lower() for n in form.fields} - {"policy", "x-amz-signature"} <= covered
 
 
+def test_no_url_form_field_or_page_carries_the_visitor_id(client, services):
+    form = open_upload_page(client)
+    with client.session_transaction() as session:
+        visitor = session["visitor"]
+    finish(services, form)
+    pages = [form.html, client.get(f"/jobs/{form.ticket}").get_data(as_text=True)]
+    pages += [client.get("/jobs").get_data(as_text=True)]
+    pages += [client.get(f"/jobs/{form.ticket}/status").get_data(as_text=True)]
+    decoded = [
+        base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in form.ticket.split(".")
+    ]
+    for text in pages + [d.decode("latin-1") for d in decoded]:
+        assert visitor not in text
+    assert form.owner != visitor and len(form.owner) >= 22
+    item = scan_table(services)[0]
+    assert visitor not in json.dumps(item)
+
+
 def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
     response = client.get("/")
     cookie = response.headers["Set-Cookie"]
@@ -57,11 +124,48 @@ def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
     assert "Secure" not in cookie  # local and tests run on http
 
 
-def test_the_redirect_marks_the_job_uploaded_and_goes_to_the_status_page(client, services):
+def test_the_redirect_records_an_upload_that_arrived(client, services):
     form = open_upload_page(client)
+    key = arrive(services, form)
     response = client.get(f"/jobs/{form.ticket}/uploaded?bucket=b&key=k&etag=e")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/jobs/{form.ticket}"
+    job = services.jobs.get(form.job_id)
+    assert (job.status, job.owner, job.source_key, job.filename) == (
+        UPLOADED,
+        form.owner,
+        key,
+        "holiday.jpeg",
+    )
+
+
+def test_a_redirect_without_an_upload_records_nothing(client, services):
+    form = open_upload_page(client)
+    response = client.get(f"/jobs/{form.ticket}/uploaded?bucket=b&key=uploads/x/y/z.jpg&etag=e")
+    assert response.status_code == 303
+    assert services.jobs.get(form.job_id) is None
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert (body["status"], body["finished"]) == (AWAITING_UPLOAD, False)
+
+
+def test_a_form_never_used_says_it_expired_once_it_has(client, services, monkeypatch):
+    form = open_upload_page(client)
+    later = time.time() + services.settings.upload_expires_seconds + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert (body["status"], body["finished"]) == ("expired", True)
+    assert "expired" in body["message"]
+
+
+def test_an_upload_whose_redirect_and_event_were_lost_is_found_not_called_expired(
+    client, services, monkeypatch
+):
+    form = open_upload_page(client)
+    arrive(services, form)
+    later = time.time() + services.settings.upload_expires_seconds + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert body["status"] in ("uploaded", "delayed")
     assert services.jobs.get(form.job_id).status == UPLOADED
 
 
@@ -77,28 +181,12 @@ def test_the_status_json_has_the_documented_shape(client):
     body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert body["status"] == AWAITING_UPLOAD
     assert body["message"] and body["renditions"] == []
-
-
-def finish(services, job_id, filename="holiday.jpeg"):
-    services.jobs.claim(job_id, f"uploads/{job_id}/{filename}", filename, time.time() + 60, 3)
-    services.jobs.finish(
-        job_id,
-        [
-            {
-                "name": "thumb",
-                "width": 256,
-                "height": 171,
-                "content_type": "image/jpeg",
-                "size": 9000,
-                "key": f"results/{job_id}/thumb.jpg",
-            }
-        ],
-    )
+    assert {"step", "finished", "tone", "title", "status_url", "delete_url"} <= set(body)
 
 
 def test_a_done_job_links_to_its_renditions_with_download_names(client, services):
     form = open_upload_page(client)
-    finish(services, form.job_id)
+    finish(services, form)
     body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert body["status"] == DONE and body["finished"] is True
     (thumb,) = body["renditions"]
@@ -108,8 +196,11 @@ def test_a_done_job_links_to_its_renditions_with_download_names(client, services
         "height": 171,
         "content_type": "image/jpeg",
     }
-    assert "X-Amz-Signature" in thumb["url"] and "X-Amz-Expires=300" in thumb["url"]
-    assert "holiday-thumb.jpg" in thumb["download_url"]
+    assert "X-Amz-Signature" in thumb["src"] and "X-Amz-Expires=300" in thumb["src"]
+    assert thumb["url"] == f"/jobs/{form.ticket}/files/thumb"
+    download = client.get(thumb["download_url"])
+    assert download.status_code == 302
+    assert "holiday-thumb.jpg" in download.headers["Location"]
     page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page
     assert 'alt="Thumb of holiday.jpeg"' in page
@@ -117,24 +208,28 @@ def test_a_done_job_links_to_its_renditions_with_download_names(client, services
 
 def test_a_hostile_filename_is_escaped_in_the_page(client, services):
     form = open_upload_page(client)
-    finish(services, form.job_id, '<script>alert("x")</script>.jpg')
+    finish(services, form, '<script>alert("x")</script>.jpg')
     page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;.jpg" in page
 
 
-def test_another_visitor_is_refused_on_the_page_and_the_status(app, client):
+def test_another_visitor_is_refused_on_the_page_and_the_status(app, client, services):
     form = open_upload_page(client)
     stranger = app.test_client()
     stranger.get("/")  # a visitor of their own
-    page = stranger.get(f"/jobs/{form.ticket}")
-    assert page.status_code == 403
-    assert "belongs to someone else" in page.get_data(as_text=True)
-    assert "<html" in page.get_data(as_text=True)
-    status = stranger.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
-    assert status.status_code == 403
-    assert status.get_json()["error"] == "TicketForeign"
-    assert stranger.get(f"/jobs/{form.ticket}/uploaded").status_code == 403
+    for record in (False, True):
+        if record:
+            finish(services, form)
+        page = stranger.get(f"/jobs/{form.ticket}")
+        assert page.status_code == 403
+        assert "belongs to someone else" in page.get_data(as_text=True)
+        assert "<html" in page.get_data(as_text=True)
+        status = stranger.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
+        assert status.status_code == 403
+        assert status.get_json()["error"] == "TicketForeign"
+        assert stranger.get(f"/jobs/{form.ticket}/uploaded").status_code == 403
+        assert stranger.get(f"/jobs/{form.ticket}/files/thumb").status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/jobs/{t}x", "/jobs/garbage", "/jobs/{t}x/status"])
@@ -145,7 +240,8 @@ def test_a_tampered_ticket_is_not_found(client, path):
 
 def test_a_deleted_job_is_not_found(client, services):
     form = open_upload_page(client)
-    services.jobs.delete(form.job_id)
+    finish(services, form)
+    services.jobs.delete(form.job_id, form.owner)
     response = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
     assert response.status_code == 404
     assert "no longer exists" in response.get_json()["message"]
@@ -164,24 +260,32 @@ def test_every_response_carries_the_security_headers(client, path):
     assert headers["Referrer-Policy"] == "no-referrer"
 
 
+PRODUCTION = {"SECRET_KEY": "s" * 48, "SITE_ORIGIN": "https://thumbs.example.org"}
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        create_app({"STAGE": "production"})
+        create_app({"STAGE": "production", "SITE_ORIGIN": "https://thumbs.example.org"})
 
 
 def test_production_refuses_the_local_default_key_and_debug():
     from app.config import LOCAL_SECRET_KEY
 
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        create_app({"SECRET_KEY": LOCAL_SECRET_KEY})
+        create_app({**PRODUCTION, "SECRET_KEY": LOCAL_SECRET_KEY})
     with pytest.raises(ConfigError, match="debug"):
-        create_app({"SECRET_KEY": "s" * 48, "DEBUG": True})
+        create_app({**PRODUCTION, "DEBUG": True})
+
+
+def test_production_refuses_to_start_without_its_origin_and_says_how_to_get_one():
+    with pytest.raises(ConfigError, match="SITE_ORIGIN is not set.*zappa update"):
+        create_app({"SECRET_KEY": "s" * 48})
 
 
 def test_production_sets_secure_cookies_and_hsts(aws):
-    app = create_app({"SECRET_KEY": "s" * 48})
+    app = create_app(PRODUCTION)
     assert app.config["SESSION_COOKIE_SECURE"] is True
-    response = app.test_client().get("/healthz")
+    response = app.test_client().get("/healthz", base_url="https://thumbs.example.org")
     assert "max-age" in response.headers["Strict-Transport-Security"]
 
 
@@ -214,7 +318,7 @@ def test_a_script_gets_one_upload_form_per_file(client, services):
     assert len(prefixes) == 3
 
 
-@pytest.mark.parametrize("count", [0, 11, "3", None])
+@pytest.mark.parametrize("count", [0, 11, "3", None, True, 2.0])
 def test_a_script_asking_for_too_many_or_too_few_forms_is_refused(client, count):
     token = script_token(client)
     response = client.post("/jobs", json={"count": count}, headers={"X-CSRFToken": token, **SCRIPT})
@@ -222,20 +326,36 @@ def test_a_script_asking_for_too_many_or_too_few_forms_is_refused(client, count)
     assert "between 1 and 10" in response.get_json()["message"]
 
 
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[1, 2]", b'"count"', b"3", b"null", b'{"count": 2']
+)
+def test_a_script_sending_a_body_of_the_wrong_shape_gets_a_400_with_a_message(client, body):
+    token = script_token(client)
+    response = client.post(
+        "/jobs",
+        data=body,
+        content_type="application/json",
+        headers={"X-CSRFToken": token, **SCRIPT},
+    )
+    assert response.status_code == 400
+    assert "JSON object" in response.get_json()["message"]
+
+
 @pytest.mark.parametrize("token", [None, "forged-token"])
 def test_state_changes_without_a_valid_csrf_token_are_refused(client, services, token):
     form = open_upload_page(client)
+    finish(services, form)
     headers = {"X-CSRFToken": token} if token else {}
     assert client.post("/jobs", json={"count": 1}, headers=headers).status_code == 400
     data = {"csrf_token": token} if token else {}
     assert client.post(f"/jobs/{form.ticket}/delete", data=data).status_code == 400
-    assert services.jobs.get(form.job_id) is not None
+    assert client.post(f"/jobs/{form.ticket}/retry", data=data).status_code == 400
+    assert services.jobs.get(form.job_id).status == DONE
 
 
-def test_delete_removes_the_objects_and_the_record(client, services):
+def test_delete_removes_the_objects_and_leaves_a_tombstone(client, services):
     form = open_upload_page(client)
-    put_upload(services, f"uploads/{form.job_id}/a.jpg", b"x")
-    finish(services, form.job_id, "a.jpg")
+    finish(services, form, "a.jpg")
     services.storage.client.put_object(
         Bucket=services.storage.results_bucket, Key=f"results/{form.job_id}/thumb.jpg", Body=b"x"
     )
@@ -243,30 +363,32 @@ def test_delete_removes_the_objects_and_the_record(client, services):
         f"/jobs/{form.ticket}/delete", data={"csrf_token": csrf_token(form.html)}
     )
     assert response.status_code == 303 and response.headers["Location"] == "/jobs"
-    assert services.jobs.get(form.job_id) is None
+    assert services.jobs.get(form.job_id).status == "deleted"
     for bucket in (services.storage.uploads_bucket, services.storage.results_bucket):
         assert stored_keys(services, bucket) == []
-    assert "Deleted a.jpg" in client.get("/jobs").get_data(as_text=True)
+    history = client.get("/jobs").get_data(as_text=True)
+    assert "Deleted a.jpg" in history and 'class="name"' not in history
+    # A late redirect does not bring it back.
+    assert client.get(f"/jobs/{form.ticket}/uploaded").status_code == 404
 
 
 def test_another_visitor_cannot_delete(app, client, services):
     form = open_upload_page(client)
+    finish(services, form)
     stranger = app.test_client()
     response = stranger.post(
         f"/jobs/{form.ticket}/delete", data={"csrf_token": script_token(stranger)}
     )
     assert response.status_code == 403
-    assert services.jobs.get(form.job_id) is not None
+    assert services.jobs.get(form.job_id).status == DONE
 
 
 def test_the_history_pages_through_the_visitors_uploads_only(app, client, services):
-    tickets = []
     for n in range(14):
-        form = open_upload_page(client)
-        finish(services, form.job_id, f"photo {n:02}.jpg")
-        tickets.append(form.ticket)
+        finish(services, open_upload_page(client), f"photo {n:02}.jpg")
+        time.sleep(0.002)  # distinct arrival times, as real uploads have
     stranger = app.test_client()
-    finish(services, open_upload_page(stranger).job_id, "someone else.jpg")
+    finish(services, open_upload_page(stranger), "someone else.jpg")
     first = client.get("/jobs").get_data(as_text=True)
     names = re.findall(r'class="name" href="[^"]+">([^<]+)</a>', first)
     assert names == [f"photo {n:02}.jpg" for n in range(13, 1, -1)]
@@ -278,6 +400,8 @@ def test_the_history_pages_through_the_visitors_uploads_only(app, client, servic
     ]
     assert "someone else.jpg" not in first + second
     assert client.get("/jobs?after=forged").status_code == 200  # a bad cursor: the first page
+    # Another visitor's cursor starts nothing of theirs: it pages this visitor's own uploads.
+    assert "someone else.jpg" not in stranger.get(f"/jobs?after={after}").get_data(as_text=True)
 
 
 def test_a_server_error_shows_the_sites_page_without_a_traceback(app, client, monkeypatch):
@@ -299,18 +423,18 @@ def test_a_form_posted_without_its_token_says_to_reload(client):
     assert "This page has expired. Reload it and try again." in response.get_data(as_text=True)
 
 
-def test_a_job_whose_attempts_are_spent_shows_failed_and_offers_a_new_upload(client, services):
+def test_a_job_whose_attempts_are_spent_shows_failed_and_offers_to_try_again(client, services):
     form = open_upload_page(client)
+    key = arrive(services, form, "a.jpg")
     for _ in range(3):  # three attempts that died without recording anything
-        services.jobs.claim(
-            form.job_id, f"uploads/{form.job_id}/a.jpg", "a.jpg", time.time() - 1, 3
-        )
+        services.jobs.claim(form.job_id, form.owner, key, "a.jpg", time.time() - 1, 3)
     body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert (body["status"], body["error_code"], body["finished"]) == ("failed", "gave_up", True)
     assert "failed 3 times" in body["message"]
+    assert body["retry_url"] == f"/jobs/{form.ticket}/retry"
     page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert "failed 3 times" in page and 'http-equiv="refresh"' not in page
-    assert re.search(r'<p id="again" class="again">', page)
+    assert f'action="/jobs/{form.ticket}/retry"' in page
 
 
 def test_aws_down_after_retries_is_told_plainly(client, services, monkeypatch):

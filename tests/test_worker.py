@@ -1,4 +1,8 @@
+"""The worker, fed S3 events on moto: claim, convert, store, finish, whatever the order."""
+
 import io
+import json
+import secrets
 import time
 
 import pytest
@@ -6,9 +10,9 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from app import imaging, worker
-from app.jobs import DONE, FAILED, PROCESSING, STALLED
+from app.jobs import DELETED, DONE, FAILED, PROCESSING, STALLED
 
-from support import jpeg_bytes, put_upload, raising, s3_event
+from support import jpeg_bytes, put_upload, raising, s3_event, stored_keys
 
 
 @pytest.fixture
@@ -22,10 +26,10 @@ def upload(services, worker_env):
     """Put a file where the browser would, for a fresh job; return (job id, key)."""
 
     def put(data: bytes, filename: str = "photo.jpg"):
-        job = services.jobs.create("visitor", 600)
-        key = f"uploads/{job.job_id}/{filename}"
+        job_id = secrets.token_hex(8)
+        key = f"uploads/{job_id}/owner-tag/{filename}"
         put_upload(services, key, data)
-        return job.job_id, key
+        return job_id, key
 
     return put
 
@@ -41,9 +45,10 @@ def result(services, key) -> Image.Image:
 
 def test_an_upload_becomes_renditions_and_the_job_is_done(services, upload):
     job_id, key = upload(jpeg_bytes((3000, 2000)))
+    assert services.jobs.get(job_id) is None  # no record until the upload arrives
     run(services, key)
     job = services.jobs.get(job_id)
-    assert job.status == DONE
+    assert (job.status, job.owner, job.source_key) == (DONE, "owner-tag", key)
     sizes = {r["name"]: (r["width"], r["height"]) for r in job.renditions}
     assert sizes == {"thumb": (256, 171), "preview": (1024, 683)}
     for rendition in job.renditions:
@@ -107,16 +112,15 @@ def test_the_s3_test_event_and_foreign_keys_are_skipped(services, upload, monkey
     job_id, _ = upload(jpeg_bytes())
     worker.handle_s3_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}, None)
     run(services, f"results/{job_id}/thumb.jpg")  # not an upload, though its job exists
-    run(services, f"uploads/{job_id}")  # no file name
-    run(services, "uploads/unknown-job/photo.jpg")
-    job = services.jobs.get(job_id)
-    assert (job.status, job.attempts) == ("awaiting_upload", 0)
+    run(services, f"uploads/{job_id}/owner-tag")  # no file name
+    run(services, f"uploads/{job_id}/photo.jpg")  # no owner
+    assert services.jobs.get(job_id) is None
 
 
 def test_an_event_from_another_bucket_is_ignored(services, upload):
     job_id, key = upload(jpeg_bytes())
     worker.handle_s3_event(s3_event("someone-elses-bucket", key), None)
-    assert services.jobs.get(job_id).status != DONE
+    assert services.jobs.get(job_id) is None
 
 
 def test_an_infrastructure_error_is_recorded_and_raised_then_a_retry_succeeds(
@@ -161,7 +165,9 @@ def test_an_error_on_the_last_attempt_fails_the_job_with_an_explanation(
 def test_a_silently_killed_last_attempt_shows_failed_and_is_recorded_later(services, upload):
     job_id, key = upload(jpeg_bytes())
     for _ in range(3):  # three claims whose workers died without a word (timeouts, OOM)
-        assert services.jobs.claim(job_id, key, "photo.jpg", time.time() - 1, max_attempts=3)
+        assert services.jobs.claim(
+            job_id, "owner-tag", key, "photo.jpg", time.time() - 1, max_attempts=3
+        )
     job = services.jobs.get(job_id)
     assert job.shown_status(max_attempts=3) == FAILED
     code, message = job.failure(3)
@@ -177,3 +183,61 @@ def test_a_file_over_the_limit_is_refused_without_converting(services, upload, m
     run(services, key)
     job = services.jobs.get(job_id)
     assert job.status == FAILED and "larger than 1 MB" in job.error_message
+
+
+def test_an_upload_for_a_deleted_job_is_removed_not_converted(services, upload, monkeypatch):
+    monkeypatch.setattr(imaging, "make_renditions", lambda *a, **k: pytest.fail("converted"))
+    job_id, key = upload(jpeg_bytes())
+    services.jobs.delete(job_id, "owner-tag")  # deleted while its upload was on its way
+    run(services, key)
+    assert services.jobs.get(job_id).status == DELETED
+    assert stored_keys(services, services.storage.uploads_bucket) == []
+
+
+def test_renditions_written_for_a_job_deleted_while_converting_are_removed(
+    services, upload, monkeypatch
+):
+    job_id, key = upload(jpeg_bytes())
+    real = imaging.make_renditions
+
+    def delete_meanwhile(*args, **kwargs):
+        made = real(*args, **kwargs)
+        services.jobs.delete(job_id, "owner-tag")
+        return made
+
+    monkeypatch.setattr(imaging, "make_renditions", delete_meanwhile)
+    run(services, key)
+    assert services.jobs.get(job_id).status == DELETED
+    assert stored_keys(services, services.storage.results_bucket) == []
+
+
+def test_a_transparent_image_gets_a_webp_to_show_and_a_lossless_png_to_download(services, upload):
+    out = io.BytesIO()
+    logo = Image.new("RGBA", (800, 400), (0, 0, 0, 0))
+    logo.paste((30, 120, 200, 255), (100, 100, 700, 300))
+    logo.save(out, "PNG")
+    job_id, key = upload(out.getvalue(), "logo.png")
+    run(services, key)
+    renditions = {r["name"]: r for r in services.jobs.get(job_id).renditions}
+    assert renditions["thumb"]["content_type"] == "image/webp" and renditions["thumb"]["shown"]
+    lossless = renditions["preview-lossless"]
+    assert (lossless["content_type"], lossless["shown"]) == ("image/png", False)
+    assert result(services, lossless["key"]).mode == "RGBA"
+
+
+def test_pillows_warnings_are_logged_once_with_the_job(services, upload, monkeypatch, capsys):
+    real = imaging.make_renditions
+
+    def warned(*args, **kwargs):
+        made = real(*args, **kwargs)
+        made.warnings = ("Tag data larger than file", "Invalid APNG")
+        return made
+
+    monkeypatch.setattr(imaging, "make_renditions", warned)
+    job_id, key = upload(jpeg_bytes())
+    capsys.readouterr()
+    run(services, key)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (done,) = [line for line in lines if "Tag data" in json.dumps(line)]
+    assert (done["event"], done["job_id"]) == ("job_done", job_id)
+    assert done["image_warnings"] == ["Tag data larger than file", "Invalid APNG"]

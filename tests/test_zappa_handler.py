@@ -73,7 +73,7 @@ def test_a_photo_goes_from_the_page_through_s3_and_the_worker_to_done(deployed):
     assert status["status"] == DONE
     assert {r["name"] for r in status["renditions"]} == {"thumb", "preview"}
     for rendition in status["renditions"]:
-        link = urlsplit(rendition["url"])
+        link = urlsplit(rendition["src"])
         assert link.hostname.startswith(deployed.settings.results_bucket + ".s3")
         assert "X-Amz-Signature=" in link.query
     done_page = browser.get(job_url)

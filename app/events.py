@@ -1,0 +1,109 @@
+"""S3 events: what one announces, and how Thumbs makes one to start a conversion itself.
+
+S3's trigger invokes the worker with an ObjectCreated event. The reconciler, Try again and the
+replay of a failed event start a conversion the same way: they invoke the function
+asynchronously with such an event, so every conversion takes the one path through the
+worker's claim, with Lambda's retries and its on-failure destination.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote_plus, unquote_plus
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object an S3 event announces."""
+
+    bucket: str
+    key: str
+    size: int
+    event_time: float | None = None
+    started_by: str | None = None  # None: S3 itself; else "reconciler", "retry" or "replay"
+
+
+def uploads_in(event: dict) -> list[Upload]:
+    """Return the created objects an S3 event names (none for S3's test event)."""
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    uploads = []
+    for record in event.get("Records", []):
+        if not record.get("eventName", "").startswith("ObjectCreated"):
+            continue
+        s3 = record["s3"]
+        # S3 URL-encodes keys in events, with + for spaces.
+        uploads.append(
+            Upload(
+                s3["bucket"]["name"],
+                unquote_plus(s3["object"]["key"]),
+                int(s3["object"].get("size", 0)),
+                _timestamp(record),
+                record.get("thumbsStartedBy"),
+            )
+        )
+    return uploads
+
+
+def conversion_event(upload: Upload, region: str) -> dict:
+    """Return the S3 event that starts `upload`'s conversion, as S3's trigger would send it."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": now,
+                "eventName": "ObjectCreated:Post",
+                # Zappa's handler picks the function by the bucket's ARN.
+                "s3": {
+                    "bucket": {"name": upload.bucket, "arn": f"arn:aws:s3:::{upload.bucket}"},
+                    "object": {"key": quote_plus(upload.key), "size": upload.size},
+                },
+                "thumbsStartedBy": upload.started_by,
+            }
+        ]
+    }
+
+
+class Conversions:
+    """Start conversions by invoking this stage's function asynchronously, as S3 does."""
+
+    def __init__(self, make_client, function_name: str, region: str):
+        self._make_client = make_client
+        self._client = None
+        self.function_name = function_name
+        self._region = region
+
+    @property
+    def client(self):
+        # Only the reconciler, Try again and a replay invoke: a page never builds this client.
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def start(self, upload: Upload) -> None:
+        """Invoke the worker for `upload`; Lambda queues it and answers at once."""
+        self.client.invoke(
+            FunctionName=self.function_name,
+            InvocationType="Event",
+            Payload=json.dumps(conversion_event(upload, self._region)).encode(),
+        )
+
+    def replay(self, event: dict) -> None:
+        """Invoke the worker with an event as it was first sent (a failed event, kept)."""
+        self.client.invoke(
+            FunctionName=self.function_name,
+            InvocationType="Event",
+            Payload=json.dumps(event).encode(),
+        )
+
+
+def _timestamp(record: dict) -> float | None:
+    try:
+        return datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return None
