@@ -37,9 +37,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.after_request(_security_headers)
 
-    from .cli import infra_cli
+    from .cli import infra_cli, jobs_cli
 
     app.cli.add_command(infra_cli)
+    app.cli.add_command(jobs_cli)
     return app
 
 

@@ -1,4 +1,5 @@
-"""`flask infra up|check|down|policy --stage NAME`: the AWS resources a stage needs."""
+"""The operator's commands: `flask infra up|check|down|policy` (what a stage needs in AWS) and
+`flask jobs failed-events [--replay]` (the events the worker failed on for good)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from flask.cli import with_appcontext
 
 from . import infra
 from .config import Settings
+from .events import FailedEvents, describe_failure
 from .iam import iam_policy
-from .services import current_settings
+from .services import client, current_settings, services_for
 
 stage_option = click.option("--stage", help="stage name (default: STAGE, or local)")
 
@@ -69,3 +71,32 @@ def policy(stage):
     """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
     settings = _settings(stage)
     click.echo(json.dumps(iam_policy(settings), indent=2))
+
+
+@click.group("jobs")
+def jobs_cli():
+    """Look after jobs: the events the worker failed on for good."""
+
+
+@jobs_cli.command("failed-events")
+@stage_option
+@click.option("--replay", is_flag=True, help="invoke the worker again with each, then forget it")
+@with_appcontext
+def failed_events(stage, replay):
+    """List the events Lambda kept after the worker failed on them; --replay tries them again."""
+    settings = _settings(stage)
+    services = services_for(settings)
+    kept = FailedEvents(client("sqs", settings), settings.failed_events_queue)
+    count = 0
+    for message, record in kept.read():
+        count += 1
+        click.echo(describe_failure(record))
+        if replay:
+            services.conversions.replay(record["requestPayload"])
+            kept.forget(message)
+            click.echo("  replayed")
+        else:
+            kept.keep(message)
+    click.echo(
+        f"{count} failed event{'s' if count != 1 else ''}" + (", replayed" if replay else "")
+    )

@@ -102,6 +102,53 @@ class Conversions:
         )
 
 
+class FailedEvents:
+    """The on-failure queue, where Lambda keeps an event its retries could not process."""
+
+    def __init__(self, sqs, queue_name: str):
+        self._sqs = sqs
+        self._url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+
+    def read(self):
+        """Yield each kept event, as `(message, Lambda's destination record)`, once."""
+        seen = set()
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=10, VisibilityTimeout=60
+            ).get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            for message in messages:
+                if message["MessageId"] in seen:
+                    self.keep(message)  # met again: leave it as it was found
+            if not fresh:
+                return
+            for message in fresh:
+                seen.add(message["MessageId"])
+                yield message, json.loads(message["Body"])
+
+    def keep(self, message: dict) -> None:
+        """Leave a message in the queue, visible again at once."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+
+    def forget(self, message: dict) -> None:
+        self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def describe_failure(record: dict) -> str:
+    """Return one line about a kept event: when, which uploads, and why it failed."""
+    payload = record.get("requestPayload") or {}
+    keys = ", ".join(upload.key for upload in uploads_in(payload)) or "no upload"
+    context = record.get("requestContext", {})
+    error = record.get("responsePayload") or {}
+    return (
+        f"{record.get('timestamp', '?')} {keys}: {context.get('condition', 'failed')} after "
+        f"{context.get('approximateInvokeCount', '?')} attempts "
+        f"({error.get('errorType', 'error')}: {error.get('errorMessage', '')})"
+    )
+
+
 def _timestamp(record: dict) -> float | None:
     try:
         return datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()

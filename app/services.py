@@ -67,7 +67,7 @@ def client(service: str, settings: Settings):
     """Return a new boto3 client for `service`, with botocore's standard retries and backoff."""
     endpoint = settings.aws_endpoint_url
     options = {
-        "retries": {"mode": "standard", "max_attempts": settings.aws_max_attempts},
+        "retries": {"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
         "connect_timeout": 5,
         "read_timeout": 30,
     }

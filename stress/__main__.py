@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from . import hostile, scenarios
+from . import forms, hostile, scenarios
 from .cluster import Cluster
 
 
@@ -29,6 +29,17 @@ def main(argv: list[str] | None = None) -> int:
         outcomes += run(lambda: scenarios.random_routing(cluster, args.flows))
         outcomes += run(lambda: [scenarios.transient_faults(cluster)])
         outcomes += run(lambda: [scenarios.crashes(cluster)])
+        outcomes += run(lambda: [forms.run(cluster)])
+    # A third of S3's events lost; the reconciler runs every 3 s and finishes the jobs.
+    with Cluster(
+        size=2,
+        stage="stresslost",
+        copies=1,
+        LOCAL_EVENT_LOSS="0.33",
+        RECONCILE_SECONDS="3",
+        DELAYED_AFTER_SECONDS="2",
+    ) as cluster:
+        outcomes += run(lambda: [scenarios.lost_events(cluster)])
     # One process per conversion, as Lambda gives each invocation, to measure each one's memory.
     with Cluster(size=1, stage="stresshostile", copies=1, worker="process") as cluster:
         outcomes += run(lambda: [hostile.run(cluster)])

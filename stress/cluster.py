@@ -32,7 +32,12 @@ class Cluster:
     in a fresh process (as a Lambda invocation, with its own peak memory)."""
 
     def __init__(
-        self, size: int = 3, stage: str = "stress", copies: int = 3, worker: str = "thread"
+        self,
+        size: int = 3,
+        stage: str = "stress",
+        copies: int = 3,
+        worker: str = "thread",
+        **variables: str,
     ):
         self.aws_port = 0  # the embedded AWS binds a free port and says which
         self.logdir = Path(tempfile.mkdtemp(prefix="thumbs-stress-"))
@@ -49,6 +54,9 @@ class Cluster:
             "SECRET_KEY": secrets.token_urlsafe(48),
             "PYTHONUNBUFFERED": "1",
             "PROCESSING_TIMEOUT_SECONDS": "30",
+            # Its own reconciler stays out of the way unless a scenario asks for it.
+            "RECONCILE_SECONDS": "0",
+            **variables,
         }
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "FLASK_DEBUG"):
             self.env.pop(name, None)

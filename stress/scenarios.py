@@ -236,3 +236,46 @@ def _crash_until_given_up(services, env: dict, attempts: int) -> str | None:
     if job.status != FAILED or job.error_code != "gave_up" or not job.error_message:
         return f"after {attempts} crashes the job is {job.status}, not failed with a reason"
     return None
+
+
+def lost_events(cluster: Cluster, flows: int = 30) -> Outcome:
+    """A third of S3's events never reach the worker; the reconciler must finish every job.
+
+    Half the visitors' redirects are lost too, so some jobs have no record at all when their
+    event is lost: the reconciler finds those from S3's listing alone.
+    """
+    outcome = Outcome("lost events")
+    started = time.monotonic()
+
+    def flow(n: int) -> str | None:
+        visitor = Visitor(cluster)
+        answer, job_id = visitor.upload(f"lost {n}.jpg", picture(n, size=(800, 600)))
+        if answer.status_code != 303:
+            return f"flow {n}: S3 answered {answer.status_code}"
+        uploaded = answer.headers["Location"]
+        if n % 2 == 0:
+            visitor.get(uploaded, allow_redirects=False)
+        status = visitor.wait(uploaded.split("?")[0].rsplit("/uploaded", 1)[0], polls=240)
+        if status.get("status") != "done":
+            return f"flow {n} ({job_id}): ended {status.get('status')}: {status.get('message')}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        problems = [p for p in pool.map(flow, range(flows)) if p]
+    outcome.problems += problems
+    lost = cluster.worker_events("event_lost")
+    recovered = cluster.worker_events("job_recovered")
+    waits = sorted(e["waited_ms"] for e in recovered)
+    outcome.counts.update(
+        flows=flows,
+        done=flows - len(problems),
+        events_lost=len(lost),
+        recovered=len(recovered),
+        slowest_recovery_s=round(waits[-1] / 1000, 1) if waits else 0,
+        all_done_in_s=round(time.monotonic() - started),
+    )
+    if not lost:
+        outcome.problems.append("no event was lost: the scenario proved nothing")
+    if len(recovered) < len(lost):
+        outcome.problems.append(f"{len(lost)} events lost, only {len(recovered)} recovered")
+    return outcome

@@ -8,6 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,9 +107,16 @@ def services_fixture(app):
 @pytest.fixture(scope="session")
 def embedded_aws():
     """The embedded AWS in its own process (its worker apart from the web, as in Lambda)."""
+    with launch_embedded_aws(STAGE="e2e") as aws:
+        yield aws
+
+
+@contextmanager
+def launch_embedded_aws(**variables: str):
+    """Run `python -m embedded_aws` with these variables; yield its endpoint, port and log."""
     # Port 0: the system picks a free one as the server binds, so no other process can race.
     env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
-    env.update(FAKE_CREDENTIALS, STAGE="e2e", LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1")
+    env.update(FAKE_CREDENTIALS, LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1", **variables)
     process = subprocess.Popen(
         [sys.executable, "-m", "embedded_aws"],
         cwd=ROOT,
@@ -128,12 +136,14 @@ def embedded_aws():
 
     threading.Thread(target=read, daemon=True).start()
     endpoint = _wait_for_ready(process, lines, log)
-    yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _wait_for_ready(process: subprocess.Popen, lines: queue.Queue, log: list[str]) -> str:
