@@ -164,6 +164,7 @@ def summarize(job: Job, ticket: str) -> dict:
         "status_label": LOOKS[status].title,
         "created_at": job.created_at,
         "thumb_url": get_services().storage.presigned_get(thumb["key"]) if thumb else None,
+        "thumb_name": thumb["name"] if thumb else None,
         "job_url": url_for("web.job", ticket=ticket),
         "status_url": url_for("web.status", ticket=ticket),
         "delete_url": url_for("web.delete", ticket=ticket),

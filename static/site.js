@@ -90,9 +90,10 @@
     });
   }
 
-  function renditionFigure(r, filename) {
+  function renditionFigure(r, filename, statusUrl) {
     var figure = el("figure", { "class": "rendition" });
     figure.appendChild(el("img", { src: r.src, width: r.width, height: r.height, "data-name": r.name,
+      "data-status-url": statusUrl,
       alt: capitalize(r.name) + " of " + (filename || "your image") }));
     var caption = el("figcaption");
     caption.appendChild(el("strong", {}, capitalize(r.name)));
@@ -101,6 +102,26 @@
     caption.appendChild(el("a", { "class": "button", href: r.download_url }, "Download " + r.name));
     figure.appendChild(caption);
     return figure;
+  }
+
+  // A page's images load from S3 by links that expire after a few minutes. One that fails
+  // later (the page left open, an image loaded lazily, restored from the cache) asks its
+  // job's status for a fresh link, at most once a minute.
+  function renewExpiredImages() {
+    document.addEventListener("error", function (event) {
+      var img = event.target;
+      if (img.tagName !== "IMG" || !img.dataset.statusUrl) return;
+      var now = Date.now();
+      if (now - Number(img.dataset.renewedAt || 0) < 60000) return;
+      img.dataset.renewedAt = String(now);
+      fetch(img.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (job) {
+          var fresh = (job.renditions || []).filter(function (r) { return r.name === img.dataset.name; })[0];
+          if (fresh) img.src = fresh.src;
+        })
+        .catch(function () {});
+    }, true);
   }
 
   // --- The status page -----------------------------------------------------------------
@@ -130,7 +151,9 @@
       if (job.status === "done") {
         var box = document.getElementById("renditions");
         box.textContent = "";
-        job.renditions.forEach(function (r) { box.appendChild(renditionFigure(r, job.filename)); });
+        job.renditions.forEach(function (r) {
+          box.appendChild(renditionFigure(r, job.filename, job.status_url));
+        });
       }
     }
 
@@ -268,6 +291,7 @@
     });
   }
 
+  renewExpiredImages();
   var section = document.getElementById("job");
   if (section) jobPage(section);
   var form = document.getElementById("upload");
