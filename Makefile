@@ -1,64 +1,93 @@
 # Thumbs: `make run` serves the site with the embedded AWS; `make test` runs every test.
-# Each target creates or reuses .venv and installs what it needs.
+# Each target creates or reuses .venv and installs, from its lock, only what it needs.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEV := $(VENV)/.installed-dev
 PORT ?= 5000
+STAGE ?= dev
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test bench stress package clean
+.PHONY: run test lint bench stress package deploy update screenshots lock clean
 
 $(BIN)/python:
+	@echo "Creating $(VENV), the project's virtualenv (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
-$(DEV): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# Install a lock, with pip's hash checking, and say how far it is: one line a package.
+define install
+	@echo "Installing $(2): $$(grep -c '^[a-z]' $(1)) packages from $(1) (once; then reused)"
+	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes -r $(1) \
+		| awk -v total=$$(grep -c '^[a-z]' $(1)) \
+		'/^Collecting /{ n++; printf "  [%d/%d] %s\n", n, total, $$2; fflush() } \
+		 /^ERROR/{ print } /^Successfully installed/{ print "  installed" }'
 	touch $@
+endef
 
-run: $(DEV)
+$(VENV)/.installed-run: requirements/run.txt | $(BIN)/python
+	$(call install,$<,what make run needs)
+
+$(VENV)/.installed-test: requirements/test.txt | $(BIN)/python
+	$(call install,$<,what make test needs)
+
+$(VENV)/.installed-bench: requirements/bench.txt | $(BIN)/python
+	$(call install,$<,what make bench needs)
+
+run: $(VENV)/.installed-run
 	$(BIN)/flask run --port $(PORT)
 
 # Two workers (or as many as the machine has cores, up to four): each has its own embedded
 # AWS and Chromium, so the tests share nothing.
-test: $(DEV)
+test: $(VENV)/.installed-test lint
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
-stress: $(DEV)
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+stress: $(VENV)/.installed-test
 	$(BIN)/python -m stress
 
-bench: $(DEV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
-clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build
+# The browser tests, then the README's screenshots copied from build/screenshots.
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 tests/test_browser.py
+	cp build/screenshots/*.png docs/screenshots/
 
-# The Lambda package: `zappa package dev` from a Python 3.12 virtualenv (Lambda's python3.12
-# runtime must match it), holding only requirements.txt. Rebuilt when an input changes.
+# Regenerate every lock from the lists people edit (requirements.in, requirements/*.in).
+lock: $(VENV)/.installed-test
+	$(BIN)/python requirements/lock.py
+
+clean:
+	rm -rf $(VENV) $(VENV312) .pytest_cache .hypothesis build
+
+# The deploy virtualenv: Zappa's command line, on Lambda's Python 3.12, which also builds
+# the package (its .pyc files must be that version's).
 PYTHON312 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)),$(shell pyenv which python3.12 2>/dev/null),$(shell command -v python3.12 2>/dev/null),python3.12)
 VENV312 := .venv312
-PACKAGE := build/thumbs-dev.zip
-PACKAGE_INPUTS := Makefile wsgi.py zappa_settings.json requirements.txt \
-	$(shell find app templates static -type f -not -name '*.pyc' 2>/dev/null)
+PACKAGE := build/thumbs-$(STAGE).zip
+PACKAGE_INPUTS := deploy/package.py zappa_settings.json requirements.txt \
+	requirements/handler.txt $(shell git ls-files app templates static wsgi.py 2>/dev/null)
 
-$(VENV312)/.installed: requirements.txt
+$(VENV312)/.installed: requirements/deploy.txt
 	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
-	$(VENV312)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV312)/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+		-r requirements/deploy.txt
 	touch $@
 
-# Lambda unpacks files with the zip's dates, so timestamped .pyc files would be stale there and
-# every cold start would compile; hash-checked ones stay valid.
+# The Lambda package, from an allow-list (deploy/package.py): never what else lies here.
 $(PACKAGE): $(VENV312)/.installed $(PACKAGE_INPUTS)
 	mkdir -p build
-	$(VENV312)/bin/python -m compileall -q -f -j 0 --invalidation-mode checked-hash \
-		$(VENV312)/lib/python3.12/site-packages app wsgi.py
-	# Zappa copies its handler.py to the package's root, where Lambda imports it first.
-	$(VENV312)/bin/python -c "import importlib.util as u, py_compile as c; c.compile(\
-		u.find_spec('zappa.handler').origin, cfile='__pycache__/handler.cpython-312.pyc', \
-		invalidation_mode=c.PycInvalidationMode.CHECKED_HASH, doraise=True)"
-	VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
-		$(VENV312)/bin/zappa package dev -o $(PACKAGE).partial
-	mv $(PACKAGE).partial $@
+	$(VENV312)/bin/python deploy/package.py $(STAGE) $@
 
 package: $(PACKAGE)
+
+# Deploy or update the built package (a plain `zappa deploy` would zip this checkout
+# instead), then apply what Zappa has no setting for: flask infra up, after each. The
+# README's deploy guide says which variables the shell must hold first.
+deploy update: $(PACKAGE) $(VENV)/.installed-run
+	$(VENV312)/bin/zappa $@ $(STAGE) -z $(PACKAGE)
+	FLASK_APP=wsgi FLASK_SKIP_DOTENV=1 $(BIN)/flask infra up --stage $(STAGE)

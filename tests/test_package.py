@@ -1,10 +1,13 @@
-"""The Lambda package `make package` builds: its size, its contents, and its handler run by a
-fresh Python 3.12 that has only boto3, as Lambda's runtime has."""
+"""The Lambda package `make package` builds: its size, its contents (an allow-list, never
+what else lies in a checkout), and its handler run by a fresh Python 3.12 that has only
+boto3, as Lambda's runtime has."""
 
 import fcntl
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import zipfile
 from contextlib import contextmanager
@@ -24,19 +27,40 @@ BUILD = ROOT / "build"
 PACKAGE = BUILD / "thumbs-dev.zip"
 RUNTIME = BUILD / "lambda-runtime-python3.12"
 MB = 1024 * 1024
+# What the zip may hold at its top: the app, Zappa's handler and settings, and the packages
+# of the Lambda lock (requirements.txt) and of requirements/handler.txt, by their import names.
+SHIPPED = {
+    "app",
+    "templates",
+    "static",
+    "wsgi.py",
+    "handler.py",
+    "zappa_settings.py",
+    "__pycache__",
+}
 NEVER_PACKAGED = {
     "tests",
     "moto",
     "pytest",
     "_pytest",
-    "boto3",
-    "botocore",
-    "s3transfer",
     "bench",
     "playwright",
     "hypothesis",
     "embedded_aws",
     "stress",
+}
+# Zappa's deploy-time dependencies and the checkout's other folders: never at the top.
+NEVER_AT_THE_TOP = {
+    "requirements",
+    "deploy",
+    "docs",
+    "troposphere",
+    "yaml",
+    "tqdm",
+    "requests",
+    "setuptools",
+    "pip",
+    "build",
 }
 BOTO3_AND_ITS_DEPENDENCIES = {
     "boto3",
@@ -84,9 +108,25 @@ def run(command: list, **options) -> subprocess.CompletedProcess:
     return done
 
 
+def python312() -> str:
+    """Return a Python 3.12 as `make package` finds one; skip (fail in CI) without it."""
+    found = run(
+        ["make", "--no-print-directory", "-s", "-f", "-", "where"],
+        cwd=ROOT,
+        input="include Makefile\nwhere:\n\t@echo $(PYTHON312)\n",
+    ).stdout.strip()
+    if shutil.which(found) or Path(found).is_file():
+        return found
+    reason = f"Python 3.12 is needed to build the Lambda package, and {found!r} is not there"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " (CI must run the package tests)")
+    pytest.skip(reason + ": pyenv install 3.12, or set PYTHON312")
+
+
 @pytest.fixture(scope="module")
 def package() -> zipfile.ZipFile:
     """The package, built by `make package` when it is missing or older than its sources."""
+    python312()
     with build_lock():
         run(["make", "--no-print-directory", "package"], cwd=ROOT)
     with zipfile.ZipFile(PACKAGE) as archive:
@@ -137,8 +177,86 @@ def test_the_package_holds_the_app_and_nothing_of_development(package):
         f"static/{p.name}" for p in (ROOT / "static").iterdir() if p.is_file()
     }
     assert not {part for name in names for part in name.split("/")[:-1]} & NEVER_PACKAGED
-    assert not {name.split("/")[0] for name in names} & NEVER_PACKAGED
+    assert not {name.split("/")[0] for name in names} & (NEVER_PACKAGED | NEVER_AT_THE_TOP)
+    tops = {name.split("/")[0] for name in names}
+    assert tops - SHIPPED <= locked_top_levels(package), tops - SHIPPED - locked_top_levels(package)
+
+
+def locked_top_levels(package: zipfile.ZipFile) -> set[str]:
+    """Return the names the locked distributions install at the top (from their RECORDs)."""
+    tops = set()
+    for record in (n for n in package.namelist() if n.endswith(".dist-info/RECORD")):
+        for line in package.read(record).decode().splitlines():
+            tops.add(line.split(",")[0].split("/")[0])
+    return tops
+
+
+def test_the_package_ships_the_locked_sdk_with_the_models_of_the_services_it_calls(package):
+    names = package.namelist()
+    locked = re.search(r"^boto3==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert f"boto3-{locked}.dist-info/METADATA" in names
+    models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 3}
+    assert models == {"s3", "dynamodb", "ssm", "lambda"}
+    assert "botocore/data/endpoints.json" in names or "botocore/data/endpoints.json.gz" in names
+
+
+def test_a_zip_built_from_a_checkout_full_of_stray_files_holds_none_of_them(package, tmp_path):
+    """Only what git tracks in app/, templates/, static/ and wsgi.py ships."""
+    checkout = tmp_path / "checkout"
+    run(["git", "clone", "--quiet", "--local", str(ROOT), str(checkout)])
+    for path in (ROOT / "app", ROOT / "templates", ROOT / "static"):  # this tree as it is now
+        shutil.copytree(path, checkout / path.name, dirs_exist_ok=True)
+    shutil.copy2(ROOT / "wsgi.py", checkout / "wsgi.py")
+    run(["git", "add", "--all", "app", "templates", "static", "wsgi.py"], cwd=checkout)
+    strays = {
+        "photos/holiday.jpg": b"\xff\xd8" + os.urandom(200_000),
+        ".env.private": b"SECRET_KEY=do-not-ship",
+        "notes-private.txt": b"passwords",
+        "app copy/web.py": b"# an old copy",
+        "app/scratch.py": b"# untracked, inside the app",
+        "templates/draft.html": b"<p>draft</p>",
+        "static/big-logo.png": b"\x89PNG" + os.urandom(100_000),
+    }
+    for name, data in strays.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(data)
+    out = tmp_path / "stray.zip"
+    builder = ROOT / "deploy" / "package.py"
+    code = (
+        f"import sys; sys.path.insert(0, {str(builder.parent)!r}); import package; "
+        f"package.build('dev', __import__('pathlib').Path({str(out)!r}), "
+        f"root=__import__('pathlib').Path({str(checkout)!r}), "
+        f"cache=__import__('pathlib').Path({str(BUILD)!r}))"
+    )
+    with build_lock():
+        run([str(ROOT / ".venv312" / "bin" / "python"), "-c", code], cwd=checkout)
+    with zipfile.ZipFile(out) as built:
+        names = set(built.namelist())
+    assert not names & set(strays)
+    assert not [n for n in names if "private" in n or n.startswith("photos/")]
+    assert names == set(package.namelist())  # the same files as the package of this tree
+
+
+def test_the_package_is_the_same_byte_for_byte_from_the_same_inputs(package, tmp_path):
+    again = tmp_path / "again.zip"
+    code = (
+        "import sys, pathlib; sys.path.insert(0, 'deploy'); import package; "
+        f"package.build('dev', pathlib.Path({str(again)!r}))"
+    )
+    with build_lock():
+        run([str(ROOT / ".venv312" / "bin" / "python"), "-c", code], cwd=ROOT)
+    digest = [hashlib.sha256(path.read_bytes()).hexdigest() for path in (PACKAGE, again)]
+    assert digest[0] == digest[1]
+
+
+def test_every_module_is_compiled_for_python_312_with_checked_hashes(package):
+    names = package.namelist()
     assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
+    for source in ("wsgi.py", "app/web.py", "handler.py", "flask/app.py"):
+        folder, _, module = source.rpartition("/")
+        cached = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.cpython-312.pyc"
+        flags = int.from_bytes(package.read(cached)[4:8], "little")
+        assert flags == 0b11, (source, flags)  # hash-based, checked against the source
 
 
 def test_the_package_holds_pillow_built_for_cp312_manylinux_x86_64(package):
@@ -151,6 +269,7 @@ def test_the_package_holds_pillow_built_for_cp312_manylinux_x86_64(package):
 
 def test_the_settings_module_in_the_package_is_the_dev_stage(package):
     text = package.read("zappa_settings.py").decode()
+    assert "WEBSOCKET_HANDLER_MODULE=None" in text or "WEBSOCKET_HANDLER_MODULE" not in text
     assert "API_STAGE='dev'" in text and "DEBUG=False" in text and "BINARY_SUPPORT=True" in text
     assert "'arn:aws:s3:::thumbs-dev-uploads': ['app.worker.handle_s3_event']" in text
 
@@ -182,7 +301,7 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
     assert job.status == DONE, job
     assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
     assert not {"moto", "pytest"} & {m.split(".")[0] for m in modules["modules"]}
-    assert modules["boto3"].startswith(str(lambda_python.parent.parent))  # the runtime's boto3
+    assert modules["boto3"].startswith(str(task))  # the package's SDK, not the runtime's
 
 
 def dev_stage_on(endpoint: str) -> dict:

@@ -1,0 +1,214 @@
+"""Build a stage's Lambda package from an allow-list: `python deploy/package.py STAGE OUT.zip`.
+
+`zappa package` zips the working directory minus an exclude list, so whatever else lies in a
+checkout (photos, a `.env`, a copy of the code) ships to Lambda. This builds the zip from what
+Lambda runs, and nothing else:
+- the app's files that git tracks (app/, templates/, static/, wsgi.py);
+- the packages of the lock `requirements.txt`, for Lambda's python3.12 on x86_64, with pip's
+  hash checking, and Zappa's handler alone (`requirements/handler.txt`);
+- Zappa's `handler.py` at the root and the stage's `zappa_settings.py`, as `zappa package`
+  writes them;
+- of botocore's service models, only those of the services the function calls
+  (`FUNCTION_SERVICES`): the SDK is the tested one, at a fraction of its size.
+Every module is compiled to hash-checked .pyc (Lambda unpacks the zip with its 1980 dates, so
+timestamped ones would look stale and every cold start would compile), and the zip is made
+the same, byte for byte, from the same inputs. Deploy it with `zappa deploy STAGE -z OUT.zip`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ("app", "templates", "static", "wsgi.py")
+LOCKS = (ROOT / "requirements.txt", ROOT / "requirements" / "handler.txt")
+PLATFORM = [
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--python-version",
+    "3.12",
+    "--implementation",
+    "cp",
+    "--only-binary",
+    ":all:",
+]
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+# The AWS services the function calls (web, worker, reconciler): botocore's models of these
+# alone ship. tests/test_least_privilege.py checks every call the function makes is to one.
+FUNCTION_SERVICES = ("s3", "dynamodb", "ssm", "lambda")
+
+
+class PackageError(RuntimeError):
+    """The package cannot be built; the message says why."""
+
+
+def tracked_files(root: Path = ROOT) -> list[str]:
+    """Return the shipped files git tracks, as paths relative to `root`."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", *SHIPPED],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise PackageError(
+            "The package is built from the files git tracks: run it in a git checkout."
+        ) from error
+    return sorted(name for name in listed.decode().split("\0") if name)
+
+
+def dependencies(cache: Path) -> Path:
+    """Install the locked packages for Lambda into a folder named by the locks' content."""
+    digest = hashlib.sha256(b"".join(lock.read_bytes() for lock in LOCKS)).hexdigest()[:16]
+    target = cache / f"lambda-site-{digest}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--require-hashes",
+        "--no-compile",
+        "--target",
+        str(target),
+        *PLATFORM,
+    ]
+    subprocess.run([*pip, "-r", str(LOCKS[0])], check=True)
+    subprocess.run([*pip, "--no-deps", "-r", str(LOCKS[1])], check=True)
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    _prune_service_models(target / "botocore" / "data")
+    (target / ".complete").touch()
+    return target
+
+
+def _prune_service_models(data: Path) -> None:
+    """Keep the models of the services the function calls, and botocore's shared files."""
+    for model in data.iterdir():
+        if model.is_dir() and model.name not in FUNCTION_SERVICES:
+            shutil.rmtree(model)
+
+
+def settings_module(stage: str) -> str:
+    """Return the zappa_settings.py that `zappa package` writes for `stage`."""
+    from zappa.cli import ZappaCLI
+
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_credentials = False
+    previous = os.getcwd()
+    # Zappa walks the working directory for modules importing zappa.websocket, and would name
+    # whatever it finds (its own handler, in a build folder) as the websocket handler: give it
+    # an empty one.
+    with tempfile.TemporaryDirectory() as empty:
+        # ...but for the policy files the settings name (attach_policy), which it reads.
+        shutil.copytree(
+            ROOT / "deploy",
+            Path(empty) / "deploy",
+            ignore=shutil.ignore_patterns("*.py", "__pycache__"),
+        )
+        os.chdir(empty)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # its notes are for `zappa package`
+                cli.load_settings(str(ROOT / "zappa_settings.json"))
+            return cli.get_zappa_settings_string()
+        finally:
+            os.chdir(previous)
+
+
+def build(stage: str, out: Path, root: Path = ROOT, cache: Path | None = None) -> Path:
+    """Build the package of `stage` from `root`'s tracked files; return the zip's path."""
+    if sys.version_info[:2] != (3, 12):
+        raise PackageError(
+            "Build the package with Python 3.12, Lambda's python3.12 runtime: its .pyc "
+            "files must be that version's (make package finds one)."
+        )
+    site = dependencies(cache or root / "build")
+    staging = out.with_suffix(".d")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(site, staging, ignore=shutil.ignore_patterns(".complete", "__pycache__"))
+    for name in tracked_files(root):
+        target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target)
+    shutil.copy2(staging / "zappa" / "handler.py", staging / "handler.py")
+    (staging / "zappa_settings.py").write_text(settings_module(stage))
+    _compile(staging)
+    _zip(staging, out)
+    shutil.rmtree(staging)
+    return out
+
+
+def _compile(folder: Path) -> None:
+    """Compile every module to a hash-checked .pyc, the same bytes from the same source:
+    marshal writes sets in hash order, so the hash seed is fixed."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-f",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "checked-hash",
+            "-s",
+            str(folder),
+            "-p",
+            "",
+            str(folder),
+        ],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _zip(folder: Path, out: Path) -> None:
+    partial = out.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), _EPOCH)
+                entry.external_attr = 0o644 << 16
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, path.read_bytes())
+    partial.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python deploy/package.py", description=__doc__)
+    parser.add_argument("stage")
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        built = build(args.stage, args.out.resolve())
+    except PackageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    size = built.stat().st_size / 1024 / 1024
+    print(
+        f"built {built.relative_to(ROOT) if built.is_relative_to(ROOT) else built} ({size:.1f} MiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

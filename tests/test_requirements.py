@@ -1,0 +1,86 @@
+"""The dependency locks: current with the lists people edit, consistent with each other, and
+each use installs only its own (checked offline, from the files)."""
+
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = runpy.run_path(str(ROOT / "requirements" / "lock.py"))
+TEST_TOOLS = {
+    "pytest",
+    "pytest-xdist",
+    "hypothesis",
+    "playwright",
+    "ruff",
+    "uv",
+    "imagecodecs",
+    "numpy",
+    "pyvips",
+    "matplotlib",
+    "psutil",
+}
+
+
+def pins(lock: str) -> dict[str, str]:
+    """Return a lock's packages and their versions."""
+    text = (ROOT / lock).read_text()
+    return {
+        name.lower(): version
+        for name, version in re.findall(
+            r"^([A-Za-z0-9_.\-\[\],]+?)(?:\[[^\]]*\])?==(\S+)", text, re.M
+        )
+    }
+
+
+@pytest.mark.parametrize("listed, lock", [(listed, lock) for listed, lock, _ in LOCK["LOCKS"]])
+def test_every_lock_is_current_with_its_list(listed, lock):
+    recorded = LOCK["recorded"](ROOT / lock)
+    assert recorded == LOCK["digest"](ROOT / listed), (
+        f"{lock} was made from another {listed} (or a file it includes): run make lock"
+    )
+
+
+@pytest.mark.parametrize("lock", [lock for _, lock, _ in LOCK["LOCKS"]])
+def test_every_package_of_every_lock_is_pinned_with_hashes(lock):
+    text = (ROOT / lock).read_text()
+    entries = re.findall(r"^[A-Za-z0-9].*?(?=^[A-Za-z0-9]|\Z)", text, re.M | re.S)
+    assert entries
+    for entry in entries:
+        assert "==" in entry.split()[0] and "--hash=sha256:" in entry, entry[:200]
+
+
+def test_what_make_run_installs_holds_no_test_tool():
+    run = set(pins("requirements/run.txt"))
+    assert not run & TEST_TOOLS, run & TEST_TOOLS
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run: \$\(VENV\)/\.installed-run$", makefile, re.M)
+    assert re.search(r"^\$\(VENV\)/\.installed-run: requirements/run\.txt", makefile, re.M)
+
+
+def test_the_same_package_has_the_same_version_in_every_lock():
+    shipped = pins("requirements.txt")
+    for lock in (
+        "requirements/run.txt",
+        "requirements/test.txt",
+        "requirements/bench.txt",
+        "requirements/deploy.txt",
+    ):
+        other = pins(lock)
+        differs = {
+            name: (version, other[name])
+            for name, version in shipped.items()
+            if name in other and other[name] != version
+        }
+        assert not differs, f"{lock} runs other versions than Lambda's: {differs}"
+    run, test = pins("requirements/run.txt"), pins("requirements/test.txt")
+    assert {name: v for name, v in run.items() if test.get(name, v) != v} == {}
+
+
+def test_the_lambda_lock_holds_what_ships_and_nothing_for_deploying():
+    shipped = set(pins("requirements.txt"))
+    assert {"flask", "flask-wtf", "pillow", "boto3", "botocore", "durationpy"} <= shipped
+    assert not shipped & {"zappa", "troposphere", "pyyaml", "requests", "moto", "pip"}
+    assert set(pins("requirements/handler.txt")) == {"zappa"}
