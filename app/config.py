@@ -55,6 +55,12 @@ class Settings:
     background: str = "#ffffff"
     max_pixels: int = 100_000_000
     aws_max_attempts: int = 5
+    # API Gateway's throttling of the stage (flask infra up sets it after zappa deploy): the
+    # ceiling on what a flood of requests can cost.
+    api_rate_limit: int = 50
+    api_burst_limit: int = 100
+    # An SNS topic the stage's alarms notify (flask infra up makes the alarms).
+    alarm_topic_arn: str | None = None
     secret_key: str | None = field(default=None, repr=False)
     secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
     secret_key_parameter: str | None = None

@@ -1,18 +1,25 @@
-"""Structured logs: one JSON object a line, with the job id and a hash of the visitor.
+"""Structured logs: one JSON object a line, with the job id and the visitor's owner tag.
 
-CloudWatch Logs Insights reads each field of such a line (`filter event = "job_done"`).
-A visitor id is never logged, only its hash; tickets and presigned URLs are never logged.
+Every line names the Lambda invocation it belongs to (`aws_request_id`, `cold_start`).
+CloudWatch Logs Insights reads each field of such a line (`filter event = "job_done"`), and
+the lines that carry metrics carry them in CloudWatch's Embedded Metric Format (an `_aws`
+block), so CloudWatch makes metrics of them at no extra call: alarms need no query. A visitor
+id is never logged, only its owner tag (a keyed digest); tickets and presigned URLs never.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
+import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 ROOT = "app"
+NAMESPACE = "Thumbs"  # the CloudWatch namespace of the metrics
+_invocation: ContextVar[dict | None] = ContextVar("invocation", default=None)
+_cold = [True]  # the first invocation of this process is its cold start
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +32,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        line.update(_invocation.get() or {})
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
@@ -56,6 +64,36 @@ def setup(level: str = "INFO", root: str = ROOT) -> None:
     logger.propagate = False
 
 
+def invocation(context) -> None:
+    """Note the Lambda invocation under way (its context): every line until the next names it."""
+    cold, _cold[0] = _cold[0], False
+    _invocation.set(
+        {"aws_request_id": getattr(context, "aws_request_id", None), "cold_start": cold}
+    )
+
+
+def metrics(dimensions: dict[str, str], units: dict[str, str]) -> dict:
+    """Return the fields that make a line's values named in `units` metrics (Embedded Metric
+    Format): the line must hold each of them. `units` gives each one's unit ("Milliseconds",
+    "Count"); a metric is recorded per the first dimension (the stage), and per all of them.
+    """
+    names = list(dimensions)
+    dimension_sets = [names[:1], names] if len(names) > 1 else [names]
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": dimension_sets,
+                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
+                }
+            ],
+        },
+        **dimensions,
+    }
+
+
 def peak_rss_mb() -> float:
     """Return this process's peak resident memory (VmHWM), in MiB.
 
@@ -66,13 +104,6 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def visitor_hash(visitor_id: str | None) -> str | None:
-    """Return a stable, irreversible tag for a visitor, for logs."""
-    if not visitor_id:
-        return None
-    return hashlib.sha256(f"thumbs-visitor:{visitor_id}".encode()).hexdigest()[:16]
 
 
 def event(

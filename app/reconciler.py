@@ -41,6 +41,7 @@ class Stranded:
 def handle_schedule(event: dict, context) -> None:
     """The scheduled event's entry point: start every stranded upload's conversion."""
     logs.setup()
+    logs.invocation(context)
     recover(services_for(Settings.from_env()))
 
 
@@ -63,6 +64,8 @@ def recover(services: Services, now: float | None = None) -> list[Stranded]:
             visitor=item.upload.key.owner,
             reason=item.reason,
             waited_ms=round(item.waited * 1000),
+            recovered=1,
+            **logs.metrics({"stage": services.settings.stage}, {"recovered": "Count"}),
         )
     return found
 

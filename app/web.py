@@ -298,6 +298,8 @@ def healthz():
 @bp.before_app_request
 def _start_clock():
     g.started = time.perf_counter()
+    # Zappa's handler passes Lambda's context in the WSGI environment (none locally).
+    logs.invocation(request.environ.get("lambda.context"))
 
 
 @bp.after_app_request

@@ -16,11 +16,15 @@ logger = logging.getLogger(__name__)
 
 # A claim outlives its invocation by this much, so no retry takes a job still converting.
 _DEADLINE_MARGIN = 1.0
+# The metrics a finished job's line carries (CloudWatch's Embedded Metric Format).
+DONE_METRICS = {"conversion_ms": "Milliseconds", "total_ms": "Milliseconds", "conversions": "Count"}
+FAILED_METRICS = {"failures": "Count"}
 
 
 def handle_s3_event(event: dict, context) -> None:
     """Convert every upload an S3 event announces; raise so Lambda retries a failure."""
     logs.setup()
+    logs.invocation(context)
     settings = Settings.from_env()
     services = services_for(settings)
     failures = []
@@ -61,6 +65,7 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         _not_claimed(services, job_id)
         return
     fields = {"job_id": job_id, "visitor": job.owner, "attempt": job.attempts}
+    stage = services.settings.stage
     if upload.started_by:
         fields["started_by"] = upload.started_by
     started = time.time()
@@ -70,7 +75,11 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     except imaging.ImageRejected as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
         logs.event(
-            logger, "job_failed", code=rejection.code, **fields, **_timings(job, upload, started)
+            logger,
+            "job_failed",
+            **_failure(stage, rejection.code),
+            **fields,
+            **_timings(job, upload, started),
         )
         return
     except Exception as error:
@@ -82,8 +91,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
                 "job_failed",
                 logging.ERROR,
                 exc_info=True,
-                code=GAVE_UP,
                 cause=_describe(error),
+                **_failure(stage, GAVE_UP),
                 **fields,
             )
             return
@@ -104,6 +113,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         "job_done",
         **fields,
         **_timings(job, upload, started),
+        **logs.metrics({"stage": stage}, DONE_METRICS),
+        conversions=1,
         source_bytes=upload.size,
         renditions={
             r["name"]: {"bytes": r["size"], "width": r["width"], "height": r["height"]}
@@ -157,9 +168,9 @@ def _not_claimed(services: Services, job_id: str) -> None:
             logger,
             "job_failed",
             job_id=job_id,
-            code=GAVE_UP,
             attempt=job.attempts,
             visitor=job.owner,
+            **_failure(services.settings.stage, GAVE_UP),
         )
     else:
         reason = (
@@ -168,6 +179,15 @@ def _not_claimed(services: Services, job_id: str) -> None:
             else f"already {job.status}"
         )
         logs.event(logger, "duplicate_ignored", job_id=job_id, reason=reason, visitor=job.owner)
+
+
+def _failure(stage: str, code: str) -> dict:
+    """Return a failed job's code, and the fields that count it as a metric, by code."""
+    return {
+        "code": code,
+        "failures": 1,
+        **logs.metrics({"stage": stage, "code": code}, FAILED_METRICS),
+    }
 
 
 def _timings(job: Job, upload: Upload, started: float) -> dict:

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from app import create_app, infra
 from app.services import current_settings, services_for
 
-from deployed import deployed  # noqa: F401  (the real Zappa handler on moto)
+from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent

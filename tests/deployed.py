@@ -17,7 +17,13 @@ from app.config import Settings
 from app.services import client
 from embedded_aws.gate import S3Gate
 
-from lambda_stage import ROOT, Browser, lambda_environment, write_settings_module
+from lambda_stage import (
+    FUNCTION_URL_HOST,
+    ROOT,
+    Browser,
+    lambda_environment,
+    write_settings_module,
+)
 from support import jpeg_bytes, multipart, upload_form
 
 SECRET = "dev-secret-key-from-parameter-store-0123456789"
@@ -62,11 +68,22 @@ def reset_lambda() -> None:
 @pytest.fixture
 def deployed(aws, monkeypatch, tmp_path):
     """The dev stage's handler, its buckets, table and secret in moto, a Lambda environment."""
+    yield from deploy_stage("dev", SITE_ORIGIN, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def deployed_direct(aws, monkeypatch, tmp_path):
+    """The direct stage (a Lambda function URL, no API Gateway), as `deployed` is dev."""
+    yield from deploy_stage("direct", f"https://{FUNCTION_URL_HOST}", monkeypatch, tmp_path)
+
+
+def deploy_stage(stage: str, origin: str, monkeypatch, tmp_path):
+    """Yield a stage as Lambda would run it, on moto; give the process back afterwards."""
     monkeypatch.chdir(ROOT)
-    stage_config = write_settings_module("dev", tmp_path)
+    stage_config = write_settings_module(stage, tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     saved_environment, root_level = dict(os.environ), logging.getLogger().level
-    environment = {**lambda_environment(stage_config, "thumbs-dev"), "SITE_ORIGIN": SITE_ORIGIN}
+    environment = {**lambda_environment(stage_config, f"thumbs-{stage}"), "SITE_ORIGIN": origin}
     os.environ.update(environment)
     settings = Settings.from_env()
     deploy_function(settings)

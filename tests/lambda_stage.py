@@ -19,6 +19,7 @@ from embedded_aws.context import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 API_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+FUNCTION_URL_HOST = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
 ACCOUNT = "123456789012"
 
 
@@ -98,6 +99,56 @@ def rest_event(
     }
 
 
+def url_event(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    host: str,
+    cookies: list[str],
+) -> dict:
+    """Return a Lambda function URL's event (payload format 2.0): lower-case headers, the
+    cookies in their own list, no stage in the path."""
+    all_headers = {
+        "host": host,
+        "x-forwarded-proto": "https",
+        "x-forwarded-port": "443",
+        "x-forwarded-for": "203.0.113.9",
+        "user-agent": "test-browser",
+        **{name.lower(): value for name, value in headers.items()},
+    }
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": cookies,
+        "headers": all_headers,
+        "queryStringParameters": dict(parse_qsl(query)) or None,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": host.split(".")[0],
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "27/Nov/2026:09:15:41 +0000",
+            "timeEpoch": 1795771341000,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "test-browser",
+            },
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
 @dataclass
 class Reply:
     """What a browser gets back from API Gateway."""
@@ -138,6 +189,7 @@ class Browser:
     stage: str = "dev"
     host: str = API_HOST
     prefix: str | None = None  # what the URL holds before the app's paths: "" on a custom domain
+    function_url: bool = False  # a function URL's payload 2.0, not API Gateway's REST events
     cookies: dict[str, str] = field(default_factory=dict)
     log: list[tuple[str, str, Reply]] = field(default_factory=list)
 
@@ -164,18 +216,15 @@ class Browser:
             reply = Reply(403, [("Content-Type", "application/json")], b'{"message":"Forbidden"}')
         else:
             sent = dict(headers or {})
-            if self.cookies:
-                sent["Cookie"] = "; ".join(f"{n}={v}" for n, v in self.cookies.items())
-            event = rest_event(
-                method,
-                parts.path[len(prefix) :] or "/",
-                parts.query,
-                sent,
-                body,
-                self.stage,
-                self.host,
-            )
-            reply = self._reply(self.handler(event, LambdaContext("thumbs-dev")))
+            jar = [f"{n}={v}" for n, v in self.cookies.items()]
+            path = parts.path[len(prefix) :] or "/"
+            if self.function_url:
+                event = url_event(method, path, parts.query, sent, body, self.host, jar)
+            else:
+                if jar:
+                    sent["Cookie"] = "; ".join(jar)
+                event = rest_event(method, path, parts.query, sent, body, self.stage, self.host)
+            reply = self._reply(self.handler(event, LambdaContext(f"thumbs-{self.stage}")))
             self._store_cookies(reply)
         self.log.append((method, url, reply))
         return reply
@@ -192,7 +241,9 @@ class Browser:
     def _reply(result: dict) -> Reply:
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-        return Reply(result["statusCode"], gateway_headers(result), data)
+        # A function URL's answer carries its cookies in their own list.
+        cookies = [("Set-Cookie", cookie) for cookie in result.get("cookies") or []]
+        return Reply(result["statusCode"], gateway_headers(result) + cookies, data)
 
     def _store_cookies(self, reply: Reply) -> None:
         for line in reply.set_cookies():

@@ -1,6 +1,7 @@
 """zappa_settings.json describes a safe deployment, and its policy files are current."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from app.iam import iam_policy
 from lambda_stage import zappa_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["dev", "production"]
+STAGES = ["dev", "production", "direct"]
 
 
 def stage_settings(stage: str) -> dict:
@@ -69,3 +70,22 @@ def test_the_attached_policy_is_the_generated_least_privilege_one(stage, monkeyp
     ]
     # Every grant names this stage's own function, buckets, table or parameter.
     assert all(f"thumbs-{stage}" in r or f"/thumbs/{stage}/" in r for r in resources), resources
+
+
+def test_every_stage_name_makes_valid_bucket_names():
+    """Zappa allows [A-Za-z0-9_] in a stage's name, which names its buckets; S3 allows no _
+    and no capitals in a bucket's name."""
+    stages = json.loads((ROOT / "zappa_settings.json").read_text())
+    for stage in stages:
+        assert re.fullmatch(r"[a-z0-9]+", stage), stage
+        names = Settings(stage=stage)
+        for bucket in (names.uploads_bucket, names.results_bucket):
+            assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket), bucket
+
+
+def test_the_direct_stage_is_served_by_a_function_url_without_api_gateway(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cli = zappa_cli("direct")
+    assert cli.use_function_url is True and cli.use_apigateway is False
+    assert cli.function_url_config["authorizer"] == "NONE"
+    assert cli.stage_config["aws_environment_variables"]["STAGE"] == "direct"

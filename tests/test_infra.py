@@ -96,6 +96,8 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
         "for 14 days",
         "function thumbs-dev is not deployed yet: run flask infra up again after zappa "
         "deploy, to keep the events it fails on",
+        "created alarm thumbs-dev-failures",
+        "created alarm thumbs-dev-slow-conversions",
     ]
     assert stage.check() == ["function thumbs-dev is not deployed (zappa deploy)"]
     deploy_function(stage)
@@ -235,6 +237,12 @@ BREAKAGES = {
         ),
         "queue thumbs-dev-failed-events is missing",
     ),
+    "alarm threshold": (
+        lambda st, s3, db, n: st.clients["cloudwatch"].put_metric_alarm(
+            **{**infra.alarms.alarms(n)[0], "Threshold": 500.0}
+        ),
+        "alarm thumbs-dev-failures differs from its setup",
+    ),
     "on-failure destination": (
         lambda st, s3, db, n: st.clients["lambda"].delete_function_event_invoke_config(
             FunctionName=n.function_name
@@ -293,6 +301,8 @@ def test_check_reports_what_is_missing(stage):
         "table thumbs-dev-jobs is missing",
         "queue thumbs-dev-failed-events is missing",
         "function thumbs-dev is not deployed (zappa deploy)",
+        "alarm thumbs-dev-failures is missing",
+        "alarm thumbs-dev-slow-conversions is missing",
     ]
 
 
@@ -348,10 +358,11 @@ def test_down_removes_every_object_version_the_buckets_the_table_and_the_queue(s
         "deleted bucket thumbs-dev-results",
         "deleted table thumbs-dev-jobs",
         "deleted queue thumbs-dev-failed-events",
+        "deleted alarms thumbs-dev-failures, thumbs-dev-slow-conversions",
     ]
     assert s3.list_buckets()["Buckets"] == [] and dynamodb.list_tables()["TableNames"] == []
     infra.down(settings, stage_up.clients, log=said.append)
-    assert said[-2:] == [
+    assert said[-3:-1] == [
         "table thumbs-dev-jobs was already gone",
         "queue thumbs-dev-failed-events was already gone",
     ]
@@ -396,3 +407,44 @@ def test_the_cli_prints_the_policy_file_zappa_attaches(runner, stage_name, monke
     assert printed.exit_code == 0
     on_disk = json.loads((ROOT / "deploy" / f"policy-{stage_name}.json").read_text())
     assert json.loads(printed.output) == on_disk
+
+
+def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(stage):
+    topic = "arn:aws:sns:us-east-1:123456789012:thumbs-alerts"
+    stage.up(settings=stage.settings.replace(alarm_topic_arn=topic))
+    found = {
+        alarm["AlarmName"]: alarm
+        for alarm in stage.clients["cloudwatch"].describe_alarms()["MetricAlarms"]
+    }
+    failures, slow = found["thumbs-dev-failures"], found["thumbs-dev-slow-conversions"]
+    assert (failures["Namespace"], failures["MetricName"], failures["Statistic"]) == (
+        "Thumbs",
+        "failures",
+        "Sum",
+    )
+    assert (slow["MetricName"], slow["ExtendedStatistic"], slow["Threshold"]) == (
+        "conversion_ms",
+        "p95",
+        5000.0,
+    )
+    for alarm in (failures, slow):
+        assert alarm["Dimensions"] == [{"Name": "stage", "Value": "dev"}]
+        assert alarm["AlarmActions"] == [topic]
+
+
+def test_up_throttles_the_stages_rest_api_once_zappa_has_made_it(stage_up):
+    apigateway = stage_up.clients["apigateway"]
+    api = apigateway.create_rest_api(name="thumbs-dev")["id"]
+    root = apigateway.get_resources(restApiId=api)["items"][0]["id"]
+    apigateway.put_method(
+        restApiId=api, resourceId=root, httpMethod="ANY", authorizationType="NONE"
+    )
+    apigateway.put_integration(restApiId=api, resourceId=root, httpMethod="ANY", type="MOCK")
+    apigateway.create_deployment(restApiId=api, stageName="dev")
+    (problem,) = stage_up.check()
+    assert "not throttled to 50 requests a second, bursts of 100" in problem
+    stage_up.up(settings=stage_up.settings.replace(api_rate_limit=20, api_burst_limit=40))
+    method = apigateway.get_stage(restApiId=api, stageName="dev")["methodSettings"]["*/*"]
+    assert (method["throttlingRateLimit"], method["throttlingBurstLimit"]) == (20.0, 40)
+    stage_up.up()
+    assert stage_up.check() == []

@@ -167,3 +167,14 @@ def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, c
     other = s3_event(deployed.settings.results_bucket, "results/x/thumb.jpg", 10)
     assert deployed.handler(other, LambdaContext("thumbs-dev")) is None
     assert "Cannot find a function" in caplog.text
+
+
+def test_every_web_line_names_its_lambda_invocation(deployed, capsys):
+    context = LambdaContext("thumbs-dev")
+    event = rest_event("GET", "/healthz", "", {}, None, "dev", API_HOST)
+    capsys.readouterr()
+    assert deployed.handler(event, context)["statusCode"] == 200
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (request,) = [line for line in lines if line.get("event") == "request"]
+    assert request["aws_request_id"] == context.aws_request_id
+    assert isinstance(request["cold_start"], bool)

@@ -7,7 +7,7 @@ again after it (the function's settings that Zappa has no setting for).
 from __future__ import annotations
 
 from ..config import Settings
-from . import buckets, function, table
+from . import alarms, buckets, function, limits, table
 from .base import Clients, Difference, InfraError
 from .buckets import bucket_setup, site_origins
 
@@ -22,7 +22,7 @@ __all__ = [
     "up",
 ]
 
-PARTS = (buckets, table, function)
+PARTS = (buckets, table, function, limits, alarms)
 
 
 def up(settings: Settings, clients: Clients | None = None, log=print) -> None:
