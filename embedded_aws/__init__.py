@@ -49,7 +49,12 @@ def create_app():
     """Return the site served on the embedded AWS, started or reused for it."""
     import app
 
-    settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
+    try:
+        settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
+    except LocalAWSError as error:
+        import click  # flask run then says it in one line, not a traceback
+
+        raise click.ClickException(str(error)) from error
     return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -98,16 +99,22 @@ class EmbeddedAWS:
 
             app = Faults(app)
         app = _Marker(app)
+        # Werkzeug's make_server exits the process on a busy port, with advice about another
+        # setting: bind a socket first, and say which setting to change.
+        probe = socket.socket()
         try:
-            # make_server binds here, so a busy port fails now instead of hanging a thread.
-            self._server = make_server(
-                self.host, self.port, app, threaded=True, request_handler=QuietHandler
-            )
+            probe.bind((self.host, self.port))
         except OSError as error:
             raise LocalAWSError(
-                f"Port {self.port} is in use by another program, so the embedded AWS cannot "
-                f"start: stop that program or set LOCAL_AWS_PORT to a free port."
+                f"Port {self.port}, where the embedded AWS listens, is in use by another "
+                f"program: stop that program, or choose a free port with LOCAL_AWS_PORT "
+                f"(LOCAL_AWS_PORT={self.port + 1} make run)."
             ) from error
+        finally:
+            probe.close()
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=QuietHandler
+        )
         self.port = self._server.server_port  # the one the system chose, when asked for 0
         threading.Thread(
             target=self._server.serve_forever, name="embedded-aws", daemon=True

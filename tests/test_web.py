@@ -290,12 +290,27 @@ def test_production_sets_secure_cookies_and_hsts(aws):
 
 
 def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
-    from embedded_aws import LocalAWSError
+    import click
+
     from embedded_aws import create_app as local_site
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
-    with pytest.raises(LocalAWSError, match="Lambda"):
+    with pytest.raises(click.ClickException, match="Lambda"):
         local_site()
+
+
+def test_a_busy_port_for_the_embedded_aws_names_the_setting_to_change():
+    import socket
+
+    from embedded_aws import CREDENTIALS, LocalAWSError
+    from embedded_aws.server import EmbeddedAWS
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LocalAWSError, match=f"Port {port}.*LOCAL_AWS_PORT={port + 1}"):
+            EmbeddedAWS(port, CREDENTIALS).start_or_reuse()
 
 
 def script_token(client) -> str:
