@@ -1,13 +1,19 @@
-"""`flask infra up|check|down|policy --stage NAME`: the AWS resources a stage needs."""
+"""`flask infra up|check|down|policy --stage NAME`: the AWS resources a stage needs.
+
+An operator runs them with `FLASK_APP=app.cli:operator_app`: they serve no page, so they need
+neither the site's secret key nor its origin, which the site refuses to start without and
+which a first deploy does not know yet when `flask infra up` must run.
+"""
 
 from __future__ import annotations
 
 import json
 
 import click
+from flask import Flask
 from flask.cli import with_appcontext
 
-from . import infra
+from . import infra, services
 from .config import Settings
 from .iam import iam_policy
 from .services import current_settings
@@ -54,10 +60,12 @@ def check(stage):
 
 @infra_cli.command("down")
 @stage_option
-@click.confirmation_option(prompt="Delete the stage's buckets, their objects and the table?")
+@click.confirmation_option(
+    prompt="Delete the stage's buckets, their objects, the table, the queue and the role?"
+)
 @with_appcontext
 def down(stage):
-    """Delete the stage's buckets (with their objects) and its table."""
+    """Delete the stage's buckets (with their objects), table, queue and role."""
     settings = _settings(stage)
     infra.down(settings, log=click.echo)
 
@@ -69,3 +77,11 @@ def policy(stage):
     """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
     settings = _settings(stage)
     click.echo(json.dumps(iam_policy(settings), indent=2))
+
+
+def operator_app() -> Flask:
+    """Return an app that carries only the operator's commands, with the environment's settings."""
+    app = Flask(__name__)
+    services.init_app(app, Settings.from_env())
+    app.cli.add_command(infra_cli)
+    return app
