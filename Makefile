@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEV := $(VENV)/.installed-dev
 PORT ?= 5000
 
-.PHONY: run test bench stress package clean
+.PHONY: run test bench stress package rehearse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,9 @@ $(PACKAGE): $(VENV312)/.installed $(PACKAGE_INPUTS)
 	mv $(PACKAGE).partial $@
 
 package: $(PACKAGE)
+
+# The README's deploy (zappa deploy, status, update, undeploy and the flask infra steps), run
+# for real against a fresh embedded AWS, every resource checked: about 30 s, on the package
+# above (built only when an input changed).
+rehearse: $(DEV) $(PACKAGE)
+	$(BIN)/python -m rehearse
