@@ -1,4 +1,4 @@
-"""One stage's rehearsal: the README's deploy steps in their order, each followed by its checks."""
+"""One stage's rehearsal: the README's deploy commands in their order, each followed by checks."""
 
 from __future__ import annotations
 
@@ -59,6 +59,26 @@ def stage_settings(stage: str) -> dict:
     return json.loads(json.dumps(cli.stage_config))
 
 
+# The deploy guide's commands, in the README's order, and what the rehearsal does for each
+# (tests/test_rehearse.py finds every line in the README, in this order).
+GUIDE = (
+    ("aws ssm put-parameter --name {parameter}", "put_secret"),
+    ("flask infra up --stage {stage}", "infra_up"),
+    ("zappa deploy {stage} -z {package}", "deploy"),
+    ("flask infra up --stage {stage}", "infra_up_after_the_deploy"),
+    ("zappa update {stage} -z {package}", "update_with_the_site_origin"),
+    ("flask infra up --stage {stage}", "infra_up"),
+    ("flask infra check --stage {stage}", "infra_check_after_the_update"),
+    ("zappa update {stage} -z {package}", "update"),
+    ("flask infra up --stage {stage}", "infra_up_after_another_update"),
+    ("zappa status {stage}", "status"),
+    ("zappa undeploy {stage} --remove-logs", "undeploy"),
+    ("flask infra down --stage {stage}", "infra_down"),
+    ("aws ssm delete-parameter --name {parameter}", "delete_secret"),
+    ("aws s3 rb s3://{zappa_bucket} --force", "remove_zappa_bucket"),
+)
+
+
 class StageRehearsal:
     """Deploy, update and undeploy one stage as the README says, and check each result."""
 
@@ -76,68 +96,112 @@ class StageRehearsal:
         self.deployed = Deployed(stage, config, self.package, client)
         self.parameter = config["aws_environment_variables"]["SECRET_KEY_PARAMETER"]
         self.site_origin: str | None = None
+        self.line = ""  # the README's command being rehearsed
+        # The README's shell, as step 1 exports it.
+        self.shell = {
+            "FLASK_APP": "app.cli:operator_app",
+            "FLASK_SKIP_DOTENV": "1",
+            "LOCAL_AWS": "0",
+            "STAGE": stage,
+            "SECRET_KEY_PARAMETER": self.parameter,
+        }
         self._write_settings()
 
     def run(self) -> None:
         """Run the stage's rehearsal; raise StepFailed when a command fails."""
-        baseline = inventory(self.client)
-        self.step("2. store the secret key in Parameter Store", self._put_secret)
-        self.flask("3. flask infra up", "infra", "up")
-        deploy = self.zappa("4. zappa deploy -z", "deploy", "-z", str(self.package))
-        self.flask("4. flask infra up, after the deploy", "infra", "up")
-        self.verify("deployed", checks.DEPLOYED)
-        self.site_origin = _origin(deploy)
-        status = self.zappa("6. zappa status", "status")
-        self.report.check("zappa status names the site", _names(status, self.site_origin))
-        # 5. Tell the stage its origin: a changed setting, brought by zappa update.
-        self.deployed.config["aws_environment_variables"]["SITE_ORIGIN"] = self.site_origin
-        self.deployed.notes["changed_setting"] = ("SITE_ORIGIN", self.site_origin)
-        self._write_settings()
-        self.zappa("5. zappa update -z, with SITE_ORIGIN", "update", "-z", str(self.package))
-        self.flask("5. flask infra up", "infra", "up")
-        self.flask("5. flask infra check", "infra", "check")
-        self.verify("updated", (checks.changed_setting_reached_the_function, *checks.DEPLOYED))
-        self.zappa("6. zappa update -z again", "update", "-z", str(self.package))
-        self.flask("6. flask infra up", "infra", "up")
-        self.verify("updated twice", checks.DEPLOYED)
-        self.step("the function's log group, as its first run makes it", self._log_group)
-        self.zappa("6. zappa undeploy --remove-logs", "undeploy", "--remove-logs", "--yes")
-        left = inventory(self.client) - baseline
-        wanted = removed_by_the_readme(self.stage, self.deployed.config)
-        self.report.check(
-            "undeploy leaves what the removal steps delete", differences(left, wanted)
-        )
-        self.flask("6. flask infra down", "infra", "down", "--yes")
-        self.step("6. aws ssm delete-parameter", self._delete_secret)
-        self.step("6. aws s3 rb --force (Zappa's bucket)", self._remove_zappa_bucket)
-        self.report.check(
-            "the removal steps leave nothing", differences(inventory(self.client), baseline)
-        )
+        self.baseline = inventory(self.client)
+        names = {
+            "stage": self.stage,
+            "parameter": self.parameter,
+            "package": self.package.relative_to(ROOT),
+            "zappa_bucket": self.deployed.config["s3_bucket"],
+        }
+        for line, action in GUIDE:
+            self.line = line.format(**names)
+            began, steps = time.monotonic(), len(self.report.steps)
+            getattr(self, action)()
+            if len(self.report.steps) == steps:  # done through boto3, not a command
+                self.report.step(self.line, time.monotonic() - began)
 
     def verify(self, when: str, named_checks) -> None:
         for check in named_checks:
             self.report.check(f"{when}: {check.__name__.replace('_', ' ')}", check(self.deployed))
 
-    def step(self, name: str, action) -> None:
-        began = time.monotonic()
-        action()
-        self.report.step(name, time.monotonic() - began)
+    # What the rehearsal does for each line of the guide.
 
-    def flask(self, name: str, *args: str) -> str:
-        """Run `flask ARGS --stage STAGE` in the README's shell (step 1's variables)."""
-        variables = {
-            "FLASK_APP": "app.cli:operator_app",
-            "FLASK_SKIP_DOTENV": "1",
-            "LOCAL_AWS": "0",
-            "STAGE": self.stage,
-            "SECRET_KEY_PARAMETER": self.parameter,
-        }
-        if self.site_origin:
-            variables["SITE_ORIGIN"] = self.site_origin
+    def put_secret(self) -> None:
+        value = secrets.token_urlsafe(48)
+        self.client("ssm").put_parameter(Name=self.parameter, Type="SecureString", Value=value)
+
+    def infra_up(self) -> None:
+        self.flask("infra", "up")
+
+    def deploy(self) -> None:
+        self.site_origin = _origin(self.zappa("deploy", "-z", str(self.package)))
+
+    def infra_up_after_the_deploy(self) -> None:
+        self.flask("infra", "up")
+        self.verify("deployed", checks.DEPLOYED)
+
+    def update_with_the_site_origin(self) -> None:
+        """Step 5: the stage's origin, a changed setting, brought to the function by update."""
+        self.deployed.config["aws_environment_variables"]["SITE_ORIGIN"] = self.site_origin
+        self.deployed.notes["changed_setting"] = ("SITE_ORIGIN", self.site_origin)
+        self._write_settings()
+        self.update()
+        self.shell["SITE_ORIGIN"] = self.site_origin  # and exported, for flask infra
+
+    def infra_check_after_the_update(self) -> None:
+        self.flask("infra", "check")
+        self.verify("updated", (checks.changed_setting_reached_the_function, *checks.DEPLOYED))
+
+    def update(self) -> None:
+        self.zappa("update", "-z", str(self.package))
+
+    def infra_up_after_another_update(self) -> None:
+        self.flask("infra", "up")
+        self.verify("updated again", checks.DEPLOYED)
+
+    def status(self) -> None:
+        said = self.zappa("status")
+        named = [] if self.site_origin in said else [f"it does not name {self.site_origin}"]
+        self.report.check("zappa status names the site", named)
+
+    def undeploy(self) -> None:
+        # The function never runs here; in AWS its first run makes its log group, which
+        # --remove-logs must then remove.
+        name = f"/aws/lambda/{self.deployed.function_name}"
+        self.client("logs").create_log_group(logGroupName=name)
+        self.zappa("undeploy", "--remove-logs", "--yes")
+        left = inventory(self.client) - self.baseline
+        wanted = removed_by_the_readme(self.stage, self.deployed.config)
+        self.report.check(
+            "undeploy leaves what the removal steps delete", differences(left, wanted)
+        )
+
+    def infra_down(self) -> None:
+        self.flask("infra", "down", "--yes")
+
+    def delete_secret(self) -> None:
+        self.client("ssm").delete_parameter(Name=self.parameter)
+
+    def remove_zappa_bucket(self) -> None:
+        s3, bucket = self.client("s3"), self.deployed.config["s3_bucket"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+        left = differences(inventory(self.client), self.baseline)
+        self.report.check("the removal steps leave nothing", left)
+
+    # How a command of the guide runs.
+
+    def flask(self, *args: str) -> str:
+        """Run `flask ARGS --stage STAGE` in the README's shell."""
         command = [sys.executable, "-m", "flask", *args, "--stage", self.stage]
-        return self._run(name, command, ROOT, clean_environment(self.endpoint, **variables))
+        return self._run(command, ROOT, clean_environment(self.endpoint, **self.shell))
 
-    def zappa(self, name: str, command: str, *args: str) -> str:
+    def zappa(self, command: str, *args: str) -> str:
         """Run `zappa COMMAND STAGE ARGS` from the Python 3.12 virtualenv, as the README does."""
         environment = clean_environment(
             self.endpoint,
@@ -145,11 +209,11 @@ class StageRehearsal:
             PATH=f"{VENV312 / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         )
         line = [str(VENV312 / "bin" / "zappa"), command, self.stage, *args]
-        output = self._run(name, [*line, "-s", str(self.settings_file)], self.workdir, environment)
+        output = self._run([*line, "-s", str(self.settings_file)], self.workdir, environment)
         self.report.check(f"zappa {command} logs no error", _errors(output))
         return output
 
-    def _run(self, name: str, command: list[str], cwd: Path, environment: dict) -> str:
+    def _run(self, command: list[str], cwd: Path, environment: dict) -> str:
         began = time.monotonic()
         done = subprocess.run(
             command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=300
@@ -157,34 +221,13 @@ class StageRehearsal:
         output = done.stdout + done.stderr
         log = self.workdir / f"{self.stage}-{len(self.report.steps):02d}.log"
         log.write_text(f"$ {' '.join(command)}\n{output}")
-        self.report.step(name, time.monotonic() - began, log)
+        self.report.step(self.line, time.monotonic() - began, log)
         if done.returncode != 0:
-            raise StepFailed(f"{name} exited with {done.returncode}:\n{output[-3000:]}")
+            raise StepFailed(f"{self.line} exited with {done.returncode}:\n{output[-3000:]}")
         return output
 
     def _write_settings(self) -> None:
         self.settings_file.write_text(json.dumps({self.stage: self.deployed.config}, indent=2))
-
-    def _put_secret(self) -> None:
-        self.client("ssm").put_parameter(
-            Name=self.parameter, Type="SecureString", Value=secrets.token_urlsafe(48)
-        )
-
-    def _delete_secret(self) -> None:
-        self.client("ssm").delete_parameter(Name=self.parameter)
-
-    def _remove_zappa_bucket(self) -> None:
-        s3, bucket = self.client("s3"), self.deployed.config["s3_bucket"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-        s3.delete_bucket(Bucket=bucket)
-
-    def _log_group(self) -> None:
-        # The function never runs here; in AWS its first run makes this group, which
-        # --remove-logs must then remove.
-        name = f"/aws/lambda/{self.deployed.function_name}"
-        self.client("logs").create_log_group(logGroupName=name)
 
 
 def _errors(output: str) -> list[str]:
@@ -203,7 +246,3 @@ def _origin(output: str) -> str:
         raise StepFailed(f"zappa deploy printed no URL:\n{output[-2000:]}")
     parts = urlsplit(urls[-1])
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _names(output: str, origin: str | None) -> list[str]:
-    return [] if origin and origin in output else [f"zappa status does not name {origin}"]

@@ -17,12 +17,29 @@ from app.config import Settings
 from app.iam import iam_policy
 from rehearse import checks
 from rehearse.report import Report
-from rehearse.stage import stage_settings
+from rehearse.stage import GUIDE, ROOT, stage_settings
 
 pytestmark = pytest.mark.e2e
 
 # Every check but the REST API's, which needs Zappa's CloudFormation stack.
 BY_HAND = [c for c in checks.DEPLOYED if c is not checks.site_is_served_by_its_rest_api_or_url]
+
+
+def test_the_rehearsal_runs_the_readme_deploy_guide_in_its_order():
+    readme = (ROOT / "README.md").read_text()
+    guide = readme[readme.index("## Deploying with Zappa") : readme.index("### A custom domain")]
+    names = {
+        "stage": "dev",
+        "parameter": "/thumbs/dev/secret-key",
+        "package": "build/thumbs-dev.zip",
+        "zappa_bucket": "thumbs-dev-zappa-packages",
+    }
+    at = 0
+    for line, _ in GUIDE:
+        command = line.format(**names)
+        found = guide.find(command, at)
+        assert found >= 0, f"the README runs no {command!r} after {guide[at - 80 : at]!r}"
+        at = found + len(command)
 
 
 def _client_maker(endpoint: str):
