@@ -34,7 +34,12 @@ def inventory(client: Callable[[str], object]) -> set[str]:
 
 def removed_by_the_readme(stage: str, config: dict) -> set[str]:
     """Return what the README's removal steps delete after `zappa undeploy`, as inventory names."""
-    return {
+    # Deploying a built package, Zappa uploads only its CloudFormation template (for the REST
+    # API) to its bucket: a stage without API Gateway leaves no bucket to remove.
+    zappa_bucket = (
+        {f"bucket {config['s3_bucket']}"} if config.get("apigateway_enabled", True) else set()
+    )
+    return zappa_bucket | {
         # flask infra down --stage STAGE
         f"bucket thumbs-{stage}-uploads",
         f"bucket thumbs-{stage}-results",
@@ -43,8 +48,7 @@ def removed_by_the_readme(stage: str, config: dict) -> set[str]:
         f"role {config['project_name']}-{stage}-ZappaLambdaExecutionRole",
         # aws ssm delete-parameter --name /thumbs/STAGE/secret-key
         f"parameter {config['aws_environment_variables']['SECRET_KEY_PARAMETER']}",
-        # aws s3 rb s3://thumbs-STAGE-zappa-packages --force
-        f"bucket {config['s3_bucket']}",
+        # and aws s3 rb s3://thumbs-STAGE-zappa-packages --force: the bucket above
     }
 
 

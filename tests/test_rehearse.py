@@ -265,3 +265,18 @@ def test_a_failed_check_makes_the_rehearsal_exit_1(monkeypatch, tmp_path):
         assert rehearse_main.main(["dev"]) == 1
     assert "FAILED  deployed: role holds exactly the policy file" in printed.getvalue()
     assert "1 failed" in printed.getvalue()
+
+
+def test_the_way_in_is_checked_for_the_stage_s_kind(deployed):
+    # By hand there is no REST API, which a stage behind API Gateway must have.
+    assert checks.site_is_served_by_its_rest_api_or_url(deployed) == [
+        f"0 REST APIs are named {deployed.function_name}, not 1"
+    ]
+    deployed.config.update(function_url_enabled=True, apigateway_enabled=False)
+    assert checks.site_is_served_by_its_rest_api_or_url(deployed) == [
+        "the function's URLs are [], not one public"
+    ]
+    deployed.client("lambda").create_function_url_config(
+        FunctionName=deployed.function_name, AuthType="NONE"
+    )
+    assert checks.site_is_served_by_its_rest_api_or_url(deployed) == []
