@@ -1,14 +1,20 @@
-"""The operator's commands: `flask infra up|check|down|policy` (what a stage needs in AWS) and
-`flask jobs failed-events [--replay]` (the events the worker failed on for good)."""
+"""The operator's commands: `flask infra up|check|down|policy --stage NAME` (what a stage needs
+in AWS) and `flask jobs failed-events [--replay]` (the events the worker failed on for good).
+
+An operator runs them with `FLASK_APP=app.cli:operator_app`: they serve no page, so they need
+neither the site's secret key nor its origin, which the site refuses to start without and
+which a first deploy does not know yet when `flask infra up` must run.
+"""
 
 from __future__ import annotations
 
 import json
 
 import click
+from flask import Flask
 from flask.cli import with_appcontext
 
-from . import infra
+from . import infra, services
 from .config import Settings
 from .events import FailedEvents, describe_failure
 from .iam import iam_policy
@@ -56,10 +62,12 @@ def check(stage):
 
 @infra_cli.command("down")
 @stage_option
-@click.confirmation_option(prompt="Delete the stage's buckets, their objects and the table?")
+@click.confirmation_option(
+    prompt="Delete the stage's buckets, their objects, the table, the queue and the role?"
+)
 @with_appcontext
 def down(stage):
-    """Delete the stage's buckets (with their objects) and its table."""
+    """Delete the stage's buckets (with their objects), table, queue and role."""
     settings = _settings(stage)
     infra.down(settings, log=click.echo)
 
@@ -85,14 +93,14 @@ def jobs_cli():
 def failed_events(stage, replay):
     """List the events Lambda kept after the worker failed on them; --replay tries them again."""
     settings = _settings(stage)
-    services = services_for(settings)
+    conversions = services_for(settings).conversions
     kept = FailedEvents(client("sqs", settings), settings.failed_events_queue)
     count = 0
     for message, record in kept.read():
         count += 1
         click.echo(describe_failure(record))
         if replay:
-            services.conversions.replay(record["requestPayload"])
+            conversions.replay(record["requestPayload"])
             kept.forget(message)
             click.echo("  replayed")
         else:
@@ -100,3 +108,12 @@ def failed_events(stage, replay):
     click.echo(
         f"{count} failed event{'s' if count != 1 else ''}" + (", replayed" if replay else "")
     )
+
+
+def operator_app() -> Flask:
+    """Return an app that carries only the operator's commands, with the environment's settings."""
+    app = Flask(__name__)
+    services.init_app(app, Settings.from_env())
+    app.cli.add_command(infra_cli)
+    app.cli.add_command(jobs_cli)
+    return app

@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 
 from .gate import S3Gate
 from .invocations import Invocations
+from .moto_gaps import MotoGaps, install
 
 MARKER_PATH = "/__thumbs__/embedded-aws"
 MARKER = b"thumbs-embedded-aws"
@@ -54,7 +55,7 @@ class _OneAtATime:
 
 
 class EmbeddedAWS:
-    """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
+    """moto on `host:port`: S3 behind the gate; the calls Zappa makes answered as AWS does."""
 
     def __init__(
         self, port: int, credentials: dict[str, str], host: str = "127.0.0.1", faults: bool = False
@@ -92,7 +93,9 @@ class EmbeddedAWS:
                 if str(code).isdigit() and int(code) >= 500:
                     super().log_request(code, size)
 
-        self.invocations = Invocations(_OneAtATime(DomainDispatcherApplication(create_backend_app)))
+        install()
+        moto = DomainDispatcherApplication(create_backend_app)
+        self.invocations = Invocations(MotoGaps(_OneAtATime(moto)))
         app = S3Gate(self.invocations, self.credentials)
         if self.faults:
             from .faults import Faults

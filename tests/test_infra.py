@@ -49,11 +49,11 @@ def stage(aws):
 
 
 def deploy_function(stage: Stage) -> str:
-    """Create the stage's function as zappa deploy would (moto runs nothing)."""
-    iam = stage.clients["iam"]
-    role = iam.create_role(
-        RoleName="thumbs-dev-ZappaLambdaExecutionRole", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
+    """Create the stage's function as zappa deploy would (moto runs nothing), with the role
+    flask infra up made."""
+    role = stage.clients["iam"].get_role(RoleName="thumbs-dev-ZappaLambdaExecutionRole")["Role"][
+        "Arn"
+    ]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
@@ -92,6 +92,8 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
         f"created bucket thumbs-dev-results: private, encrypted, CORS for ['{ORIGIN}'], "
         "deleting results/ after 7 days",
         "created table thumbs-dev-jobs: on demand, TTL on expires_at, index by_owner",
+        "created role thumbs-dev-ZappaLambdaExecutionRole: the function's least-privilege "
+        "policy, and nothing else",
         "created queue thumbs-dev-failed-events: keeps the events the worker failed on, "
         "for 14 days",
         "function thumbs-dev is not deployed yet: run flask infra up again after zappa "
@@ -105,7 +107,9 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
     stage.up(log=said.append)
     assert said == [
         "fixed: function thumbs-dev does not send the events it fails on to "
-        "arn:aws:sqs:us-east-1:123456789012:thumbs-dev-failed-events"
+        "arn:aws:sqs:us-east-1:123456789012:thumbs-dev-failed-events",
+        "fixed: function thumbs-dev has no S3 invoke permission for "
+        "arn:aws:s3:::thumbs-dev-uploads in 123456789012 only",
     ]
     assert stage.check() == []
 
@@ -125,7 +129,8 @@ def test_failed_events_go_to_the_queue_after_two_retries(stage_up):
 
 def test_up_again_only_reads(stage_up):
     said = []
-    calls = calls_made(*(stage_up.clients[name] for name in ("s3", "dynamodb", "sqs", "lambda")))
+    services = ("s3", "dynamodb", "sqs", "lambda", "iam")
+    calls = calls_made(*(stage_up.clients[name] for name in services))
     stage_up.up(log=said.append)
     assert said == []
     assert calls and all(c.startswith(("Get", "Head", "Describe", "List")) for c in calls), calls
@@ -299,6 +304,7 @@ def test_check_reports_what_is_missing(stage):
         "bucket thumbs-dev-uploads is missing",
         "bucket thumbs-dev-results is missing",
         "table thumbs-dev-jobs is missing",
+        "role thumbs-dev-ZappaLambdaExecutionRole is missing",
         "queue thumbs-dev-failed-events is missing",
         "function thumbs-dev is not deployed (zappa deploy)",
         "alarm thumbs-dev-failures is missing",
@@ -357,13 +363,15 @@ def test_down_removes_every_object_version_the_buckets_the_table_and_the_queue(s
         "deleted bucket thumbs-dev-uploads",
         "deleted bucket thumbs-dev-results",
         "deleted table thumbs-dev-jobs",
+        "deleted role thumbs-dev-ZappaLambdaExecutionRole",
         "deleted queue thumbs-dev-failed-events",
         "deleted alarms thumbs-dev-failures, thumbs-dev-slow-conversions",
     ]
     assert s3.list_buckets()["Buckets"] == [] and dynamodb.list_tables()["TableNames"] == []
     infra.down(settings, stage_up.clients, log=said.append)
-    assert said[-3:-1] == [
+    assert said[-4:-1] == [
         "table thumbs-dev-jobs was already gone",
+        "role thumbs-dev-ZappaLambdaExecutionRole was already gone",
         "queue thumbs-dev-failed-events was already gone",
     ]
 

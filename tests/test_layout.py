@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVELOPMENT_ONLY = {"embedded_aws", "moto", "tests", "pytest", "playwright", "stress", "bench"}
+DEVELOPMENT_ONLY = {
+    "embedded_aws",
+    "moto",
+    "tests",
+    "pytest",
+    "playwright",
+    "stress",
+    "bench",
+    "rehearse",
+}
 
 BUILD_AN_APP = """
 import json, sys, threading

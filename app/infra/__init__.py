@@ -1,13 +1,14 @@
 """Create, check and remove what a stage needs in AWS; every step is idempotent.
 
-`flask infra up` runs before `zappa deploy` (the S3 trigger needs the uploads bucket) and
-again after it (the function's settings that Zappa has no setting for).
+`flask infra up` runs before `zappa deploy` (the S3 trigger needs the uploads bucket, and a
+deploy of a built package needs the role) and again after each deploy and update (the
+function's settings that Zappa has no setting for, and its one S3 invoke permission).
 """
 
 from __future__ import annotations
 
 from ..config import Settings
-from . import alarms, buckets, function, limits, table
+from . import alarms, buckets, function, limits, permission, role, table
 from .base import Clients, Difference, InfraError
 from .buckets import bucket_setup, site_origins
 
@@ -22,7 +23,7 @@ __all__ = [
     "up",
 ]
 
-PARTS = (buckets, table, function, limits, alarms)
+PARTS = (buckets, table, role, function, permission, limits, alarms)
 
 
 def up(settings: Settings, clients: Clients | None = None, log=print) -> None:
@@ -46,7 +47,8 @@ def check(settings: Settings, clients: Clients | None = None) -> list[str]:
 
 
 def down(settings: Settings, clients: Clients | None = None, log=print) -> None:
-    """Delete the buckets (with every object and version in them), the table and the queue."""
+    """Delete the buckets (with every object and version in them), the table, the queue and
+    the role."""
     clients = clients or Clients(settings)
     for part in PARTS:
         part.down(settings, clients, log)

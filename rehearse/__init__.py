@@ -1,0 +1,17 @@
+"""`make rehearse`: the README's deploy, run for real with Zappa's own CLI on the embedded AWS.
+
+For each stage below it follows "Deploying with Zappa" in the README's order (the secret in
+Parameter Store, `flask infra up`, `zappa deploy -z` of the built package, `flask infra up`
+again, `zappa status`, `zappa update` twice, `zappa undeploy`, then the removal steps), with a
+settings file made for it from `zappa_settings.json` (`touch` off: the API's host does not
+resolve here), and checks through boto3 what the README promises at each point
+(`checks.py`), and what `undeploy` and the removal steps leave (`inventory.py`).
+
+Nothing reaches AWS: a fresh embedded AWS on a free loopback port, with the fake credentials
+`testing`/`testing`, answers every call.
+"""
+
+# The stages rehearsed, one of each kind: what each is checked for follows from its settings
+# (a REST API, or a function URL when `function_url_enabled` and not `apigateway_enabled`),
+# so a stage of another kind joins with one line here.
+STAGES = ("dev", "direct")
