@@ -112,6 +112,7 @@ def install() -> None:
     """Patch moto's models where a gap is in the model, not the HTTP answer (idempotent)."""
     from moto.apigateway.models import RestAPI, apigateway_backends
 
+    _store_function_url_conditions()
     if "delete" in vars(RestAPI):
         return
 
@@ -123,6 +124,39 @@ def install() -> None:
         apigateway_backends[account_id][region_name].delete_rest_api(self.id)
 
     RestAPI.delete = delete
+
+
+def _store_function_url_conditions() -> None:
+    """Keep AddPermission's FunctionUrlAuthType and InvokedViaFunctionUrl as AWS keeps them.
+
+    AWS Lambda Developer Guide, "Control access to function URLs": a statement added with
+    them holds `"Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}` and
+    `"Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}`. moto leaves them as
+    top-level keys of the statement, where no condition check would look.
+    """
+    from moto.awslambda.policy import Policy
+
+    if getattr(Policy.decode_policy, "thumbs", False):
+        return
+    decode = Policy.decode_policy
+
+    def decode_policy(self, obj):
+        conditions = {}
+        if "FunctionUrlAuthType" in obj:
+            conditions["StringEquals"] = {
+                "lambda:FunctionUrlAuthType": obj.pop("FunctionUrlAuthType")
+            }
+        if "InvokedViaFunctionUrl" in obj:
+            via = obj.pop("InvokedViaFunctionUrl")
+            conditions["Bool"] = {"lambda:InvokedViaFunctionUrl": str(via).lower()}
+        policy = decode(self, obj)
+        if conditions:
+            statement = policy.statements[0]
+            statement["Condition"] = {**statement.get("Condition", {}), **conditions}
+        return policy
+
+    decode_policy.thumbs = True
+    Policy.decode_policy = decode_policy
 
 
 def _service(environ) -> str | None:

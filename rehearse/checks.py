@@ -269,6 +269,38 @@ def site_is_served_by_its_rest_api_or_url(deployed: Deployed) -> list[str]:
     return rest_api_proxies_every_path_to_the_function(deployed)
 
 
+def nobody_invokes_the_function_but_through_its_url(deployed: Deployed) -> list[str]:
+    """No statement lets every principal invoke the function, but through its function URL
+    (Zappa's own would let any AWS account invoke it directly, with any event)."""
+    problems = []
+    for statement in deployed.resource_policy():
+        public = statement.get("Principal") in ("*", {"AWS": "*"})
+        if public and statement.get("Action") == "lambda:InvokeFunction":
+            if statement.get("Condition") != {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}:
+                problems.append(f"statement {statement.get('Sid')} lets anyone invoke it")
+            elif not deployed.serves_through_a_function_url:
+                problems.append(f"statement {statement.get('Sid')}: a stage with no URL")
+    return problems
+
+
+def api_is_throttled(deployed: Deployed) -> list[str]:
+    """The REST API's stage is throttled as the settings say (a stage with a URL has none)."""
+    if deployed.serves_through_a_function_url:
+        return []
+    from app.config import Settings
+
+    apigateway = deployed.client("apigateway")
+    apis = [a for a in apigateway.get_rest_apis()["items"] if a["name"] == deployed.function_name]
+    if len(apis) != 1:
+        return []  # the REST API's own check says so
+    method = apigateway.get_stage(restApiId=apis[0]["id"], stageName=deployed.stage)
+    method = method.get("methodSettings", {}).get("*/*", {})
+    settings = Settings(stage=deployed.stage)
+    wanted = (float(settings.api_rate_limit), settings.api_burst_limit)
+    have = (method.get("throttlingRateLimit"), method.get("throttlingBurstLimit"))
+    return [] if have == wanted else [f"the API is throttled to {have}, not {wanted}"]
+
+
 # What a deployed stage must hold after `flask infra up` follows each deploy and update.
 DEPLOYED = (
     role_holds_exactly_the_policy_file,
@@ -280,5 +312,7 @@ DEPLOYED = (
     reconciler_is_scheduled,
     failed_events_go_to_the_queue,
     one_s3_permission_for_this_bucket_and_account,
+    nobody_invokes_the_function_but_through_its_url,
+    api_is_throttled,
     resource_policy_does_not_grow,
 )

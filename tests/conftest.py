@@ -18,11 +18,13 @@ from werkzeug.serving import make_server
 
 from app import create_app, infra
 from app.services import current_settings, services_for
+from embedded_aws.moto_gaps import install as fill_moto_gaps
 
 from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent
+fill_moto_gaps()  # moto's models answer as AWS does where the embedded AWS fills them in
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

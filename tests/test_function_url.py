@@ -72,3 +72,39 @@ def test_a_post_with_its_body_and_csrf_token_reaches_the_app(deployed_direct):
     )
     assert made.status == 201, made.text
     assert len(made.json()["uploads"]) == 2
+
+
+def test_after_infra_up_nobody_may_invoke_the_function_but_through_its_url(deployed_direct):
+    from app import infra
+    from app.services import client
+
+    settings = deployed_direct.settings
+    lambda_ = client("lambda", settings)
+    lambda_.create_function_url_config(FunctionName="thumbs-direct", AuthType="NONE")
+    # What Zappa 0.63's deploy adds for a public function URL.
+    lambda_.add_permission(
+        FunctionName="thumbs-direct",
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    lambda_.add_permission(
+        FunctionName="thumbs-direct",
+        StatementId="FunctionURLAllowPublicAccessInvoke",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    assert any("lets anyone invoke it directly" in p for p in infra.check(settings))
+    infra.up(settings, log=lambda message: None)
+    statements = {
+        s["Sid"]: s
+        for s in __import__("json").loads(
+            lambda_.get_policy(FunctionName="thumbs-direct")["Policy"]
+        )["Statement"]
+    }
+    invoke = statements["FunctionURLAllowPublicAccessInvoke"]  # the id Zappa then leaves alone
+    assert invoke["Condition"] == {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+    url = statements["FunctionURLAllowPublicAccess"]
+    assert url["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
+    assert not [p for p in infra.check(settings) if "invoke" in p]

@@ -7,6 +7,14 @@ SourceAccount (a deleted bucket's name, re-created by another account, could inv
 function). `flask infra up`, run after each deploy and update, leaves exactly one S3 statement:
 its own, with a fixed id, the uploads bucket's ARN as SourceArn and this account as
 SourceAccount. It adds it before it removes Zappa's, so S3 never loses its leave.
+
+A stage served by a function URL (auth NONE) must let anyone invoke the function through
+that URL. Zappa 0.63 lets anyone invoke it at all: its `FunctionURLAllowPublicAccessInvoke`
+statement grants `lambda:InvokeFunction` to every principal with no condition, so any AWS
+account could invoke the function directly, with any event (Zappa's handler runs a
+`raw_command` event's Python). `flask infra up` puts that statement back under the same id
+(so that `zappa update`, finding it, leaves it alone) with the condition AWS documents for
+function URLs, `lambda:InvokedViaFunctionUrl`: through the URL, and no other way.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ from .base import Clients, Difference, apply
 STATEMENT_ID = "thumbs-uploads-bucket"
 S3 = "s3.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
+# Zappa's statement id for a function URL's public invocation, kept so Zappa leaves it alone.
+URL_INVOKE_ID = "FunctionURLAllowPublicAccessInvoke"
+VIA_URL_ONLY = {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
 
 
 def up(settings: Settings, clients: Clients, log) -> list[str]:
@@ -93,7 +104,39 @@ def _differences(settings: Settings, clients: Clients) -> list[Difference] | Non
                 lambda sid=sid: lambda_.remove_permission(FunctionName=name, StatementId=sid),
             )
         )
-    return differences
+    return differences + _public_invocations(lambda_, name, policy)
+
+
+def _public_invocations(lambda_, name: str, policy: dict) -> list[Difference]:
+    """Return a fix for each statement that lets anyone invoke the function other than
+    through its function URL."""
+    found = []
+    for statement in policy.get("Statement", []):
+        public = statement.get("Principal") in ("*", {"AWS": "*"})
+        if not public or statement.get("Action") != INVOKE:
+            continue
+        if statement.get("Condition") == VIA_URL_ONLY:
+            continue
+        sid = statement.get("Sid")
+
+        def through_the_url_only(sid=sid) -> None:
+            lambda_.remove_permission(FunctionName=name, StatementId=sid)
+            lambda_.add_permission(
+                FunctionName=name,
+                StatementId=URL_INVOKE_ID,
+                Action=INVOKE,
+                Principal="*",
+                InvokedViaFunctionUrl=True,
+            )
+
+        found.append(
+            (
+                f"function {name} lets anyone invoke it directly (statement {sid}), not only "
+                "through its function URL",
+                through_the_url_only,
+            )
+        )
+    return found
 
 
 def _principal(statement: dict) -> str | None:
