@@ -70,7 +70,11 @@ def clients(endpoint: str):
 @contextmanager
 def embedded_aws(folder: Path):
     """Run a fresh embedded AWS on a free port for the rehearsal; yield its endpoint."""
-    environment = clean_environment("", LOCAL_AWS_PORT="0", RECONCILE_SECONDS="0")
+    # Lambda's default account quota, enforced as AWS does (100 left unreserved), which moto
+    # only does when told: a cap the account cannot give fails the rehearsal.
+    environment = clean_environment(
+        "", LOCAL_AWS_PORT="0", RECONCILE_SECONDS="0", MOTO_LAMBDA_CONCURRENCY_QUOTA="1000"
+    )
     del environment["AWS_ENDPOINT_URL"]
     log = (folder / "embedded-aws.log").open("w")
     process = subprocess.Popen(

@@ -69,7 +69,7 @@ GUIDE = (
     ("zappa update {stage} -z {package}", "update_with_the_site_origin"),
     ("flask infra up --stage {stage}", "infra_up"),
     ("flask infra check --stage {stage}", "infra_check_after_the_update"),
-    ("zappa update {stage} -z {package}", "update"),
+    ("zappa update {stage} -z {package}", "update_with_a_concurrency_cap"),
     ("flask infra up --stage {stage}", "infra_up_after_another_update"),
     ("zappa status {stage}", "status"),
     ("zappa undeploy {stage} --remove-logs", "undeploy"),
@@ -77,6 +77,10 @@ GUIDE = (
     ("aws ssm delete-parameter --name {parameter}", "delete_secret"),
     ("aws s3 rb s3://{zappa_bucket} --force", "remove_zappa_bucket"),
 )
+
+
+# The reserved concurrency the rehearsal opts in to, as the README's step 6 shows.
+CONCURRENCY_CAP = 100
 
 
 class StageRehearsal:
@@ -157,6 +161,12 @@ class StageRehearsal:
 
     def update(self) -> None:
         self.zappa("update", "-z", str(self.package))
+
+    def update_with_a_concurrency_cap(self) -> None:
+        """Step 6: the opt-in ceiling on concurrent executions, brought to the function."""
+        self.deployed.config["lambda_concurrency"] = CONCURRENCY_CAP
+        self._write_settings()
+        self.update()
 
     def infra_up_after_another_update(self) -> None:
         self.flask("infra", "up")

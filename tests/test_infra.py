@@ -3,6 +3,8 @@ created, checked and removed, on moto."""
 
 import io
 import json
+import re
+import shlex
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,6 +440,44 @@ def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(sta
     for alarm in (failures, slow):
         assert alarm["Dimensions"] == [{"Name": "stage", "Value": "dev"}]
         assert alarm["AlarmActions"] == [topic]
+
+
+def test_the_readmes_alarm_commands_make_the_alarms_infra_up_makes(stage):
+    """The README's `aws cloudwatch put-metric-alarm` lines, read as the CLI reads them."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Metrics and alarms") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
+    assert [c[:3] for c in commands] == [["aws", "cloudwatch", "put-metric-alarm"]] * 2
+    from_readme = [_alarm_arguments(command[3:]) for command in commands]
+    expected = [
+        {
+            k: v
+            for k, v in alarm.items()
+            if k not in ("AlarmDescription", "AlarmActions", "OKActions")
+        }
+        for alarm in infra.alarms.alarms(stage.settings)
+    ]
+    assert from_readme == expected
+
+
+def _alarm_arguments(words: list[str]) -> dict:
+    """Return put_metric_alarm's arguments from the CLI's options for it."""
+    numbers = {
+        "Period": int,
+        "EvaluationPeriods": int,
+        "DatapointsToAlarm": int,
+        "Threshold": float,
+    }
+    arguments = {}
+    for option, value in zip(words[::2], words[1::2], strict=True):
+        name = "".join(part.capitalize() for part in option.removeprefix("--").split("-"))
+        if name == "Dimensions":
+            pairs = dict(part.split("=", 1) for part in value.split(","))
+            arguments[name] = [{"Name": pairs["Name"], "Value": pairs["Value"]}]
+        else:
+            arguments[name] = numbers.get(name, str)(value)
+    return arguments
 
 
 def test_up_throttles_the_stages_rest_api_once_zappa_has_made_it(stage_up):

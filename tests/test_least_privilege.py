@@ -5,6 +5,7 @@ included; each call is recorded as IAM sees it, with what browsers do through pr
 requests (S3 authorizes those as the function that signed them).
 """
 
+import ast
 import json
 import re
 import sys
@@ -171,6 +172,24 @@ def test_the_policy_allows_every_call_the_function_makes(deployed, recorded):
         "browser POST",
         "browser GET",
     }
+
+
+def test_the_package_ships_the_sdk_models_of_every_service_the_function_calls(recorded):
+    """The package prunes botocore to the models in deploy/package.py's FUNCTION_SERVICES: a
+    call to any other service would fail on Lambda with UnknownServiceError."""
+    accesses, _ = recorded
+    called = {a.via.split(".")[0] for a in accesses if not a.via.startswith("browser")}
+    assert called >= {"s3", "dynamodb", "ssm", "lambda"}
+    assert called <= set(function_services())
+
+
+def function_services() -> tuple[str, ...]:
+    """Return deploy/package.py's FUNCTION_SERVICES, read without running the builder."""
+    tree = ast.parse((ROOT / "deploy" / "package.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "FUNCTION_SERVICES":
+            return ast.literal_eval(node.value)
+    raise AssertionError("deploy/package.py names no FUNCTION_SERVICES")
 
 
 def test_the_policy_allows_nothing_the_function_does_not_do(deployed, recorded):
