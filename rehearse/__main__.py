@@ -4,22 +4,19 @@ embedded AWS; print every step and check; exit 1 if a step or a check failed."""
 from __future__ import annotations
 
 import argparse
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 
+from embedded_aws.process import NotReady, running
+
 from . import STAGES
 from .report import Report
 from .stage import FAKE_CREDENTIALS, ROOT, StageRehearsal, StepFailed, clean_environment
-
-_READY_SECONDS = 60
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,43 +73,12 @@ def embedded_aws(folder: Path):
         "", LOCAL_AWS_PORT="0", RECONCILE_SECONDS="0", MOTO_LAMBDA_CONCURRENCY_QUOTA="1000"
     )
     del environment["AWS_ENDPOINT_URL"]
-    log = (folder / "embedded-aws.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "embedded_aws", "--port", "0"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue = queue.Queue()
-
-    def drain() -> None:  # always read, so a full pipe never blocks the server
-        for line in process.stdout:
-            log.write(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        yield _ready(lines)
-    finally:
-        process.terminate()
+    with (folder / "embedded-aws.log").open("w") as log:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _ready(lines: queue.Queue) -> str:
-    """Return the endpoint the embedded AWS announces ("embedded AWS ready on URL")."""
-    while True:
-        line = lines.get(timeout=_READY_SECONDS)
-        if line is None:
-            raise SystemExit("The embedded AWS stopped before it was ready: see its log.")
-        if "ready on" in line:
-            return line.split("ready on", 1)[1].strip()
+            with running(environment, log.write) as endpoint:
+                yield endpoint
+        except NotReady as failure:
+            raise SystemExit(f"{failure}: see {log.name}") from None
 
 
 if __name__ == "__main__":

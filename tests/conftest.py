@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +16,7 @@ from werkzeug.serving import make_server
 from app import create_app, infra
 from app.services import current_settings, services_for
 from embedded_aws.moto_gaps import install as fill_moto_gaps
+from embedded_aws.process import NotReady, running
 
 from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
 from support import BROWSER_ACCEPT
@@ -46,8 +44,6 @@ _CLEARED = (
     "SITE_ORIGIN",
     "SECRET_KEY_PARAMETER",
 )
-# How long the embedded AWS may take to say it is ready before the session fails.
-_READY_SECONDS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -119,49 +115,12 @@ def launch_embedded_aws(**variables: str):
     # Port 0: the system picks a free one as the server binds, so no other process can race.
     env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
     env.update(FAKE_CREDENTIALS, LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1", **variables)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "embedded_aws"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue = queue.Queue()
     log: list[str] = []
-
-    def read() -> None:  # always drain the pipe, so a full one never blocks the server
-        for line in process.stdout:
-            log.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    endpoint = _wait_for_ready(process, lines, log)
     try:
-        yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for_ready(process: subprocess.Popen, lines: queue.Queue, log: list[str]) -> str:
-    """Return the endpoint the embedded AWS announces; kill it and fail if it never does."""
-    try:
-        while True:
-            line = lines.get(timeout=_READY_SECONDS)
-            if line is None:
-                break
-            if "ready on" in line:  # "embedded AWS ready on http://127.0.0.1:PORT"
-                return line.split("ready on", 1)[1].strip()
-    except queue.Empty:
-        pass
-    process.kill()
-    process.wait()
-    pytest.fail(f"the embedded AWS did not start within {_READY_SECONDS} s:\n" + "".join(log))
+        with running(env, log.append) as endpoint:
+            yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
+    except NotReady as failure:
+        pytest.fail(f"{failure}:\n" + "".join(log))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,62 @@
+"""The embedded AWS in a process of its own, as the end-to-end tests and the rehearsal run it."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class NotReady(RuntimeError):
+    """The embedded AWS stopped, or did not say it was ready in time."""
+
+
+@contextmanager
+def running(
+    environment: dict[str, str], log: Callable[[str], None], ready_seconds: float = 60
+) -> Iterator[str]:
+    """Run `python -m embedded_aws` with `environment` (its port: LOCAL_AWS_PORT, 0 for any
+    free one); hand each line it prints to `log`; yield its endpoint once it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embedded_aws"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+
+    def drain() -> None:  # always read, so a full pipe never blocks the server
+        for line in process.stdout:
+            log(line)
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        yield _ready(lines, ready_seconds)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(lines: queue.Queue, seconds: float) -> str:
+    """Return the endpoint announced in "embedded AWS ready on http://127.0.0.1:PORT"."""
+    try:
+        while (line := lines.get(timeout=seconds)) is not None:
+            if "ready on" in line:
+                return line.split("ready on", 1)[1].strip()
+    except queue.Empty:
+        raise NotReady(f"the embedded AWS did not say it was ready within {seconds} s") from None
+    raise NotReady("the embedded AWS stopped before it was ready")
