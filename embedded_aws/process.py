@@ -19,12 +19,16 @@ class NotReady(RuntimeError):
 
 @contextmanager
 def running(
-    environment: dict[str, str], log: Callable[[str], None], ready_seconds: float = 60
+    environment: dict[str, str],
+    log: Callable[[str], None],
+    ready_seconds: float = 60,
+    command: tuple[str, ...] = (sys.executable, "-m", "embedded_aws"),
 ) -> Iterator[str]:
     """Run `python -m embedded_aws` with `environment` (its port: LOCAL_AWS_PORT, 0 for any
-    free one); hand each line it prints to `log`; yield its endpoint once it is ready."""
+    free one); hand each line it prints to `log`; yield its endpoint once it is ready. Stop it
+    on the way out, or when it is not ready in `ready_seconds` (NotReady)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "embedded_aws"],
+        list(command),
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,

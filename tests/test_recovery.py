@@ -190,15 +190,16 @@ def test_an_event_that_failed_for_good_is_kept_and_replayed(quiet_aws):
     assert "0 failed events" in runner.invoke(args=["jobs", "failed-events"]).output
 
 
-def test_a_stuck_embedded_aws_fails_the_session_instead_of_hanging(monkeypatch):
-    import queue
-    import subprocess
+def test_a_stuck_embedded_aws_fails_the_session_instead_of_hanging():
+    import os
     import sys
 
-    import conftest
+    from embedded_aws.process import NotReady, running
 
-    monkeypatch.setattr(conftest, "_READY_SECONDS", 1)
-    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    with pytest.raises(pytest.fail.Exception, match="did not start within 1 s"):
-        conftest._wait_for_ready(stuck, queue.Queue(), [])
-    assert stuck.poll() is not None  # killed, not left behind
+    stuck = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+    printed: list[str] = []
+    with pytest.raises(NotReady, match="did not say it was ready within 1 s"):
+        with running(dict(os.environ), printed.append, 1, (sys.executable, "-c", stuck)):
+            pass
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left behind
+        os.kill(int(printed[0]), 0)
