@@ -56,10 +56,15 @@ class EmbeddedAWS:
     """S3, DynamoDB and SQS from moto on `host:port`, S3 behind the gate."""
 
     def __init__(
-        self, port: int, credentials: dict[str, str], host: str = "127.0.0.1", faults: bool = False
+        self,
+        port: int,
+        credentials: dict[str, str],
+        host: str = "127.0.0.1",
+        faults: bool = False,
+        holds: bool = False,
     ):
         self.host, self.port, self.credentials = host, port, credentials
-        self.faults = faults
+        self.faults, self.holds = faults, holds
         self._server = None
         self.invocations: Invocations | None = None
 
@@ -97,6 +102,10 @@ class EmbeddedAWS:
             from .faults import Faults
 
             app = Faults(app)
+        if self.holds:
+            from .holds import Holds
+
+            app = Holds(app)
         app = _Marker(app)
         try:
             # make_server binds here, so a busy port fails now instead of hanging a thread.
