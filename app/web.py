@@ -37,7 +37,7 @@ HISTORY_PAGE_SIZE = 12
 # S3's lifecycle rule deletes uploads a day after they arrive: Try again needs the upload.
 _SOURCE_KEPT_SECONDS = 23 * 3600
 # A waiting status request reads the job this often: soon at first, then sparingly.
-_WAIT_READS = ((5.0, 0.15), (float("inf"), 0.5))  # (until this many seconds, read every)
+_WAIT_READS = ((5.0, 0.1), (float("inf"), 0.5))  # (until this many seconds, read every)
 
 
 def tickets() -> Tickets:

@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["bench.imaging", "bench.coldstart"]  # each module has main(argv) -> int
+BENCHMARKS = ["bench.imaging", "bench.coldstart", "bench.latency"]  # each module has main(argv) -> int
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@
   var WAIT_SECONDS = 20;
   var FIRST_PAUSE_MS = 1000;
   var MAX_PAUSE_MS = 30000;
+  var PREVIEW_AFTER_MS = 250;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -268,9 +269,17 @@
     }
 
     // A preview drawn on a canvas, decoded off the main thread at its small size; a format
-    // the browser cannot show (TIFF) simply has none.
+    // the browser cannot show (TIFF) simply has none. Decoding a 12 MP photo takes a core for
+    // a tenth of a second: it waits a moment, and is skipped if the upload has begun by
+    // then (the page moves on, and the upload and its conversion need the processor).
     function drawPreview(file) {
       if (!window.createImageBitmap || problem(file)) return;
+      setTimeout(function () {
+        if (sending === 0 && chosen[0] === file) decodePreview(file);
+      }, PREVIEW_AFTER_MS);
+    }
+
+    function decodePreview(file) {
       createImageBitmap(file, { resizeHeight: 192, resizeQuality: "medium" }).then(function (bitmap) {
         if (chosen[0] !== file) return;
         preview.width = bitmap.width;
