@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEV := $(VENV)/.installed-dev
 PORT ?= 5000
 
-.PHONY: run test bench stress package clean
+.PHONY: run test bench stress package clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ run: $(DEV)
 # AWS and Chromium, so the tests share nothing.
 test: $(DEV)
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
+
+# The browser tests leave their screenshots in build/screenshots/; the README shows these.
+SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
+	result-phone not-yours
+
+screenshots: $(DEV)
+	rm -rf build/screenshots
+	$(BIN)/python -m pytest -n 2 -q -m browser
+	mkdir -p docs/screenshots
+	for name in $(SCREENSHOTS); do cp build/screenshots/$$name.png docs/screenshots/; done
 
 stress: $(DEV)
 	$(BIN)/python -m stress

@@ -226,6 +226,7 @@
     var sending = 0;
 
     input.multiple = true;  // a plain form sends one file; a script can send several
+    form.noValidate = true;  // a pasted image is chosen without the input: the script checks
     form.classList.add("enhanced");
     hint.textContent = idleHint;
     button.disabled = true;

@@ -208,3 +208,25 @@ def upload_until_done(page, path: str) -> str:
     page.click("#upload-button")
     page.wait_for_selector("#renditions img")
     return page.url
+
+
+def visitor_owner(page) -> str:
+    """Return the owner tag of the visitor a browser page is, from its upload form's key."""
+    page.goto("/")
+    return page.get_attribute("input[name=key]", "value").split("/")[2]
+
+
+def ticket_for(app, job_id: str, owner: str, age_seconds: float = 0) -> str:
+    """Return the ticket the site would have issued for a job `age_seconds` ago."""
+    import time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from app.tickets import SALT
+
+    class Then(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time() - age_seconds)
+
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT, signer=Then)
+    return serializer.dumps({"j": job_id, "o": owner})

@@ -26,18 +26,20 @@ def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_
     shot(page, "upload")
     slow_uploads(page)
     page.set_input_files("#file", files("holiday.jpg", photo_bytes((4000, 2667), quality=95)))
+    live_site.hold("conversion")  # to see the page while it converts
     page.click("#upload-button")
     page.wait_for_function(
         "() => { const p = document.querySelector('progress');"
         " return p && p.value > 0 && p.value < 100; }"
     )
     page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    page.wait_for_selector("#job.status-processing")
     shot(page, "status")
+    live_site.release("conversion")
     page.wait_for_selector("#renditions img")
     page.wait_for_function("() => document.querySelector('#renditions img').complete")
     assert page.inner_text("#job-message") == "Done. Your images are ready."
     assert page.get_attribute(".steps li:nth-child(3)", "aria-current") == "step"
-    shot(page, "result")
     with page.expect_download() as download:
         page.click("text=Download thumb")
     assert download.value.suggested_filename == "holiday-thumb.jpg"
@@ -117,12 +119,10 @@ def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
     page.set_input_files("#file", paths)
     page.click("#upload-button")
     page.wait_for_function("() => document.querySelectorAll('.progress-item').length === 3")
-    assert page.locator(".progress-item progress").count() == 3
     page.wait_for_function(
         "() => document.querySelectorAll('.progress-item.status-done').length === 3"
     )
     assert page.locator(".progress-item img.thumb").count() == 3
-    shot(page, "several")
     report(capsys, "three photos at once", len(live_site.hits), jobs=3)
     page.goto("/jobs")
     names = page.locator(".history .name").all_inner_texts()
@@ -166,7 +166,6 @@ def test_the_pages_fit_a_small_screen_and_work_by_keyboard(browser, live_site):
     page.goto("/")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
-    shot(page, "upload-phone")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     for _ in range(4):
