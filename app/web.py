@@ -314,10 +314,10 @@ def _wait_for_news(ticket: str, record: Job, since, wait: float) -> Job:
     started = time.monotonic()
     while not LOOKS[shown_status(record)].moved_on(since):
         elapsed = time.monotonic() - started
-        pause = next(every for until, every in _WAIT_READS if elapsed < until)
-        if elapsed + pause > wait:
+        if elapsed >= wait:
             break
-        time.sleep(pause)
+        pause = next(every for until, every in _WAIT_READS if elapsed < until)
+        time.sleep(min(pause, wait - elapsed))
         record = job_for(ticket)  # deleted meanwhile: 404, as any later request would get
     return record
 
