@@ -301,7 +301,9 @@ def status(ticket: str):
         wait = min(float(request.args.get("wait", 0)), current_settings().status_wait_seconds)
     except ValueError:
         raise BadRequest("Give wait in seconds, such as wait=20.") from None
-    if since in LOOKS and wait > 0:
+    # Only a job under way is waited on: one held up changes in minutes, not seconds, and a
+    # waiting request is billed for every second it waits.
+    if since in LOOKS and wait > 0 and LOOKS[shown_status(record)].tone == "progress":
         record = _wait_for_news(ticket, record, LOOKS[since], wait)
     view = present(record, ticket)
     # What a fresh page would show below the state, for a page that updates in place.

@@ -116,10 +116,12 @@ def one_upload(page, url: str, path: Path, log: Path) -> tuple[dict, list[str]]:
         written = lines.readlines()
     hits = [m.group(1) for m in map(ACCESS.search, written) if m]
     marks = {name: int(value) / 1000 for name, value in marks.items()}
-    for line in written:  # the worker's own account: how long the event waited, and converting
+    for line in written:  # the site's own account: the worker's, and the status's wait
         if '"job_done"' in line:
             done = json.loads(line)
             marks.update(queued=done["queued_ms"] / 1000, converting=done["conversion_ms"] / 1000)
+        elif '"web.status"' in line:
+            marks["waited"] = json.loads(line)["ms"] / 1000
     return marks, [hit for hit in hits if hit != "/healthz"]
 
 
@@ -200,7 +202,11 @@ def report(moments: list[dict], requests: list[list[str]], first: list[str], pat
         spans = [m[end] - m[start] for m in moments if start in m and end in m]
         if spans:
             print(f"    {label}: {statistics.median(spans) * 1000:.0f} ms")
-    for label, name in (("S3 event to the worker", "queued"), ("the worker", "converting")):
+    for label, name in (
+        ("S3 event to the worker", "queued"),
+        ("the worker", "converting"),
+        ("the status request, waiting", "waited"),
+    ):
         spans = [m[name] for m in moments if name in m]
         if spans:
             print(f"    of which, on the server: {label} {statistics.median(spans) * 1000:.0f} ms")

@@ -88,6 +88,15 @@ def test_the_wait_is_capped_by_the_setting(aws):
     assert 1 <= seconds < 1.8
 
 
+def test_a_held_up_job_is_not_waited_on(client, services):
+    form = open_upload_page(client)
+    key = KEY.format(job=form.job_id, owner=form.owner)
+    put_upload(services, key, b"x")
+    services.jobs.record_upload(form.job_id, form.owner, key, "river.jpg", now=time.time() - 300)
+    body, seconds = timed_status(client, form, "wait=10&since=delayed")
+    assert body["status"] == "delayed" and seconds < 0.5
+
+
 def test_a_job_deleted_while_waited_on_answers_404(client, services):
     form = open_upload_page(client)
     claimed(services, form)
