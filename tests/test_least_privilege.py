@@ -148,7 +148,7 @@ def share(browser, recorder, job_url: str) -> None:
 
 
 def delete(browser, job_page: str) -> None:
-    action = re.search(r'<form method="post" action="([^"]+)" class="[^"]*delete">', job_page)
+    action = re.search(r'<form method="post" action="([^"]+)" class="delete">', job_page)
     token = re.search(r'name="csrf_token" value="([^"]+)"', job_page).group(1)
     deleted = browser.request(
         "POST",
