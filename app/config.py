@@ -49,6 +49,9 @@ class Settings:
     # reconciler starts it.
     delayed_after_seconds: int = 60
     max_attempts: int = 3
+    # A status request may wait this long for the job to move on (a long poll): well under
+    # API Gateway's 29 s and the function's timeout. 0: answer at once, always.
+    status_wait_seconds: int = 10
     renditions: tuple[str, ...] = ("thumb:256", "preview:1024")
     output_format: str = "auto"
     jpeg_quality: int = 85

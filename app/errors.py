@@ -92,6 +92,17 @@ class JobGone(ShownError):
     message = "This upload no longer exists. It may have been deleted, or it expired."
 
 
+class ShareInvalid(ShownError):
+    """A share link that does not (or no longer) lead to images."""
+
+    status = 404
+    title = "Shared link not found"
+    message = (
+        "This shared link does not work: its owner turned it off, the upload was deleted or "
+        "expired, or the link was not copied in full."
+    )
+
+
 class Unavailable(ShownError):
     """AWS kept failing after botocore's retries."""
 

@@ -39,6 +39,14 @@ _BATCH = 100  # BatchGetItem's limit
 
 # The steps a page draws, in order.
 STEPS = ("Uploaded", "Converting", "Done")
+# What each state of a step says to a screen reader, after the step's name.
+STEP_WORDS = {
+    "done": "done",
+    "current": "under way",
+    "waiting": "held up here",
+    "stopped": "stopped here",
+    "todo": "not reached",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,30 @@ class Look:
     def trouble(self) -> bool:
         """Whether a person should be offered a fresh start."""
         return self.tone in ("warning", "problem")
+
+    def steps(self) -> list[dict]:
+        """Return each step as a page draws it: its label, its state and that state's words.
+
+        The steps before this look's step are done; this one is under way, held up (a
+        warning) or stopped (a problem); the rest are not reached, so a failed job never
+        reads as progress towards success.
+        """
+        here = {"progress": "current", "done": "done", "warning": "waiting"}.get(
+            self.tone, "stopped"
+        )
+        states = [
+            "done" if n < self.step else here if n == self.step else "todo"
+            for n in range(1, len(STEPS) + 1)
+        ]
+        return [
+            {"label": label, "state": state, "words": STEP_WORDS[state]}
+            for label, state in zip(STEPS, states)
+        ]
+
+    def moved_on(self, since: Look) -> bool:
+        """Whether a page that shows `since` has something new to show: the job ended, went
+        past that step, or changed its tone (a warning, a problem)."""
+        return self.finished or self.step > since.step or self.tone != since.tone
 
 
 LOOKS = {
@@ -90,6 +122,7 @@ LOOKS = {
     ),
 }
 
+_NAMES = {"#status": "status", "#owner": "owner", "#share": "share_id"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -115,6 +148,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     form_expires_at: float | None = None  # only for a job whose upload has not arrived
+    share_id: str | None = None  # set while its owner shares its images by a link
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -398,6 +432,26 @@ class JobStore:
         }
         self.client.put_item(TableName=self._table, Item=_wire(item))
 
+    def share(self, job_id: str, owner: str, share_id: str | None) -> Job | None:
+        """Turn a job's share link on (a new `share_id`) or off (None), by one conditional write.
+
+        Only the owner may, and only a done job is shared; None when the condition fails.
+        A tombstone replaces the whole item, so deleting a job turns its link off too.
+        """
+        if share_id is None:
+            return self._transition(
+                job_id,
+                "REMOVE #share",
+                "#owner = :owner AND #status <> :deleted",
+                {":owner": owner, ":deleted": DELETED},
+            )
+        return self._transition(
+            job_id,
+            "SET #share = :share",
+            "#owner = :owner AND #status = :done",
+            {":owner": owner, ":done": DONE, ":share": share_id},
+        )
+
     def for_owner(self, owner: str, limit: int = 20, after: dict | None = None):
         """Return the owner's uploads, newest first, and where the next page starts.
 
@@ -436,9 +490,10 @@ class JobStore:
         """Apply one conditional update; the new job, or None when the condition fails."""
         if must_exist:
             condition = f"attribute_exists(job_id) AND ({condition})"
+        # STATUS, OWNER and SHARE are reserved words in DynamoDB's expressions.
         names = {
             name: attribute
-            for name, attribute in (("#status", "status"), ("#owner", "owner"))
+            for name, attribute in _NAMES.items()
             if name in update or name in condition
         }
         try:

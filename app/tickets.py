@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from .errors import TicketExpired, TicketForeign, TicketInvalid
+from .errors import ShareInvalid, TicketExpired, TicketForeign, TicketInvalid
 
 SALT = "thumbs.job-ticket"
 
@@ -93,3 +93,50 @@ class Cursors:
         if not isinstance(created_at, int | float) or not isinstance(job_id, str):
             return None
         return {"created_at": created_at, "job_id": job_id}
+
+
+@dataclass(frozen=True)
+class SharedLink:
+    """What a genuine share link says: the job, and the share id it was made for."""
+
+    job_id: str
+    share_id: str
+
+
+class ShareLinks:
+    """Read-only links to a job's images: `{job id, share id}`, signed for that one purpose.
+
+    They carry no owner tag, and no maximum age: a link works while its job exists and its
+    share id is the one on the record (turning sharing off and on makes a new one).
+    """
+
+    SALT = "thumbs.share-link"
+
+    def __init__(self, secret_key: str, fallbacks=()):
+        self._serializer = URLSafeSerializer([*fallbacks, secret_key], salt=self.SALT)
+
+    @staticmethod
+    def new_id() -> str:
+        """Return a fresh share id (unguessable, so an old link never comes back to life)."""
+        return secrets.token_urlsafe(12)
+
+    def make(self, job_id: str, share_id: str) -> str:
+        """Return the token of a share link."""
+        return self._serializer.dumps({"j": job_id, "s": share_id})
+
+    def read(self, token: str) -> SharedLink:
+        """Return what a share link's token says, if this site signed it for sharing."""
+        try:
+            payload = self._serializer.loads(token)
+        except BadData as error:
+            raise ShareInvalid() from error
+        if not isinstance(payload, dict) or not all(
+            isinstance(payload.get(key), str) for key in ("j", "s")
+        ):
+            raise ShareInvalid()
+        return SharedLink(payload["j"], payload["s"])
+
+    @staticmethod
+    def matches(link: SharedLink, share_id: str | None) -> bool:
+        """Whether `link` is the job's current share link (constant time)."""
+        return bool(share_id) and secrets.compare_digest(link.share_id.encode(), share_id.encode())

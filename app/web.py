@@ -16,23 +16,28 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import escape
 
 from . import logs
-from .errors import BadRequest, JobGone, NotFound, TicketForeign
+from .errors import BadRequest, JobGone, NotFound, ShareInvalid, TicketForeign
 from .events import Upload
-from .jobs import AWAITING_UPLOAD, DELETED, DONE, EXPIRED, FAILED, LOOKS, STEPS, Job
+from .jobs import AWAITING_UPLOAD, DELETED, DONE, EXPIRED, FAILED, LOOKS, Job
 from .services import current_settings, get_services
 from .storage import display_name, download_name
-from .tickets import Cursors, Tickets, new_visitor_id, owner_tag
+from .tickets import Cursors, ShareLinks, Tickets, new_visitor_id, owner_tag
 
 bp = Blueprint("web", __name__)
 logger = logging.getLogger(__name__)
 
 # Files one request may ask upload forms for (the page's script asks once for a batch).
 MAX_FILES = 10
+# The formats the upload page names: the engine's (a test keeps the two lists alike).
+FORMATS = ("JPEG", "PNG", "GIF", "WebP", "AVIF", "BMP", "TIFF")
 HISTORY_PAGE_SIZE = 12
 # S3's lifecycle rule deletes uploads a day after they arrive: Try again needs the upload.
 _SOURCE_KEPT_SECONDS = 23 * 3600
+# A waiting status request reads the job this often: soon at first, then sparingly.
+_WAIT_READS = ((5.0, 0.1), (float("inf"), 0.5))  # (until this many seconds, read every)
 
 
 def tickets() -> Tickets:
@@ -85,18 +90,29 @@ def _record_if_arrived(job: Job) -> Job | None:
     return services.jobs.get(job.job_id)
 
 
+def share_links() -> ShareLinks:
+    settings = current_settings()
+    return ShareLinks(settings.secret_key, settings.secret_key_fallbacks)
+
+
+def shown_status(job: Job) -> str:
+    settings = current_settings()
+    return job.shown_status(
+        max_attempts=settings.max_attempts, delayed_after=settings.delayed_after_seconds
+    )
+
+
 def present(job: Job, ticket: str) -> dict:
     """Return what a person sees of a job: status, message, what to do, and its images."""
     settings = current_settings()
-    status = job.shown_status(
-        max_attempts=settings.max_attempts, delayed_after=settings.delayed_after_seconds
-    )
+    status = shown_status(job)
     look = LOOKS[status]
     code, message = job.failure(settings.max_attempts) if status == FAILED else (None, look.message)
     retry = status == FAILED and job.retryable(settings.max_attempts) and _source_kept(job)
     view = {
         "status": status,
         "step": look.step,
+        "steps": look.steps(),
         "finished": look.finished,
         "tone": look.tone,
         "title": look.title,
@@ -110,26 +126,53 @@ def present(job: Job, ticket: str) -> dict:
         "delete_url": url_for("web.delete", ticket=ticket),
         "retry_url": url_for("web.retry", ticket=ticket) if retry else None,
         "links_expire_in": settings.link_expires_seconds,
+        "share_url": None,
     }
     if status == DONE:
-        storage = get_services().storage
-        for item in job.renditions:
-            name = item["name"]
-            shown = {
-                "name": name,
-                "width": item["width"],
-                "height": item["height"],
-                "content_type": item["content_type"],
-                "size": item.get("size"),
-                # A link that never goes stale (the site presigns it afresh at each visit)...
-                "url": url_for("web.rendition", ticket=ticket, name=name),
-                "download_url": url_for("web.rendition", ticket=ticket, name=name, download=1),
-            }
-            view["downloads"].append(shown)
-            if item.get("shown", True):
-                # ...and one for the page to load at once, which the page renews if it must.
-                view["renditions"].append({**shown, "src": storage.presigned_get(item["key"])})
+        _add_images(view, job, lambda **args: url_for("web.rendition", ticket=ticket, **args))
+        view["snippet"] = _snippet(job)
+        view["share_on_url"] = url_for("web.share", ticket=ticket)
+        view["share_off_url"] = url_for("web.unshare", ticket=ticket)
+        if job.share_id:
+            token = share_links().make(job.job_id, job.share_id)
+            view["share_url"] = url_for("web.shared", token=token, _external=True)
     return view
+
+
+def _add_images(view: dict, job: Job, link) -> None:
+    """Add a done job's renditions to `view`: `link(name=..., download=...)` makes a link to one."""
+    storage = get_services().storage
+    for item in job.renditions:
+        name = item["name"]
+        shown = {
+            "name": name,
+            "width": item["width"],
+            "height": item["height"],
+            "content_type": item["content_type"],
+            "size": item.get("size"),
+            # A link that never goes stale (the site presigns it afresh at each visit)...
+            "url": link(name=name),
+            "download_url": link(name=name, download=1),
+        }
+        view["downloads"].append(shown)
+        if item.get("shown", True):
+            # ...and one for the page to load at once, which the page renews if it must.
+            view["renditions"].append({**shown, "src": storage.presigned_get(item["key"])})
+
+
+def _snippet(job: Job) -> str | None:
+    """Return the HTML of the largest shown rendition, as its downloaded file: `<img>` with
+    its size, so a page that shows it does not jump as it loads."""
+    shown = [item for item in job.renditions if item.get("shown", True)]
+    if not shown:
+        return None
+    item = max(shown, key=lambda r: r["width"] * r["height"])
+    file = download_name(job.filename, item["name"], item["key"].rsplit(".", 1)[-1])
+    alt = file.rsplit("-", 1)[0]
+    return (
+        f'<img src="{escape(file)}" width="{item["width"]}" height="{item["height"]}" '
+        f'alt="{escape(alt)}">'
+    )
 
 
 def _source_kept(job: Job) -> bool:
@@ -153,10 +196,7 @@ def new_upload(owner: str) -> dict:
 
 def summarize(job: Job, ticket: str) -> dict:
     """Return a line of the history: name, status, a thumbnail when done, links."""
-    settings = current_settings()
-    status = job.shown_status(
-        max_attempts=settings.max_attempts, delayed_after=settings.delayed_after_seconds
-    )
+    status = shown_status(job)
     thumb = next(iter(job.renditions), None) if status == DONE else None
     return {
         "filename": display_name(job.filename),
@@ -185,6 +225,7 @@ def upload():
         post=form,
         first=first,
         max_files=MAX_FILES,
+        formats=", ".join(FORMATS[:-1]) + " or " + FORMATS[-1],
         max_upload_mb=current_settings().max_upload_mb,
     )
 
@@ -247,14 +288,90 @@ def uploaded(ticket: str):
 def job(ticket: str):
     record = job_for(ticket)
     view = present(record, ticket)
-    return render_template(
-        "job.html", job=view, steps=STEPS, refresh=_refresh_seconds(record, view)
-    )
+    return render_template("job.html", job=view, refresh=_refresh_seconds(record, view))
 
 
 @bp.get("/jobs/<ticket>/status")
 def status(ticket: str):
-    return jsonify(present(job_for(ticket), ticket))
+    """The job as JSON; with `since` (the status a page shows) and `wait` (seconds), answer
+    once the job has moved on from it, or when the wait ends: a long poll."""
+    record = job_for(ticket)
+    since = request.args.get("since")
+    try:
+        wait = min(float(request.args.get("wait", 0)), current_settings().status_wait_seconds)
+    except ValueError:
+        raise BadRequest("Give wait in seconds, such as wait=20.") from None
+    # Only a job under way is waited on: one held up changes in minutes, not seconds, and a
+    # waiting request is billed for every second it waits. Nor one whose file has not arrived:
+    # a ticket for it costs one page view, so waits on those would let anyone keep instances
+    # busy by the thousand (README, "Cap what a flood can cost").
+    stored = record.status != AWAITING_UPLOAD
+    if since in LOOKS and wait > 0 and stored and LOOKS[shown_status(record)].tone == "progress":
+        record = _wait_for_news(ticket, record, LOOKS[since], wait)
+    view = present(record, ticket)
+    # What a fresh page would show below the state, for a page that updates in place.
+    view["html"] = render_template("_job_end.html", job=view)
+    return jsonify(view)
+
+
+def _wait_for_news(ticket: str, record: Job, since, wait: float) -> Job:
+    """Read the job until it has moved on from `since`, for at most `wait` seconds."""
+    started = time.monotonic()
+    while not LOOKS[shown_status(record)].moved_on(since):
+        elapsed = time.monotonic() - started
+        if elapsed >= wait:
+            break
+        pause = next(every for until, every in _WAIT_READS if elapsed < until)
+        time.sleep(min(pause, wait - elapsed))
+        record = job_for(ticket)  # deleted meanwhile: 404, as any later request would get
+    return record
+
+
+@bp.post("/jobs/<ticket>/share")
+def share(ticket: str):
+    """Make a read-only link to a done job's images (CSRF-protected); a new one each time."""
+    job = job_for(ticket)
+    if shown_status(job) != DONE:
+        raise BadRequest("Only a finished upload's images can be shared.")
+    if get_services().jobs.share(job.job_id, job.owner, ShareLinks.new_id()) is None:
+        raise JobGone()
+    flash("Anyone with this link can now see and download these images.")
+    return redirect(url_for("web.job", ticket=ticket, _anchor="share"), 303)
+
+
+@bp.post("/jobs/<ticket>/unshare")
+def unshare(ticket: str):
+    """Turn a job's share link off (CSRF-protected): the link then finds nothing."""
+    job = job_for(ticket)
+    if get_services().jobs.share(job.job_id, job.owner, None) is None:
+        raise JobGone()
+    flash("The shared link is off: it no longer shows these images.")
+    return redirect(url_for("web.job", ticket=ticket, _anchor="share"), 303)
+
+
+def shared_job(token: str) -> Job:
+    """Return the done job a share link names, if sharing is on with this very link."""
+    link = share_links().read(token)
+    g.job_id = link.job_id
+    job = get_services().jobs.get(link.job_id)
+    if job is None or not ShareLinks.matches(link, job.share_id) or shown_status(job) != DONE:
+        raise ShareInvalid()
+    return job
+
+
+@bp.get("/shared/<token>")
+def shared(token: str):
+    """The images of a shared job, read-only: no delete, no retry, no history."""
+    job = shared_job(token)
+    view = {"filename": display_name(job.filename), "renditions": [], "downloads": []}
+    _add_images(view, job, lambda **args: url_for("web.shared_file", token=token, **args))
+    return render_template("shared.html", job=view)
+
+
+@bp.get("/shared/<token>/files/<name>")
+def shared_file(token: str, name: str):
+    """Redirect to one of a shared job's renditions by a freshly signed link."""
+    return _redirect_to_rendition(shared_job(token), name)
 
 
 @bp.post("/jobs/<ticket>/retry")
@@ -276,7 +393,10 @@ def retry(ticket: str):
 @bp.get("/jobs/<ticket>/files/<name>")
 def rendition(ticket: str, name: str):
     """Redirect to a rendition by a link freshly signed: a page's links never go stale."""
-    job = job_for(ticket)
+    return _redirect_to_rendition(job_for(ticket), name)
+
+
+def _redirect_to_rendition(job: Job, name: str):
     item = next((r for r in job.renditions if r["name"] == name), None)
     if job.status != DONE or item is None:
         raise NotFound("This image does not exist, or is not ready yet.")

@@ -37,6 +37,7 @@ class Options:
     local_worker: str = "thread"
     local_event_copies: int = 1  # S3 delivers at least once: deliver each event this often
     local_faults: bool = False  # accept injected AWS faults (see faults.py)
+    local_holds: bool = False  # hold an upload or a conversion mid-way for a test (holds.py)
     local_event_loss: float = 0.0  # the share of S3's events lost before the worker, 0 to 1
     reconcile_seconds: int = 60  # how often the reconciler looks for stranded uploads (0: never)
 
@@ -74,7 +75,12 @@ def start(settings: Settings, options: Options) -> Settings:
             f"LOCAL_EVENT_LOSS is {options.local_event_loss}: give a share from 0 to 1."
         )
     _use_fake_credentials(settings.aws_region)
-    aws = EmbeddedAWS(options.local_aws_port, CREDENTIALS, faults=options.local_faults)
+    aws = EmbeddedAWS(
+        options.local_aws_port,
+        CREDENTIALS,
+        faults=options.local_faults,
+        holds=options.local_holds,
+    )
     owner = aws.start_or_reuse()
     settings = settings.replace(aws_endpoint_url=aws.endpoint, local_aws=True)
     infra.up(settings, log=lambda message: None)

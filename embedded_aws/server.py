@@ -58,10 +58,15 @@ class EmbeddedAWS:
     """moto on `host:port`: S3 behind the gate; the calls Zappa makes answered as AWS does."""
 
     def __init__(
-        self, port: int, credentials: dict[str, str], host: str = "127.0.0.1", faults: bool = False
+        self,
+        port: int,
+        credentials: dict[str, str],
+        host: str = "127.0.0.1",
+        faults: bool = False,
+        holds: bool = False,
     ):
         self.host, self.port, self.credentials = host, port, credentials
-        self.faults = faults
+        self.faults, self.holds = faults, holds
         self._server = None
         self.invocations: Invocations | None = None
 
@@ -101,6 +106,10 @@ class EmbeddedAWS:
             from .faults import Faults
 
             app = Faults(app)
+        if self.holds:
+            from .holds import Holds
+
+            app = Holds(app)
         app = _Marker(app)
         # Werkzeug's make_server exits the process on a busy port, with advice about another
         # setting: bind a socket first, and say which setting to change.

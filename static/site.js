@@ -1,9 +1,15 @@
-// Thumbs in the browser: uploads straight to S3 with progress (one file or several), live
-// status, and S3's errors in plain words. Every page works without this script.
+// Thumbs in the browser: uploads straight to S3 with progress (one file or several, chosen,
+// dropped or pasted, each cancellable), live status by long polling, S3's errors in plain
+// words, times in the person's zone. Every page works without this script.
 "use strict";
 (function () {
-  var FIRST_POLL_MS = 750;
-  var MAX_POLL_MS = 5000;
+  // A status request waits on the server up to this long for news (it answers at once when
+  // the job moves on). A wait that ends without news is followed by a pause, longer each
+  // time, so that a job held up for minutes costs few invocations.
+  var WAIT_SECONDS = 10;
+  var FIRST_PAUSE_MS = 1000;
+  var MAX_PAUSE_MS = 30000;
+  var PREVIEW_AFTER_MS = 250;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -23,31 +29,42 @@
     return meta ? meta.content : "";
   }
 
-  // Ask for a job's status until it ends: soon at first, then less often.
-  function poll(statusUrl, onUpdate) {
-    var delay = FIRST_POLL_MS;
-    function again() {
-      delay = Math.min(delay * 2, MAX_POLL_MS);
-      setTimeout(ask, delay);
-    }
-    function ask() {
-      fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (response) {
-          return response.json().then(function (body) {
-            if (!response.ok) throw new Error(body.message || "status " + response.status);
-            return body;
-          });
-        })
-        .then(function (job) {
-          onUpdate(job);
-          if (!job.finished) again();
-        })
-        .catch(function (error) {
-          onUpdate(null, error);
-          again();
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) {
+            var error = new Error(body.message || "status " + response.status);
+            error.status = response.status;
+            throw error;
+          }
+          return body;
         });
+      });
+  }
+
+  // Follow a job until it ends: each request waits on the server until the job has moved on
+  // from what the page shows (`since`), so the page learns of "done" at once.
+  function watch(statusUrl, since, onUpdate) {
+    var pause = FIRST_PAUSE_MS;
+    function ask() {
+      var url = statusUrl + "?wait=" + WAIT_SECONDS + "&since=" + encodeURIComponent(since);
+      getJSON(url).then(function (job) {
+        var news = job.status !== since;
+        since = job.status;
+        onUpdate(job);
+        if (job.finished) return;
+        if (news) { pause = FIRST_PAUSE_MS; ask(); return; }
+        setTimeout(ask, pause);
+        pause = Math.min(pause * 2, MAX_PAUSE_MS);
+      }).catch(function (error) {
+        onUpdate(null, error);
+        if (error.status >= 400 && error.status < 500) return;  // gone, or not ours: final
+        setTimeout(ask, pause);
+        pause = Math.min(pause * 2, MAX_PAUSE_MS);
+      });
     }
-    setTimeout(ask, delay);
+    ask();
   }
 
   // S3 answers a refused upload with XML; say what it means.
@@ -69,14 +86,15 @@
     return "The upload failed (" + (code || "HTTP " + xhr.status) + "). Try again in a moment.";
   }
 
+  // Send one file to S3; return {done: Promise, cancel: function}.
   function sendToS3(upload, file, maxMb, onProgress) {
-    return new Promise(function (resolve, reject) {
+    var xhr = new XMLHttpRequest();
+    var done = new Promise(function (resolve, reject) {
       var data = new FormData();
       Object.keys(upload.fields).forEach(function (name) {
         data.append(name, name === "Content-Type" ? file.type || "image/unknown" : upload.fields[name]);
       });
       data.append("file", file);  // S3 ignores every field after the file
-      var xhr = new XMLHttpRequest();
       xhr.open("POST", upload.url);
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100));
@@ -86,22 +104,14 @@
         else reject(new Error(s3Problem(xhr, maxMb)));
       });
       xhr.addEventListener("error", function () { reject(new Error(s3Problem(xhr, maxMb))); });
+      xhr.addEventListener("abort", function () {
+        var error = new Error("Cancelled. Nothing was kept.");
+        error.cancelled = true;
+        reject(error);
+      });
       xhr.send(data);
     });
-  }
-
-  function renditionFigure(r, filename, statusUrl) {
-    var figure = el("figure", { "class": "rendition" });
-    figure.appendChild(el("img", { src: r.src, width: r.width, height: r.height, "data-name": r.name,
-      "data-status-url": statusUrl,
-      alt: capitalize(r.name) + " of " + (filename || "your image") }));
-    var caption = el("figcaption");
-    caption.appendChild(el("strong", {}, capitalize(r.name)));
-    caption.appendChild(el("span", {}, r.width + " × " + r.height + " px" +
-      (r.size ? " · " + fileSize(r.size) : "")));
-    caption.appendChild(el("a", { "class": "button", href: r.download_url }, "Download " + r.name));
-    figure.appendChild(caption);
-    return figure;
+    return { done: done, cancel: function () { xhr.abort(); } };
   }
 
   // A page's images load from S3 by links that expire after a few minutes. One that fails
@@ -114,8 +124,7 @@
       var now = Date.now();
       if (now - Number(img.dataset.renewedAt || 0) < 60000) return;
       img.dataset.renewedAt = String(now);
-      fetch(img.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (response) { return response.json(); })
+      getJSON(img.dataset.statusUrl)
         .then(function (job) {
           var fresh = (job.renditions || []).filter(function (r) { return r.name === img.dataset.name; })[0];
           if (fresh) img.src = fresh.src;
@@ -124,40 +133,75 @@
     }, true);
   }
 
+  // Buttons that copy a field (a share link, an HTML snippet); hidden without script.
+  function copyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+      if (!button) return;
+      var field = document.getElementById(button.dataset.copy);
+      var said = button.parentNode.querySelector(".copied") || el("span", { "class": "copied", role: "status" });
+      button.parentNode.appendChild(said);
+      function copied() { said.textContent = "Copied"; }
+      field.select();
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(field.value).then(copied, function () {
+          said.textContent = "Press Ctrl+C (⌘C) to copy";
+        });
+      } else {
+        said.textContent = document.execCommand("copy") ? "Copied" : "Press Ctrl+C (⌘C) to copy";
+      }
+    });
+  }
+
+  // Times are written in UTC, which any browser can show; with script, in the person's zone.
+  function localTimes() {
+    var format = new Intl.DateTimeFormat(undefined, {
+      day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23", timeZoneName: "short"
+    });
+    document.querySelectorAll("time[data-local]").forEach(function (time) {
+      var moment = new Date(time.getAttribute("datetime"));
+      if (isNaN(moment)) return;
+      time.title = time.textContent;
+      time.textContent = format.format(moment);
+    });
+  }
+
   // --- The status page -----------------------------------------------------------------
   function jobPage(section) {
     var message = document.getElementById("job-message");
+    var title = document.getElementById("job-title");
     var steps = section.querySelectorAll(".steps li");
-    var again = document.getElementById("again");
+    var end = document.getElementById("job-end");
+    var shown = section.dataset.status;
 
     function show(job, error) {
       if (!job) {
-        message.textContent = "Lost touch with the server (" + error.message + "); trying again…";
+        message.textContent = error.status ? error.message
+          : "Lost touch with the server (" + error.message + "); trying again…";
         return;
       }
-      section.className = "job status-" + job.status;
+      section.className = "job tone-" + job.tone + " status-" + job.status;
       section.dataset.status = job.status;
-      var step = job.step;
-      steps.forEach(function (item, index) {
-        var n = index + 1;
-        var complete = n < step || (n === steps.length && job.status === "done");
-        item.classList.toggle("complete", complete);
-        item.classList.toggle("current", n === step && !complete);
-        if (n === step) item.setAttribute("aria-current", "step");
+      job.steps.forEach(function (step, index) {
+        var item = steps[index];
+        item.className = "step-" + step.state;
+        item.querySelector(".step-words").textContent = ": " + step.words;
+        if (index + 1 === job.step) item.setAttribute("aria-current", "step");
         else item.removeAttribute("aria-current");
       });
+      if (title.textContent !== job.title) title.textContent = job.title;
       if (message.textContent !== job.message) message.textContent = job.message;
-      again.hidden = !job.trouble;
-      if (job.status === "done") {
-        var box = document.getElementById("renditions");
-        box.textContent = "";
-        job.renditions.forEach(function (r) {
-          box.appendChild(renditionFigure(r, job.filename, job.status_url));
-        });
+      document.title = job.title + ": " + (job.filename || "your upload") + " · Thumbs";
+      if (job.status !== shown) {
+        shown = job.status;
+        end.innerHTML = job.html;  // our own template, escaped on the server
+        copyButtons.reveal();
       }
     }
 
-    if (section.dataset.finished !== "true") poll(section.dataset.statusUrl, show);
+    if (section.dataset.finished !== "true") watch(section.dataset.statusUrl, shown, show);
   }
 
   // --- The upload page -----------------------------------------------------------------
@@ -165,16 +209,27 @@
     var input = form.querySelector("input[type=file]");
     var message = document.getElementById("upload-message");
     var drop = document.getElementById("drop");
+    var title = document.getElementById("drop-title");
+    var hint = document.getElementById("drop-hint");
+    var preview = document.getElementById("drop-preview");
+    var button = document.getElementById("upload-button");
     var list = document.getElementById("progress");
     var maxBytes = Number(form.dataset.maxBytes);
     var maxMb = form.dataset.maxMb;
     var maxFiles = Number(form.dataset.maxFiles);
     var first = JSON.parse(form.dataset.first);  // this page's own job, for the first file
+    // A phone has no pointer to drop with: it is not offered one.
+    var canDrop = window.matchMedia && window.matchMedia("(hover: hover) and (pointer: fine)").matches;
+    var idleHint = canDrop ? "or drop up to " + maxFiles + " images here, or paste one"
+      : "Up to " + maxFiles + " images at a time";
+    var chosen = [];
+    var sending = 0;
 
-    var hint = document.getElementById("drop-hint");
     input.multiple = true;  // a plain form sends one file; a script can send several
+    form.noValidate = true;  // a pasted image is chosen without the input: the script checks
     form.classList.add("enhanced");
-    hint.textContent = "or drop up to " + maxFiles + " images here";
+    hint.textContent = idleHint;
+    button.disabled = true;
 
     function problem(file) {
       if (file.size === 0) return "This file is empty.";
@@ -188,6 +243,62 @@
     function say(text) {
       message.textContent = text;
       message.classList.toggle("error", Boolean(text));
+    }
+
+    // Show what was chosen: its name, its size and a small preview; enable what may be used.
+    function choose(files) {
+      chosen = Array.prototype.slice.call(files || []);
+      preview.hidden = true;
+      drop.classList.toggle("chosen", chosen.length > 0);
+      if (!chosen.length) {
+        title.textContent = "Choose an image";
+        hint.textContent = idleHint;
+        say("");
+        update();
+        return;
+      }
+      var bytes = chosen.reduce(function (sum, file) { return sum + file.size; }, 0);
+      title.textContent = chosen.length === 1 ? chosen[0].name : chosen.length + " images";
+      hint.textContent = fileSize(bytes) + " · choose again to change";
+      var refused = chosen.filter(problem);
+      say(chosen.length > maxFiles ? "Choose at most " + maxFiles + " images at a time."
+        : refused.map(function (file) {
+          return (chosen.length > 1 ? file.name + ": " : "") + problem(file);
+        }).join(" "));
+      update();
+      drawPreview(chosen[0]);
+    }
+
+    // A preview drawn on a canvas, decoded off the main thread at its small size; a format
+    // the browser cannot show (TIFF) simply has none. Decoding a 12 MP photo takes a core for
+    // a tenth of a second: it waits a moment, and is skipped if the upload has begun by
+    // then (the page moves on, and the upload and its conversion need the processor).
+    function drawPreview(file) {
+      if (!window.createImageBitmap || problem(file)) return;
+      setTimeout(function () {
+        if (sending === 0 && chosen[0] === file) decodePreview(file);
+      }, PREVIEW_AFTER_MS);
+    }
+
+    function decodePreview(file) {
+      createImageBitmap(file, { resizeHeight: 192, resizeQuality: "medium" }).then(function (bitmap) {
+        if (chosen[0] !== file) return;
+        preview.width = bitmap.width;
+        preview.height = bitmap.height;
+        preview.getContext("2d").drawImage(bitmap, 0, 0);
+        bitmap.close();
+        preview.hidden = false;
+      }).catch(function () {});
+    }
+
+    function usable() {
+      return chosen.length > 0 && chosen.length <= maxFiles && chosen.some(function (f) { return !problem(f); });
+    }
+
+    function update() {
+      button.disabled = sending > 0 || !usable();
+      button.textContent = sending > 0 ? "Uploading…" : "Upload and convert";
+      input.disabled = sending > 0;
     }
 
     function uploadsFor(count) {
@@ -208,34 +319,55 @@
     }
 
     function track(file) {
-      var item = el("li", { "class": "progress-item" });
+      var item = el("li", { "class": "progress-item sending" });
       item.appendChild(el("div", { "class": "name" }, file.name));
+      var row = el("div", { "class": "row" });
       var bar = el("progress", { max: "100", value: "0", "aria-label": "Uploading " + file.name });
-      item.appendChild(bar);
-      var status = el("p", { "class": "message", role: "status", "aria-live": "polite" }, "Uploading…");
+      var cancel = el("button", { type: "button", "class": "secondary cancel" }, "Cancel");
+      cancel.setAttribute("aria-label", "Cancel uploading " + file.name);
+      row.appendChild(bar);
+      row.appendChild(cancel);
+      item.appendChild(row);
+      var status = el("p", { "class": "message", role: "status" }, "Uploading " + fileSize(file.size) + "…");
       item.appendChild(status);
       list.appendChild(item);
       list.hidden = false;
-      return { item: item, bar: bar, status: status };
+      return { item: item, row: row, bar: bar, cancel: cancel, status: status };
+    }
+
+    // The upload has ended (sent, refused or cancelled): its bar goes.
+    function sent(row, state, text) {
+      row.item.classList.remove("sending");
+      if (state) row.item.classList.add(state);
+      row.row.remove();
+      row.status.textContent = text;
     }
 
     function follow(row, upload, file) {
-      row.status.textContent = "Uploaded. Converting…";
-      poll(upload.status_url, function (job, error) {
-        if (!job) { row.status.textContent = "Lost touch with the server; trying again…"; return; }
-        row.status.textContent = job.message;
-        row.item.className = "progress-item status-" + job.status;
+      row.item.classList.add("working");
+      watch(upload.status_url, "processing", function (job, error) {
+        if (!job) { row.status.textContent = error.status ? error.message : "Lost touch with the server; trying again…"; return; }
+        row.item.className = "progress-item status-" + job.status + (job.finished ? "" : " working");
+        row.status.textContent = job.finished && job.status !== "done" ? job.title + ": " + job.message : job.message;
         if (!job.finished) return;
+        var links = el("div", { "class": "links" });
         if (job.status === "done" && job.renditions.length) {
-          row.item.appendChild(el("img", { src: job.renditions[0].src, "class": "thumb",
-            alt: "Thumbnail of " + file.name, width: job.renditions[0].width, height: job.renditions[0].height }));
+          var thumb = job.renditions[0];
+          row.item.insertBefore(el("img", { src: thumb.src, "class": "thumb", alt: "Thumbnail of " + file.name,
+            width: thumb.width, height: thumb.height, "data-name": thumb.name,
+            "data-status-url": job.status_url }), row.status);
+          job.downloads.slice().reverse().forEach(function (d) {
+            links.appendChild(el("a", { "class": "button secondary", href: d.download_url,
+              "aria-label": "Download " + d.name + " of " + file.name }, "Download " + d.name));
+          });
         }
-        row.item.appendChild(el("a", { href: upload.job_url }, "Open " + file.name));
+        links.appendChild(el("a", { href: upload.job_url }, "Open " + file.name));
+        row.item.appendChild(links);
       });
     }
 
     function start(files) {
-      files = Array.prototype.slice.call(files);
+      files = Array.prototype.slice.call(files || []);
       if (!files.length) { say("Choose an image first."); return; }
       if (files.length > maxFiles) { say("Choose at most " + maxFiles + " images at a time."); return; }
       var refused = files.filter(problem);
@@ -246,35 +378,56 @@
       if (!good.length) return;
       var rows = good.map(track);
       var single = good.length === 1 && files.length === 1;
+      sending += good.length;
+      update();
+      // Once nothing is sending, the drop zone is ready for more; a file that was cancelled
+      // or refused stays chosen, with what was said about it.
+      function ended(sentWell) {
+        sending -= 1;
+        if (sending === 0 && sentWell) choose([]);
+        update();
+      }
       uploadsFor(good.length).then(function (uploads) {
         good.forEach(function (file, index) {
           var row = rows[index];
-          sendToS3(uploads[index].upload, file, maxMb, function (percent) { row.bar.value = percent; })
-            .then(function () {
-              row.bar.value = 100;
-              // One file: go on to its page, as the plain form does.
-              if (single) window.location.assign(uploads[index].uploaded_url);
-              else follow(row, uploads[index], file);
-            })
-            .catch(function (error) {
-              row.item.classList.add("error");
-              row.status.textContent = error.message;
-              if (single) say(error.message);
-            });
+          var upload = sendToS3(uploads[index].upload, file, maxMb, function (percent) { row.bar.value = percent; });
+          row.cancel.addEventListener("click", upload.cancel);
+          upload.done.then(function () {
+            row.bar.value = 100;
+            // One file: go on to its page, as the plain form does.
+            if (single) { window.location.assign(uploads[index].uploaded_url); return; }
+            sent(row, "", "Uploaded. Converting…");
+            ended(true);
+            follow(row, uploads[index], file);
+          }).catch(function (error) {
+            sent(row, error.cancelled ? "cancelled" : "failed", error.message);
+            if (single && !error.cancelled) say(error.message);
+            ended(false);
+          });
         });
-      }).catch(function (error) { say(error.message); });
-      input.value = "";
+      }).catch(function (error) {
+        rows.forEach(function (row) { sent(row, "failed", error.message); ended(false); });
+        say(error.message);
+      });
     }
 
-    input.addEventListener("change", function () {
-      var names = Array.prototype.map.call(input.files, function (file) { return file.name; });
-      if (names.length) hint.textContent = names.join(", ");
-      var text = Array.prototype.map.call(input.files, problem).filter(Boolean)[0] || "";
-      say(text);
-    });
+    input.addEventListener("change", function () { choose(input.files); });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      start(input.files);
+      if (!button.disabled) start(chosen);
+      input.value = "";
+    });
+    // An image copied from another page or a screenshot tool: as if it were chosen.
+    document.addEventListener("paste", function (event) {
+      var files = Array.prototype.filter.call((event.clipboardData || {}).files || [], function (file) {
+        return file.type.indexOf("image/") === 0;
+      });
+      if (!files.length || sending > 0) return;
+      event.preventDefault();
+      choose(files.map(function (file, n) {
+        // Pasted images are all called "image.png": number them.
+        return files.length > 1 ? new File([file], "pasted-" + (n + 1) + "-" + file.name, { type: file.type }) : file;
+      }));
     });
     ["dragenter", "dragover"].forEach(function (name) {
       drop.addEventListener(name, function (event) {
@@ -287,11 +440,16 @@
     });
     drop.addEventListener("drop", function (event) {
       event.preventDefault();
-      start(event.dataTransfer.files);
+      if (sending === 0) start(event.dataTransfer.files);
     });
   }
 
+  copyButtons.reveal = function () {
+    document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+  };
   renewExpiredImages();
+  copyButtons();
+  localTimes();
   var section = document.getElementById("job");
   if (section) jobPage(section);
   var form = document.getElementById("upload");

@@ -105,7 +105,7 @@ def services_fixture(app):
 @pytest.fixture(scope="session")
 def embedded_aws():
     """The embedded AWS in its own process (its worker apart from the web, as in Lambda)."""
-    with launch_embedded_aws(STAGE="e2e") as aws:
+    with launch_embedded_aws(STAGE="e2e", LOCAL_HOLDS="1") as aws:
         yield aws
 
 
@@ -138,7 +138,7 @@ def live_site(embedded_aws):
         os.environ.clear()
         os.environ.update(saved)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
-    site = LiveSite()
+    site = LiveSite(app, embedded_aws["endpoint"])
 
     def counting(environ, start_response):
         site.hits.append(environ["PATH_INFO"])  # each would be a Lambda invocation
@@ -152,14 +152,43 @@ def live_site(embedded_aws):
 
 
 class LiveSite:
-    """The site under test: its base URL, and the paths of the requests that reached it."""
+    """The site under test: its base URL, the paths of the requests that reached it, its app,
+    and the embedded AWS's holds (an upload or a conversion kept waiting mid-way)."""
 
-    def __init__(self):
+    def __init__(self, app=None, aws_endpoint: str = ""):
         self.url = ""
         self.hits: list[str] = []
+        self.app = app
+        self.aws_endpoint = aws_endpoint
+
+    def services(self):
+        """The app's settings and AWS services, as its views get them."""
+        with self.app.app_context():
+            return services_for(current_settings())
+
+    def hold(self, kind: str) -> None:
+        """Keep every later upload, or conversion, waiting until `release`."""
+        self._holds({"hold": kind})
+
+    def release(self, kind: str = "all") -> None:
+        self._holds({"release": kind})
+
+    def waiting(self, kind: str) -> int:
+        """How many requests of `kind` are held now."""
+        return self._holds(None)["waiting"][kind]
+
+    def _holds(self, order: dict | None) -> dict:
+        import json
+        import urllib.request
+
+        data = json.dumps(order).encode() if order is not None else None
+        with urllib.request.urlopen(self.aws_endpoint + "/__thumbs__/holds", data, 5) as answer:
+            return json.load(answer)
 
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Generous: a page reloads itself every few seconds without script, and CI machines are slow.
+BROWSER_WAIT_MS = 60_000
 # Chromium's own background traffic is refused by a closed network; keep it quiet.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -170,6 +199,31 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Write files for the file picker; return a function that gives each one's path."""
+
+    def write(name, data):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def page(browser, live_site):
+    """A page in a fresh browser context (its own cookies: a new visitor), 1000 × 900."""
+    context = browser.new_context(
+        viewport={"width": 1000, "height": 900}, accept_downloads=True, base_url=live_site.url
+    )
+    page = context.new_page()
+    page.set_default_timeout(BROWSER_WAIT_MS)
+    yield page
+    context.close()
+    live_site.release()  # a test that failed while holding must not hold the next one
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,13 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote_plus
 
 from PIL import Image
 
+# Where the browser tests leave their screenshots (`make screenshots` copies the README's).
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 # What a script sends to ask for JSON (errors included); pages get a browser's Accept.
 SCRIPT = {"Accept": "application/json"}
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -175,3 +178,55 @@ def photo_bytes(size=(1600, 1067), quality=90) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def shot(page, name: str, full_page: bool = True) -> None:
+    """Save a screenshot of `page` as build/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+def slow_uploads(page, bytes_per_second: int = 3_000_000) -> None:
+    """Throttle the page's uploads, so their progress can be watched (or cancelled)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second,
+        },
+    )
+
+
+def upload_until_done(page, path: str) -> str:
+    """Upload one file from the upload page, wait for its thumbnail; return the job's URL."""
+    page.goto("/")
+    page.set_input_files("#file", path)
+    page.click("#upload-button")
+    page.wait_for_selector("#renditions img")
+    return page.url
+
+
+def visitor_owner(page) -> str:
+    """Return the owner tag of the visitor a browser page is, from its upload form's key."""
+    page.goto("/")
+    return page.get_attribute("input[name=key]", "value").split("/")[2]
+
+
+def ticket_for(app, job_id: str, owner: str, age_seconds: float = 0) -> str:
+    """Return the ticket the site would have issued for a job `age_seconds` ago."""
+    import time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from app.tickets import SALT
+
+    class Then(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time() - age_seconds)
+
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT, signer=Then)
+    return serializer.dumps({"j": job_id, "o": owner})

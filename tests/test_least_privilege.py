@@ -69,6 +69,7 @@ def walk_the_site(deployed, recorder, monkeypatch) -> set[str]:
     for link in site_urls(history.text):
         if ".s3." in (urlsplit(link).hostname or ""):
             recorder.browser_get(link)
+    share(browser, recorder, job_url)
     delete(browser, browser.get(job_url).text)
     browser.get("/dev/healthz")
     return {route_of(method, url) for method, url, _ in browser.log}
@@ -122,6 +123,29 @@ def more_uploads(browser, page: str) -> None:
         headers={"Content-Type": "application/json", "X-CSRFToken": token},
     )
     assert made.status == 201, made.text
+
+
+def post_form(browser, page: str, action_ends: str):
+    """Submit the page's form whose action ends with `action_ends`, with its CSRF token."""
+    action = re.search(rf'<form method="post" action="([^"]+{action_ends})"', page).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return browser.request(
+        "POST",
+        action,
+        body=f"csrf_token={token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def share(browser, recorder, job_url: str) -> None:
+    """Share a done job, open its link as anyone would, download from it, stop sharing."""
+    assert post_form(browser, browser.get(job_url).text, "/share").status == 303
+    job_page = browser.get(job_url).text
+    link = re.search(r'id="share-link" type="text" readonly value="([^"]+)"', job_page).group(1)
+    shared = browser.get(urlsplit(link).path).text
+    for download in re.findall(r'href="([^"]+/files/[^"]+)"', shared):
+        recorder.browser_get(browser.get(download.replace("&amp;", "&")).header("Location"))
+    assert post_form(browser, job_page, "/unshare").status == 303
 
 
 def delete(browser, job_page: str) -> None:

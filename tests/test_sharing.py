@@ -1,0 +1,153 @@
+"""Share links, on moto: read-only, signed for sharing alone, carrying no visitor or owner,
+turned on and off by the owner alone (one conditional write each), dead once off or deleted."""
+
+import base64
+import json
+import time
+
+import pytest
+
+from app.errors import ShareInvalid
+from app.jobs import DONE
+from app.tickets import ShareLinks, Tickets
+
+from support import SCRIPT, csrf_token, open_upload_page, put_upload
+
+RENDITIONS = [
+    {
+        "name": name,
+        "width": side,
+        "height": side * 2 // 3,
+        "content_type": "image/jpeg",
+        "size": 9000,
+        "key": f"results/JOB/{name}.jpg",
+    }
+    for name, side in (("thumb", 256), ("preview", 1024))
+]
+
+
+def done_job(services, form, filename="lake.jpeg"):
+    """Take the form's job through upload and conversion, as the worker would."""
+    key = f"uploads/{form.job_id}/{form.owner}/{filename}"
+    put_upload(services, key, b"x")
+    services.jobs.claim(form.job_id, form.owner, key, filename, time.time() + 60, 3)
+    renditions = [{**r, "key": r["key"].replace("JOB", form.job_id)} for r in RENDITIONS]
+    services.jobs.finish(form.job_id, renditions)
+
+
+def share(client, form):
+    """Turn sharing on through the page's form; return the share link's path."""
+    token = csrf_token(form.html)
+    response = client.post(f"/jobs/{form.ticket}/share", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/jobs/{form.ticket}#share")
+    status = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT).get_json()
+    return status["share_url"].removeprefix("http://localhost")
+
+
+@pytest.fixture
+def shared(client, services):
+    form = open_upload_page(client)
+    done_job(services, form)
+    return form, share(client, form)
+
+
+def test_a_share_link_shows_the_images_to_anyone_with_nothing_to_change(app, shared):
+    form, link = shared
+    stranger = app.test_client()  # another browser: no cookie of the owner's
+    page = stranger.get(link)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "lake.jpeg" in html and 'width="1024"' in html
+    assert "<form" not in html  # nothing to post: no delete, no retry
+    assert "/delete" not in html and "/retry" not in html and form.ticket not in html
+    assert page.headers["Cache-Control"] == "no-store"
+    download = stranger.get(f"{link}/files/preview?download=1")
+    assert download.status_code == 302
+    assert "lake-preview.jpg" in download.headers["Location"]
+    assert stranger.get(f"{link}/files/original").status_code == 404
+
+
+def test_a_share_link_carries_no_visitor_and_no_owner_tag(client, shared):
+    form, link = shared
+    token = link.removeprefix("/shared/")
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert set(payload) == {"j", "s"} and payload["j"] == form.job_id
+    with client.session_transaction() as session:
+        visitor = session["visitor"]
+    assert visitor not in token and form.owner not in token
+    assert form.owner not in client.get(link).get_data(as_text=True)
+
+
+def test_a_share_link_is_signed_for_sharing_alone(app, client, services, shared):
+    form, link = shared
+    token = link.removeprefix("/shared/")
+    assert client.get(f"/jobs/{token}").status_code == 404  # not a ticket
+    assert client.get(f"/shared/{form.ticket}").status_code == 404  # a ticket is no share link
+    forged = ShareLinks("another-secret-key-that-is-long-enough-0123456789")
+    guess = forged.make(form.job_id, services.jobs.get(form.job_id).share_id)
+    assert client.get(f"/shared/{guess}").status_code == 404
+    assert client.get(link[:-2]).status_code == 404
+    assert "Shared link not found" in client.get(link[:-2]).get_data(as_text=True)
+
+
+def test_turning_sharing_off_kills_the_link_and_on_again_makes_a_new_one(app, client, shared):
+    form, link = shared
+    token = csrf_token(form.html)
+    response = client.post(f"/jobs/{form.ticket}/unshare", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert app.test_client().get(link).status_code == 404
+    status = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT).get_json()
+    assert status["share_url"] is None
+    again = share(client, form)
+    assert again != link
+    assert app.test_client().get(again).status_code == 200
+    assert app.test_client().get(link).status_code == 404
+
+
+def test_deleting_the_job_kills_its_share_link(app, client, services, shared):
+    form, link = shared
+    token = csrf_token(form.html)
+    assert client.post(f"/jobs/{form.ticket}/delete", data={"csrf_token": token}).status_code == 303
+    assert app.test_client().get(link).status_code == 404
+    assert app.test_client().get(f"{link}/files/thumb").status_code == 404
+
+
+def test_only_the_owner_shares_and_only_with_a_form_token(app, client, services):
+    form = open_upload_page(client)
+    done_job(services, form)
+    assert client.post(f"/jobs/{form.ticket}/share").status_code == 400  # no CSRF token
+    stranger = app.test_client()
+    token = csrf_token(stranger.get("/").get_data(as_text=True))
+    refused = stranger.post(f"/jobs/{form.ticket}/share", data={"csrf_token": token})
+    assert refused.status_code == 403
+    assert services.jobs.get(form.job_id).share_id is None
+
+
+def test_an_unfinished_job_is_not_shared(client, services):
+    form = open_upload_page(client)
+    token = csrf_token(form.html)
+    response = client.post(f"/jobs/{form.ticket}/share", data={"csrf_token": token})
+    assert response.status_code == 400
+    assert "finished" in response.get_data(as_text=True)
+
+
+def test_the_store_shares_by_one_conditional_write(services):
+    jobs = services.jobs
+    jobs.claim("job", "owner", "uploads/job/owner/a.jpg", "a.jpg", time.time() + 60, 3)
+    assert jobs.share("job", "owner", "s1") is None  # not done yet
+    jobs.finish("job", RENDITIONS)
+    assert jobs.share("job", "someone else", "s1") is None
+    assert jobs.share("job", "owner", "s1").share_id == "s1"
+    assert jobs.get("job").status == DONE
+    assert jobs.share("job", "owner", None).share_id is None
+    jobs.delete("job", "owner")
+    assert jobs.share("job", "owner", "s2") is None and jobs.share("job", "owner", None) is None
+    assert jobs.share("missing", "owner", "s3") is None
+
+
+def test_share_and_ticket_salts_differ():
+    assert ShareLinks.SALT != "thumbs.job-ticket"
+    ticket = Tickets("k" * 40).issue("job", "owner")
+    with pytest.raises(ShareInvalid):
+        ShareLinks("k" * 40).read(ticket)
