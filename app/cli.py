@@ -7,10 +7,11 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from . import infra
 from .config import Settings
-from .iam import iam_policy
 from .services import current_settings
+
+# infra and iam are imported by the commands that use them: every cold start builds the app,
+# and with it this CLI, but only `flask infra` needs them.
 
 stage_option = click.option("--stage", help="stage name (default: STAGE, or local)")
 
@@ -30,6 +31,8 @@ def infra_cli():
 @with_appcontext
 def up(stage):
     """Create the buckets and the table, or bring them to the expected setup."""
+    from . import infra
+
     settings = _settings(stage)
     try:
         infra.up(settings, log=click.echo)
@@ -43,6 +46,8 @@ def up(stage):
 @with_appcontext
 def check(stage):
     """Report what differs from the expected setup; exit 1 if anything does."""
+    from . import infra
+
     settings = _settings(stage)
     problems = infra.check(settings)
     for problem in problems:
@@ -58,6 +63,8 @@ def check(stage):
 @with_appcontext
 def down(stage):
     """Delete the stage's buckets (with their objects) and its table."""
+    from . import infra
+
     settings = _settings(stage)
     infra.down(settings, log=click.echo)
 
@@ -67,5 +74,7 @@ def down(stage):
 @with_appcontext
 def policy(stage):
     """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
+    from .iam import iam_policy
+
     settings = _settings(stage)
     click.echo(json.dumps(iam_policy(settings), indent=2))

@@ -87,6 +87,11 @@ def test_zappas_handler_serving_a_page_loads_neither_pillow_nor_moto(tmp_path, p
     assert "wsgi" in served["modules"]
 
 
+def test_the_first_page_does_not_import_the_cli_s_infrastructure():
+    served = serve(SERVE_THROUGH_WSGI, "/")
+    assert not {"app.infra", "app.iam", "app.worker", "app.reconciler"} & set(served["modules"])
+
+
 @pytest.fixture
 def package(tmp_path) -> Path:
     """A package laid out as `zappa package` lays it out, from this checkout (no zip)."""
