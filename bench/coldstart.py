@@ -163,6 +163,23 @@ def report_imports(python, tasks: dict[str, Path], event: dict, env: dict, top: 
     )
 
 
+def report_snapstart(python, task: Path, event: dict, env: dict, runs: int, cold: dict) -> None:
+    """Print what a SnapStart instance does after its restore, as far as it runs offline."""
+    restored = [
+        lambda_path.first_response(python, task, event, env, snapstart=True) for _ in range(runs)
+    ]
+    if restored[0]["hooks"] != [1, 1] or any(r["status"] != 200 for r in restored):
+        raise RuntimeError(f"the SnapStart hooks did not run as expected: {restored[0]}")
+    times = medians(restored)
+    print(
+        f"  SnapStart (median of {runs}): the before-snapshot hook takes "
+        f"{ms(times['before_snapshot'])} when a version is published; a restored instance "
+        f"then runs the after-restore hook ({ms(times['after_restore'])}) and serves GET / "
+        f"({ms(times['first_response'])}): {ms(times['total'])} of Python against "
+        f"{ms(cold['total'])} cold, plus Lambda's own restore, which only Lambda can measure"
+    )
+
+
 def packaged(runs: int) -> list[float]:
     """Measure the unpacked package against the bare function; return each repeat's ratio."""
     with tempfile.TemporaryDirectory(prefix="thumbs-coldstart-") as scratch:
@@ -195,6 +212,7 @@ def packaged(runs: int) -> list[float]:
             every = {name: [r for rep in repeats for r in rep[name]] for name in tasks}
             report_phases(every["Thumbs"], every["bare"])
             report_imports(PYTHON312, tasks, event, env)
+            report_snapstart(PYTHON312, thumbs, event, env, runs, medians(every["Thumbs"]))
     return ratios
 
 

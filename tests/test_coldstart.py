@@ -112,9 +112,12 @@ def test_the_benchmark_serves_the_first_page_as_lambda_would_from_both_packages(
         env = coldstart.lambda_environment(ssm.url)
         ours = lambda_path.first_response(sys.executable, thumbs, event, env)
         theirs = lambda_path.first_response(sys.executable, bare, event, env)
-        assert ssm.calls == 1  # the secret, from the stub
-    assert ours["status"] == theirs["status"] == 200
-    assert '<form id="upload"' in ours["body"] and "hello" in theirs["body"]
+        restored = lambda_path.first_response(sys.executable, thumbs, event, env, snapstart=True)
+        assert ssm.calls == 2  # the secret, from the stub, once per start
+    assert ours["status"] == theirs["status"] == restored["status"] == 200
+    assert '<form id="upload"' in ours["body"] and '<form id="upload"' in restored["body"]
+    assert "hello" in theirs["body"]
+    assert restored["hooks"] == [1, 1]
     for reply in (ours, theirs):
         phases = [reply[key] for key in coldstart.PHASES]
         assert all(seconds > 0 for seconds in phases)
