@@ -7,8 +7,10 @@ Python 3.12 it was built with: a fresh process imports Zappa's `handler`, builds
 done for a bare Flask + boto3 function packaged the same way, and the two are run in turns, so
 a busy machine slows both alike. Target: at most 1.1x the bare function.
 
-Each figure is the median of `--runs` fresh processes; the whole is run twice, and both repeats
-are printed, so a reader sees whether they agree. `-X importtime` then says where the time goes.
+Each time is the median of `--runs` fresh processes, and the ratio the median of each turn's
+ratio; the whole is run twice and both repeats are printed, so a reader sees whether they
+agree. `-X importtime` then says where the time goes, and a SnapStart instance, played with
+the runtime's hooks, shows what is left once a snapshot is restored.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ PYTHON312 = ROOT / ".venv312" / "bin" / "python"
 TARGET = 1.1
 REPEATS = 2
 AGREE = 0.05  # repeats must agree within 5%
+IMPORT_RUNS = 3
 PHASES = {
     "import_handler": "import handler",
     "build_handler": "build LambdaHandler (imports wsgi: the app)",
@@ -122,15 +125,20 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def report_repeat(number: int, thumbs: dict, bare: dict) -> float:
-    """Print one repeat's medians against the target; return the ratio."""
-    ratio = thumbs["total"] / bare["total"]
+def report_repeat(number: int, thumbs: list[dict], bare: list[dict]) -> float:
+    """Print one repeat's figures against the target; return its ratio.
+
+    The ratio is the median of each turn's ratio: a turn's two processes run back to back, so
+    a burst of load on the machine slows both, where it would skew one median alone.
+    """
+    ratio = statistics.median(t["total"] / b["total"] for t, b in zip(thumbs, bare))
+    cpu = statistics.median(t["cpu"] / b["cpu"] for t, b in zip(thumbs, bare))
+    ours, theirs = medians(thumbs), medians(bare)
     verdict = "meets" if ratio <= TARGET else f"misses by {(ratio / TARGET - 1) * 100:.0f}%"
     print(
-        f"  repeat {number}: Thumbs {ms(thumbs['total'])}, bare Flask + boto3 "
-        f"{ms(bare['total'])}: {ratio:.2f}x ({verdict}: the target is {TARGET}x); "
-        f"CPU time {ms(thumbs['cpu'])} against {ms(bare['cpu'])}: "
-        f"{thumbs['cpu'] / bare['cpu']:.2f}x"
+        f"  repeat {number}: Thumbs {ms(ours['total'])}, bare Flask + boto3 "
+        f"{ms(theirs['total'])}: {ratio:.2f}x ({verdict}: the target is {TARGET}x); "
+        f"CPU time {ms(ours['cpu'])} against {ms(theirs['cpu'])}: {cpu:.2f}x"
     )
     return ratio
 
@@ -146,10 +154,14 @@ def report_phases(thumbs: list[dict], bare: list[dict]) -> None:
 
 def report_imports(python, tasks: dict[str, Path], event: dict, env: dict, top: int = 8) -> None:
     """Print the top imports of each function, and what Thumbs imports beyond the bare one."""
-    times = {
-        name: lambda_path.import_times(python, task, event, env) for name, task in tasks.items()
-    }
-    print("  top imports (-X importtime, one run each; each package's own time):")
+    times = {}
+    for name, task in tasks.items():
+        runs = [lambda_path.import_times(python, task, event, env) for _ in range(IMPORT_RUNS)]
+        times[name] = {
+            package: statistics.median(run.get(package, 0.0) for run in runs)
+            for package in set().union(*runs)
+        }
+    print(f"  top imports (-X importtime; each package's own time, median of {IMPORT_RUNS} runs):")
     for name, packages in times.items():
         ranked = sorted(packages.items(), key=lambda item: -item[1])[:top]
         listed = ", ".join(f"{package} {ms(seconds)}" for package, seconds in ranked)
@@ -194,14 +206,12 @@ def packaged(runs: int) -> list[float]:
             print(
                 f"Cold start as Lambda sees it: {PACKAGE.relative_to(ROOT)} on Python 3.12, "
                 f"import handler to the first byte of GET / (median of {runs} fresh processes "
-                "each, the two in turns; SSM stubbed on 127.0.0.1):"
+                "each, the two in turns; SSM stubbed on 127.0.0.1; load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
             )
             repeats = [measure(PYTHON312, tasks, event, env, runs) for _ in range(REPEATS)]
             reads = ssm.calls
-            ratios = [
-                report_repeat(n, medians(r["Thumbs"]), medians(r["bare"]))
-                for n, r in enumerate(repeats, 1)
-            ]
+            ratios = [report_repeat(n, r["Thumbs"], r["bare"]) for n, r in enumerate(repeats, 1)]
             spread = (max(ratios) - min(ratios)) / min(ratios)
             print(
                 f"  the repeats' ratios differ by {spread * 100:.1f}% "
@@ -231,12 +241,12 @@ def main(argv: list[str]) -> int:
     runs = args.runs or (5 if args.quick else 15)
     build_package()
     zipped, unpacked = package_size(PACKAGE)
-    ratios = packaged(runs)
+    packaged(runs)
     print(
         f"  Package {PACKAGE.relative_to(ROOT)}: {zipped / MB:.1f} MiB zipped (Lambda's "
         f"limit: 50 MiB), {unpacked / MB:.1f} MiB unpacked (limit: 250 MiB)"
     )
-    return 0 if ratios else 1
+    return 0
 
 
 if __name__ == "__main__":

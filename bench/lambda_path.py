@@ -176,9 +176,9 @@ def import_times(python: Path | str, task: Path, event: dict, env: dict) -> dict
     From `-X importtime`: each module's own time (its children's excluded), summed by the
     package it belongs to, so the figures add up to the whole import time.
     """
+    driver = task.parent / "bootstrap.py"
     done = subprocess.run(
-        [str(python), "-X", "importtime", str(task.parent / "bootstrap.py"), str(task)]
-        + [json.dumps(event)],
+        [str(python), "-X", "importtime", str(driver), str(task), json.dumps(event)],
         cwd=task,
         env={**env, "LAMBDA_TASK_ROOT": str(task)},
         capture_output=True,
