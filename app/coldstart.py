@@ -4,7 +4,7 @@ In a process Lambda's runtime started (LAMBDA_TASK_ROOT is set), `init_app` ends
 initialization by collecting the young garbage it left (the SSM client that read the secret,
 and its connection) and freezing the rest: the garbage collector then never walks the tens of
 thousands of objects the imports made, a full pass that otherwise costs the first request
-about 40 ms. Tests that call Zappa's handler in their own process are left alone.
+about 50 ms. Tests that call Zappa's handler in their own process are left alone.
 
 With SnapStart (`snapshot_restore_py`, which Lambda's python3.12 runtime provides, can be
 imported), `init_app` also registers two runtime hooks: before the snapshot, `warm` builds what
