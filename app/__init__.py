@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from . import config, errors, logs, services
+from . import coldstart, config, errors, logs, services
 
 csrf = CSRFProtect()
 
@@ -41,6 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.cli.add_command(infra_cli)
     app.cli.add_command(jobs_cli)
+    coldstart.init_app(app)
     return app
 
 

@@ -14,11 +14,13 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import infra, services
+from . import services
 from .config import Settings
 from .events import FailedEvents, describe_failure
-from .iam import iam_policy
 from .services import client, current_settings, services_for
+
+# infra and iam are imported by the commands that use them: every cold start builds the app,
+# and with it this CLI, but only `flask infra` needs them.
 
 stage_option = click.option("--stage", help="stage name (default: STAGE, or local)")
 
@@ -38,6 +40,8 @@ def infra_cli():
 @with_appcontext
 def up(stage):
     """Create the buckets and the table, or bring them to the expected setup."""
+    from . import infra
+
     settings = _settings(stage)
     try:
         infra.up(settings, log=click.echo)
@@ -51,6 +55,8 @@ def up(stage):
 @with_appcontext
 def check(stage):
     """Report what differs from the expected setup; exit 1 if anything does."""
+    from . import infra
+
     settings = _settings(stage)
     problems = infra.check(settings)
     for problem in problems:
@@ -67,7 +73,9 @@ def check(stage):
 )
 @with_appcontext
 def down(stage):
-    """Delete the stage's buckets (with their objects), table, queue and role."""
+    """Delete the stage's buckets (with their objects), table, queue, alarms and role."""
+    from . import infra
+
     settings = _settings(stage)
     infra.down(settings, log=click.echo)
 
@@ -77,6 +85,8 @@ def down(stage):
 @with_appcontext
 def policy(stage):
     """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
+    from .iam import iam_policy
+
     settings = _settings(stage)
     click.echo(json.dumps(iam_policy(settings), indent=2))
 

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
@@ -77,7 +78,7 @@ def client(service: str, settings: Settings):
         options["s3"] = {"addressing_style": "path" if endpoint else "virtual"}
     with _loader_lock:
         if not _loaders:
-            _loaders.append(botocore.session.Session().get_component("data_loader"))
+            _loaders.append(botocore.loaders.create_loader())
     # A fresh session per client resolves credentials now, while the shared loader keeps
     # botocore's parsed service models: a client then costs milliseconds, not a tenth of a second.
     session = botocore.session.Session()
