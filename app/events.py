@@ -72,18 +72,10 @@ def conversion_event(upload: Upload, region: str) -> dict:
 class Conversions:
     """Start conversions by invoking this stage's function asynchronously, as S3 does."""
 
-    def __init__(self, make_client, function_name: str, region: str):
-        self._make_client = make_client
-        self._client = None
+    def __init__(self, client, function_name: str, region: str):
+        self.client = client
         self.function_name = function_name
         self._region = region
-
-    @property
-    def client(self):
-        # Only the reconciler, Try again and a replay invoke: a page never builds this client.
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
 
     def start(self, upload: Upload) -> None:
         """Invoke the worker for `upload`; Lambda queues it and answers at once."""

@@ -7,6 +7,7 @@ data: a later request may run on another instance.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -59,9 +60,11 @@ def services_for(settings: Settings) -> Services:
 
 
 def forget() -> None:
-    """Drop every client this process keeps (a test that swaps how clients are made)."""
-    with _lock:
+    """Drop every client this process keeps, and the session that made them (a test that
+    swaps how clients are made; an instance restored from a snapshot)."""
+    with _lock, _session_lock:
         _built.clear()
+        _sessions.clear()
 
 
 def client(service: str, settings: Settings):
@@ -76,16 +79,36 @@ def client(service: str, settings: Settings):
         options["signature_version"] = "s3v4"
         # A localhost endpoint has no bucket subdomains; AWS prefers virtual hosts.
         options["s3"] = {"addressing_style": "path" if endpoint else "virtual"}
-    with _loader_lock:
-        if not _loaders:
-            _loaders.append(botocore.loaders.create_loader())
-    # A fresh session per client resolves credentials now, while the shared loader keeps
-    # botocore's parsed service models: a client then costs milliseconds, not a tenth of a second.
-    session = botocore.session.Session()
-    session.register_component("data_loader", _loaders[0])
-    return boto3.session.Session(botocore_session=session).client(
-        service, region_name=settings.aws_region, endpoint_url=endpoint, config=Config(**options)
-    )
+    # One loader per process keeps botocore's parsed models and endpoint data, so a client
+    # costs milliseconds, not a tenth of a second; one session per set of credentials in the
+    # environment (Lambda's never change within an instance) resolves them once.
+    credentials = tuple(os.environ.get(name) for name in _CREDENTIAL_VARIABLES)
+    with _session_lock:
+        if credentials not in _sessions:
+            if not _loaders:
+                _loaders.append(botocore.loaders.create_loader())
+            session = botocore.session.Session()
+            session.register_component("data_loader", _loaders[0])
+            _sessions[credentials] = boto3.session.Session(botocore_session=session)
+        return _sessions[credentials].client(
+            service,
+            region_name=settings.aws_region,
+            endpoint_url=endpoint,
+            config=Config(**options),
+        )
+
+
+class LazyClient:
+    """A client built when first used: a request that makes none of its calls never pays for
+    building it (the upload page, for one, needs no DynamoDB)."""
+
+    def __init__(self, service: str, settings: Settings):
+        self._service, self._settings, self._client = service, settings, None
+
+    def __getattr__(self, name: str):
+        if self._client is None:
+            self._client = client(self._service, self._settings)
+        return getattr(self._client, name)
 
 
 def _build(settings: Settings) -> Services:
@@ -97,14 +120,23 @@ def _build(settings: Settings) -> Services:
         upload_expires=settings.upload_expires_seconds,
         link_expires=settings.link_expires_seconds,
     )
-    jobs = JobStore(client("dynamodb", settings), settings.jobs_table, settings.job_ttl_days)
+    jobs = JobStore(LazyClient("dynamodb", settings), settings.jobs_table, settings.job_ttl_days)
+    # Only the reconciler, Try again and a replay invoke: a page never builds this client.
     conversions = Conversions(
-        lambda: client("lambda", settings), settings.function_name, settings.aws_region
+        LazyClient("lambda", settings), settings.function_name, settings.aws_region
     )
     return Services(settings, storage, jobs, conversions)
 
 
 _lock = threading.Lock()
-_loader_lock = threading.Lock()
+_session_lock = threading.Lock()
+_sessions: dict[tuple, boto3.session.Session] = {}
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
 _loaders: list = []
 _built: dict[Settings, Services] = {}

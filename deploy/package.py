@@ -8,8 +8,10 @@ Lambda runs, and nothing else:
   hash checking, and Zappa's handler alone (`requirements/handler.txt`);
 - Zappa's `handler.py` at the root and the stage's `zappa_settings.py`, as `zappa package`
   writes them;
-- of botocore's service models, only those of the services the function calls
-  (`FUNCTION_SERVICES`): the SDK is the tested one, at a fraction of its size.
+- of botocore's service models, only those of the services the function calls, cut to the
+  operations it calls (`FUNCTION_OPERATIONS`), without their documentation: the SDK is the
+  tested one, at a fraction of its size, and each client it builds at a cold start reads a
+  few kB of model instead of up to 1.5 MB.
 Every module is compiled to hash-checked .pyc (Lambda unpacks the zip with its 1980 dates, so
 timestamped ones would look stale and every cold start would compile), and the zip is made
 the same, byte for byte, from the same inputs. Deploy it with `zappa deploy STAGE -z OUT.zip`.
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -45,9 +49,19 @@ PLATFORM = [
     ":all:",
 ]
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-# The AWS services the function calls (web, worker, reconciler): botocore's models of these
-# alone ship. tests/test_least_privilege.py checks every call the function makes is to one.
-FUNCTION_SERVICES = ("s3", "dynamodb", "ssm", "lambda")
+# The operations the function calls (web, worker, reconciler), and those boto3 reads to
+# presign (CreateBucket for a POST form, GetObject for a link): botocore's models of these
+# alone ship. tests/test_least_privilege.py checks every call the function makes is here.
+FUNCTION_OPERATIONS = {
+    "s3": ("GetObject", "PutObject", "ListObjectsV2", "DeleteObjects", "CreateBucket"),
+    "dynamodb": ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"),
+    "ssm": ("GetParameter",),
+    "lambda": ("Invoke",),
+}
+FUNCTION_SERVICES = tuple(FUNCTION_OPERATIONS)
+# What a service's model folder keeps (botocore reads the rest only for documentation,
+# waiters and older API versions, which the function never uses).
+_MODEL_FILES = ("service-2.", "paginators-1.", "endpoint-rule-set-1.")
 
 
 class PackageError(RuntimeError):
@@ -93,16 +107,76 @@ def dependencies(cache: Path) -> Path:
     subprocess.run([*pip, "-r", str(LOCKS[0])], check=True)
     subprocess.run([*pip, "--no-deps", "-r", str(LOCKS[1])], check=True)
     shutil.rmtree(target / "bin", ignore_errors=True)
-    _prune_service_models(target / "botocore" / "data")
     (target / ".complete").touch()
     return target
 
 
-def _prune_service_models(data: Path) -> None:
-    """Keep the models of the services the function calls, and botocore's shared files."""
-    for model in data.iterdir():
-        if model.is_dir() and model.name not in FUNCTION_SERVICES:
-            shutil.rmtree(model)
+def prune_service_models(data: Path) -> None:
+    """Keep, of botocore's service models, the latest of each service the function calls, cut
+    to the operations it calls and the shapes they reach; keep botocore's shared files."""
+    for folder in sorted(data.iterdir()):
+        if not folder.is_dir():
+            continue
+        if folder.name not in FUNCTION_OPERATIONS:
+            shutil.rmtree(folder)
+            continue
+        *older, latest = sorted(p for p in folder.iterdir() if p.is_dir())
+        for version in older:
+            shutil.rmtree(version)
+        for path in sorted(latest.iterdir()):
+            if not path.name.startswith(_MODEL_FILES):
+                path.unlink()
+        operations = FUNCTION_OPERATIONS[folder.name]
+        _rewrite(latest / "service-2.json.gz", _cut_model, operations)
+        for name in ("paginators-1.json", "paginators-1.sdk-extras.json"):
+            _rewrite(latest / name, _cut_paginators, operations)
+
+
+def _cut_model(model: dict, operations: tuple[str, ...]) -> dict:
+    missing = set(operations) - set(model["operations"])
+    if missing:
+        raise PackageError(f"botocore's model has no {sorted(missing)}: check FUNCTION_OPERATIONS")
+    kept = {name: model["operations"][name] for name in operations}
+    reached, pending = set(), []
+    for operation in kept.values():
+        pending += [operation[k]["shape"] for k in ("input", "output") if k in operation]
+        pending += [error["shape"] for error in operation.get("errors", [])]
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.add(name)
+            shape = model["shapes"][name]
+            pending += [member["shape"] for member in shape.get("members", {}).values()]
+            pending += [shape[k]["shape"] for k in ("member", "key", "value") if k in shape]
+    shapes = {name: shape for name, shape in model["shapes"].items() if name in reached}
+    # The operations' and shapes' documentation only: botocore requires the rest's.
+    return {**model, "operations": _undocumented(kept), "shapes": _undocumented(shapes)}
+
+
+def _cut_paginators(paging: dict, operations: tuple[str, ...]) -> dict:
+    if "merge" in paging:  # an sdk-extras file
+        return {**paging, "merge": _cut_paginators(paging["merge"], operations)}
+    kept = {k: v for k, v in paging.get("pagination", {}).items() if k in operations}
+    return {**paging, "pagination": kept}
+
+
+def _undocumented(value):
+    """Return a model without its documentation, which botocore reads only for help text."""
+    if isinstance(value, dict):
+        return {k: _undocumented(v) for k, v in value.items() if k != "documentation"}
+    if isinstance(value, list):
+        return [_undocumented(v) for v in value]
+    return value
+
+
+def _rewrite(path: Path, change, operations: tuple[str, ...]) -> None:
+    """Rewrite a JSON model file, if there is one, through `change`, the same bytes each time."""
+    if not path.exists():
+        return
+    zipped = path.suffix == ".gz"
+    raw = gzip.decompress(path.read_bytes()) if zipped else path.read_bytes()
+    text = json.dumps(change(json.loads(raw), operations), separators=(",", ":")).encode()
+    path.write_bytes(gzip.compress(text, compresslevel=9, mtime=0) if zipped else text)
 
 
 def settings_module(stage: str) -> str:
@@ -143,6 +217,7 @@ def build(stage: str, out: Path, root: Path = ROOT, cache: Path | None = None) -
     staging = out.with_suffix(".d")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(site, staging, ignore=shutil.ignore_patterns(".complete", "__pycache__"))
+    prune_service_models(staging / "botocore" / "data")
     for name in tracked_files(root):
         target = staging / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ what else lies in a checkout), and its handler run by a fresh Python 3.12 that h
 boto3, as Lambda's runtime has."""
 
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from app import infra
 from app.config import Settings
 from app.jobs import DONE, JobStore
 from app.services import client
+from deploy.package import FUNCTION_OPERATIONS
 
 from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, zappa_cli
 from support import jpeg_bytes, s3_event, upload_form
@@ -195,8 +197,14 @@ def test_the_package_ships_the_locked_sdk_with_the_models_of_the_services_it_cal
     names = package.namelist()
     locked = re.search(r"^boto3==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     assert f"boto3-{locked}.dist-info/METADATA" in names
-    models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 3}
-    assert models == {"s3", "dynamodb", "ssm", "lambda"}
+    models = [n for n in names if re.fullmatch(r"botocore/data/[^/]+/[^/]+/service-2\.json\.gz", n)]
+    assert {n.split("/")[2] for n in models} == {"s3", "dynamodb", "ssm", "lambda"}
+    assert len(models) == 4  # the latest API version of each only
+    for name in models:  # cut to the operations the function calls, without documentation
+        model = json.loads(gzip.decompress(package.read(name)))
+        service = name.split("/")[2]
+        assert set(model["operations"]) == set(FUNCTION_OPERATIONS[service]), service
+        assert '"documentation"' not in json.dumps([model["operations"], model["shapes"]])
     assert "botocore/data/endpoints.json" in names or "botocore/data/endpoints.json.gz" in names
 
 
