@@ -280,17 +280,13 @@ class JobStore:
             "retries": 0,
             "expires_at": int(now) + self._ttl_seconds,
         }
-        try:
-            self.client.put_item(
-                TableName=self._table,
-                Item=_wire(item),
-                ConditionExpression="attribute_not_exists(job_id)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = _unless_condition_fails(
+            self.client.put_item,
+            TableName=self._table,
+            Item=_wire(item),
+            ConditionExpression="attribute_not_exists(job_id)",
+        )
+        return written is not None
 
     def claim(
         self,
@@ -496,18 +492,25 @@ class JobStore:
             for name, attribute in _NAMES.items()
             if name in update or name in condition
         }
-        try:
-            response = self.client.update_item(
-                TableName=self._table,
-                Key=_wire({"job_id": job_id}),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_wire(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return Job.from_item(response["Attributes"])
+        response = _unless_condition_fails(
+            self.client.update_item,
+            TableName=self._table,
+            Key=_wire({"job_id": job_id}),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_wire(values),
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else Job.from_item(response["Attributes"])
+
+
+def _unless_condition_fails(write, **request) -> dict | None:
+    """Make a conditional write; None when its condition fails (another writer came first,
+    or the job is not in a state that allows it). Any other error is raised."""
+    try:
+        return write(**request)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise

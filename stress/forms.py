@@ -8,7 +8,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from tests.support import multipart, upload_form
+from tests.support import multipart, upload_form, with_a_second_file
 
 from .cluster import FAKE_AWS, Cluster, Visitor
 from .scenarios import Outcome, picture
@@ -116,13 +116,7 @@ def _after_the_file(cluster, s3, victim_job):
 
 def _second_file(cluster, s3, victim_job):
     action, fields = _form(cluster)
-    body, content_type = multipart(fields, ("tiny.jpg", b"x", "image/jpeg"))
-    boundary = b"--" + content_type.split("boundary=")[1].encode()
-    huge = (
-        b'\r\nContent-Disposition: form-data; name="more"; filename="huge.jpg"\r\n'
-        b"Content-Type: image/jpeg\r\n\r\n" + b"\xff" * (25 * 1024 * 1024) + b"\r\n"
-    )
-    body = body.replace(boundary + b"--", boundary + huge + boundary + b"--")
+    body, content_type = with_a_second_file(fields)
     answer = requests.post(
         action,
         data=body,

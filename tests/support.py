@@ -159,6 +159,18 @@ def multipart(
     return encode_multipart_formdata(parts)
 
 
+def with_a_second_file(fields: list[tuple[str, str]], megabytes: int = 25) -> tuple[bytes, str]:
+    """Encode a form upload of a 1-byte file followed by a second, large file part, which S3
+    ignores (nothing after the file counts): the second must never reach storage."""
+    body, content_type = multipart(fields, ("tiny.jpg", b"x", "image/jpeg"))
+    boundary = b"--" + content_type.split("boundary=")[1].encode()
+    huge = (
+        b'\r\nContent-Disposition: form-data; name="more"; filename="huge.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + b"\xff" * (megabytes * 1024 * 1024) + b"\r\n"
+    )
+    return body.replace(boundary + b"--", boundary + huge + boundary + b"--"), content_type
+
+
 def photo_bytes(size=(1600, 1067), quality=90) -> bytes:
     """Return a photo-like JPEG: a sky, a sun, hills and grain (not flat colour)."""
     from PIL import ImageDraw, ImageFilter

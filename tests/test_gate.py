@@ -16,7 +16,7 @@ from app.services import services_for
 from embedded_aws import CREDENTIALS
 from embedded_aws.gate import S3Gate
 
-from support import jpeg_bytes, multipart, stored_keys
+from support import jpeg_bytes, multipart, stored_keys, with_a_second_file
 
 ENDPOINT = "http://127.0.0.1:5100"
 PREFIX = "uploads/job1/owner1/"
@@ -156,13 +156,7 @@ def test_fields_after_the_file_never_reach_storage(gate, post, services):
 
 
 def test_a_second_file_after_the_first_is_ignored_not_stored_past_the_limit(gate, post, services):
-    body, content_type = multipart(list(post["fields"].items()), ("tiny.jpg", b"x", "image/jpeg"))
-    second = b"--" + content_type.split("boundary=")[1].encode()
-    huge = (
-        b'\r\nContent-Disposition: form-data; name="more"; filename="huge.jpg"\r\n'
-        b"Content-Type: image/jpeg\r\n\r\n" + b"\xff" * (25 * 1024 * 1024) + b"\r\n"
-    )
-    body = body.replace(second + b"--", second + huge + second + b"--")
+    body, content_type = with_a_second_file(list(post["fields"].items()))
     response = gate.post(
         post["url"][len(ENDPOINT) :], data=body, content_type=content_type, base_url=ENDPOINT
     )

@@ -84,15 +84,7 @@ def try_again(deployed, browser, monkeypatch) -> None:
     jobs = JobStore(deployed.dynamodb(), deployed.settings.jobs_table)
     for _ in range(deployed.settings.max_attempts):
         jobs.claim(job_id, owner, key, "crashes.jpg", 0.0, deployed.settings.max_attempts)
-    job_page = browser.get(landed.header("Location")).text
-    action = re.search(r'<form method="post" action="([^"]+)" class="retry">', job_page)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', job_page).group(1)
-    retried = browser.request(
-        "POST",
-        action.group(1),
-        body=f"csrf_token={token}".encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+    retried = post_form(browser, browser.get(landed.header("Location")).text, "/retry")
     assert retried.status == 303, retried.text
 
 
@@ -149,14 +141,7 @@ def share(browser, recorder, job_url: str) -> None:
 
 
 def delete(browser, job_page: str) -> None:
-    action = re.search(r'<form method="post" action="([^"]+)" class="delete">', job_page)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', job_page).group(1)
-    deleted = browser.request(
-        "POST",
-        action.group(1),
-        body=f"csrf_token={token}".encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+    deleted = post_form(browser, job_page, "/delete")
     assert deleted.status == 303, deleted.text
 
 

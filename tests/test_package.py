@@ -347,3 +347,39 @@ def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
     )
     lines = [json.loads(line[3:]) for line in done.stdout.splitlines() if line.startswith("@@ ")]
     return [line["result"] for line in lines[:-1]], lines[-1]
+
+
+def test_cutting_a_model_keeps_what_its_operations_reach_and_refuses_an_unknown_one():
+    """The builder's cut, on a small model: it needs no Python 3.12."""
+    from deploy.package import PackageError, _cut_model
+
+    model = {
+        "metadata": {"protocol": "json"},
+        "clientContextParams": {"X": {"type": "string", "documentation": "botocore reads it"}},
+        "operations": {
+            "GetThing": {
+                "input": {"shape": "GetInput"},
+                "output": {"shape": "GetOutput"},
+                "errors": [{"shape": "Missing"}],
+                "documentation": "gone",
+            },
+            "DropThing": {"input": {"shape": "DropInput"}},
+        },
+        "shapes": {
+            "GetInput": {"type": "structure", "members": {"Id": {"shape": "Id"}}},
+            "GetOutput": {"type": "structure", "members": {"Tags": {"shape": "TagMap"}}},
+            "TagMap": {"type": "map", "key": {"shape": "Id"}, "value": {"shape": "Text"}},
+            "Id": {"type": "string", "documentation": "gone"},
+            "Text": {"type": "string"},
+            "Missing": {"type": "structure", "members": {}},
+            "DropInput": {"type": "structure", "members": {"Other": {"shape": "Other"}}},
+            "Other": {"type": "string"},
+        },
+    }
+    cut = _cut_model(model, ("GetThing",))
+    assert list(cut["operations"]) == ["GetThing"]
+    assert set(cut["shapes"]) == {"GetInput", "GetOutput", "TagMap", "Id", "Text", "Missing"}
+    assert "documentation" not in json.dumps([cut["operations"], cut["shapes"]])
+    assert cut["clientContextParams"]["X"]["documentation"]
+    with pytest.raises(PackageError, match="no \\['PutThing'\\]"):
+        _cut_model(model, ("GetThing", "PutThing"))

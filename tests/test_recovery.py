@@ -89,7 +89,6 @@ def lines_about(aws, job_id: str, event: str) -> list[dict]:
 
 def test_with_every_event_lost_an_upload_still_ends_done(lossy_aws):
     site = site_on(lossy_aws).test_client()
-    started = time.monotonic()
     for follow in (True, False):  # with the browser's redirect, and with that lost too
         job_path, prefix = upload(site, jpeg_bytes(), follow=follow)
         status = wait_for(site, job_path, lambda s: s["finished"])
@@ -98,7 +97,6 @@ def test_with_every_event_lost_an_upload_still_ends_done(lossy_aws):
         (recovered,) = lines_about(lossy_aws, job_id, "job_recovered")
         assert recovered["reason"] == ("delayed" if follow else "never_started")
     assert any('"event": "event_lost"' in line for line in lossy_aws["log"])
-    assert time.monotonic() - started < 60
 
 
 def failed_for_good(aws, site, data: bytes):

@@ -151,3 +151,31 @@ def test_share_and_ticket_salts_differ():
     ticket = Tickets("k" * 40).issue("job", "owner")
     with pytest.raises(ShareInvalid):
         ShareLinks("k" * 40).read(ticket)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda path: path[:-1] + ("A" if path[-1] != "A" else "B"),  # the signature
+        lambda path: path[: len(path) // 2],  # cut short
+        lambda path: path + "/files/../../jobs",
+        lambda path: path + "/files/thumb.exe",
+        lambda path: path + "/files/" + "x" * 2000,
+        lambda path: path + "/files/%00",
+        lambda path: "/shared/" + "%FF" * 40,
+        lambda path: "/shared/",
+    ],
+)
+def test_an_edited_share_link_answers_a_4xx_with_a_message(app, shared, edit):
+    """Anyone may hold a share link and edit it: each edit is refused, never a 500."""
+    _, path = shared
+    stranger = app.test_client()
+    for accept in (SCRIPT, {"Accept": "text/html"}):
+        response = stranger.get(edit(path), headers=accept)
+        assert 400 <= response.status_code < 500, (edit(path), response.status_code)
+        text = response.get_data(as_text=True)
+        assert "Traceback" not in text
+        if accept is SCRIPT:
+            assert response.get_json()["message"]
+        else:
+            assert "<h1" in text

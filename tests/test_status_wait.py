@@ -1,6 +1,5 @@
 """The status as a long poll, and how each state draws its steps, on moto."""
 
-import threading
 import time
 
 import pytest
@@ -25,58 +24,87 @@ def claimed(services, form):
     return key
 
 
-def timed_status(client, form, query: str):
-    started = time.monotonic()
-    body = client.get(f"/jobs/{form.ticket}/status?{query}", headers=SCRIPT).get_json()
-    return body, time.monotonic() - started
+class Clock:
+    """The status route's clock: a sleep advances it at once, doing what falls due meanwhile
+    (a job finished, claimed or deleted by someone else), so a wait is measured, not timed."""
+
+    def __init__(self):
+        self.now = self.slept = 0.0
+        self._due: list = []
+
+    def at(self, when: float, action, *args) -> None:
+        self._due.append((when, action, args))
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+        for due in [d for d in self._due if d[0] <= self.now + 1e-9]:
+            self._due.remove(due)
+            due[1](*due[2])
+
+    def time(self) -> float:  # the route's other uses of the clock: the real one
+        return time.time()
+
+    def perf_counter(self) -> float:
+        return time.perf_counter()
 
 
-def test_a_waiting_status_answers_as_soon_as_the_job_is_done(client, services):
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr("app.web.time", fake)
+    return fake
+
+
+def status(client, form, query: str) -> dict:
+    return client.get(f"/jobs/{form.ticket}/status?{query}", headers=SCRIPT).get_json()
+
+
+def test_a_waiting_status_answers_as_soon_as_the_job_is_done(client, services, clock):
     form = open_upload_page(client)
     claimed(services, form)
-    finisher = threading.Timer(0.6, services.jobs.finish, (form.job_id, []))
-    finisher.start()
-    body, seconds = timed_status(client, form, "wait=10&since=processing")
-    finisher.join()
+    clock.at(0.6, services.jobs.finish, form.job_id, [])
+    body = status(client, form, "wait=10&since=processing")
     assert body["status"] == DONE and body["finished"] is True
-    assert 0.6 <= seconds < 1.5
+    assert 0.6 <= clock.slept <= 0.7  # read every 100 ms: answered at the first read after
 
 
-def test_a_wait_without_news_ends_when_asked(client, services):
+def test_a_wait_without_news_ends_when_asked(client, services, clock):
     form = open_upload_page(client)
     claimed(services, form)
-    body, seconds = timed_status(client, form, "wait=0.5&since=processing")
-    assert body["status"] == PROCESSING
-    assert 0.5 <= seconds < 1.2
+    assert status(client, form, "wait=0.5&since=processing")["status"] == PROCESSING
+    assert clock.slept == pytest.approx(0.5)
 
 
-def test_uploaded_to_converting_is_no_news_for_a_waiting_page(client, services):
+def test_uploaded_to_converting_is_no_news_for_a_waiting_page(client, services, clock):
     form = open_upload_page(client)
     key = KEY.format(job=form.job_id, owner=form.owner)
     put_upload(services, key, b"x")
     services.jobs.record_upload(form.job_id, form.owner, key, "river.jpg")
-    claim = threading.Timer(
-        0.2,
-        services.jobs.claim,
-        (form.job_id, form.owner, key, "river.jpg", time.time() + 60, 3),
-    )
-    claim.start()
-    body, seconds = timed_status(client, form, "wait=0.8&since=uploaded")
-    claim.join()
-    assert body["status"] == PROCESSING and seconds >= 0.8  # the same step: it kept waiting
+    claim = (form.job_id, form.owner, key, "river.jpg", time.time() + 60, 3)
+    clock.at(0.2, services.jobs.claim, *claim)
+    body = status(client, form, "wait=0.8&since=uploaded")
+    assert body["status"] == PROCESSING
+    assert clock.slept == pytest.approx(0.8)  # the same step: it kept waiting
 
 
-def test_without_since_or_wait_the_status_answers_at_once(client, services):
+def test_without_since_or_wait_the_status_answers_at_once(client, services, clock):
     form = open_upload_page(client)
     claimed(services, form)
-    for query in ("", "wait=10", "since=processing", "wait=10&since=nonsense"):
-        body, seconds = timed_status(client, form, query)
-        assert body["status"] == PROCESSING and seconds < 0.5, query
+    queries = ("", "wait=10", "since=processing", "wait=10&since=nonsense")
+    for query in (*queries, "wait=-5&since=processing", "wait=nan&since=processing"):
+        assert status(client, form, query)["status"] == PROCESSING, query
+        assert clock.slept == 0, query
     refused = client.get(f"/jobs/{form.ticket}/status?wait=soon&since=processing", headers=SCRIPT)
-    assert refused.status_code == 400
+    assert refused.status_code == 400 and "wait=20" in refused.get_json()["message"]
 
 
-def test_the_wait_is_capped_by_the_setting(aws):
+def test_the_wait_is_capped_by_the_setting(aws, monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr("app.web.time", fake)
     app = create_app(settings_for_tests(STATUS_WAIT_SECONDS=1))
     with app.app_context():
         made = services_for(current_settings())
@@ -84,34 +112,33 @@ def test_the_wait_is_capped_by_the_setting(aws):
     client = app.test_client()
     form = open_upload_page(client)
     claimed(made, form)
-    _, seconds = timed_status(client, form, "wait=60&since=processing")
-    assert 1 <= seconds < 1.8
+    status(client, form, "wait=60&since=processing")
+    assert fake.slept == pytest.approx(1)
 
 
-def test_a_held_up_job_is_not_waited_on(client, services):
+def test_a_held_up_job_is_not_waited_on(client, services, clock):
     form = open_upload_page(client)
     key = KEY.format(job=form.job_id, owner=form.owner)
     put_upload(services, key, b"x")
     services.jobs.record_upload(form.job_id, form.owner, key, "river.jpg", now=time.time() - 300)
-    body, seconds = timed_status(client, form, "wait=10&since=delayed")
-    assert body["status"] == "delayed" and seconds < 0.5
+    assert status(client, form, "wait=10&since=delayed")["status"] == "delayed"
+    assert clock.slept == 0
 
 
-def test_a_job_whose_file_has_not_arrived_is_not_waited_on(client, services):
+def test_a_job_whose_file_has_not_arrived_is_not_waited_on(client, clock):
     """Its ticket costs a page view and writes nothing: no one may hold instances with it."""
     form = open_upload_page(client)
-    body, seconds = timed_status(client, form, "wait=10&since=awaiting_upload")
-    assert body["status"] == "awaiting_upload" and seconds < 0.5
+    assert status(client, form, "wait=10&since=awaiting_upload")["status"] == "awaiting_upload"
+    assert clock.slept == 0
 
 
-def test_a_job_deleted_while_waited_on_answers_404(client, services):
+def test_a_job_deleted_while_waited_on_answers_404(client, services, clock):
     form = open_upload_page(client)
     claimed(services, form)
-    deleter = threading.Timer(0.3, services.jobs.delete, (form.job_id, form.owner))
-    deleter.start()
+    clock.at(0.3, services.jobs.delete, form.job_id, form.owner)
     response = client.get(f"/jobs/{form.ticket}/status?wait=5&since=processing", headers=SCRIPT)
-    deleter.join()
-    assert response.status_code == 404
+    assert response.status_code == 404 and response.get_json()["message"]
+    assert clock.slept < 5
 
 
 @pytest.mark.parametrize(
