@@ -57,12 +57,11 @@ def create_app():
     try:
         if site and not port_is_free(*site):
             raise LocalAWSError(port_in_use(site[1], "the site", "PORT"))
-        options = Options.from_env()
-        settings = start(Settings.from_env().replace(local_aws=True), options)
+        settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
     except LocalAWSError as error:
         raise click.ClickException(str(error)) from error
     if site:
-        click.echo(welcome(f"http://{site[0]}:{site[1]}", settings.aws_endpoint_url, options))
+        click.echo(welcome(f"http://{site[0]}:{site[1]}", settings.aws_endpoint_url))
     return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
 
 
@@ -76,7 +75,7 @@ def _site_address() -> tuple[str, int] | None:
     return context.params.get("host") or "127.0.0.1", int(context.params.get("port") or 5000)
 
 
-def welcome(site: str, endpoint: str, options: Options) -> str:
+def welcome(site: str, endpoint: str) -> str:
     """Say where the site and the embedded AWS listen, what they keep, and how to see failures."""
     unavailable = json.dumps({"service": "dynamodb", "kind": "unavailable", "count": 50})
     hold = json.dumps({"hold": "conversion"})
