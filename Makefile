@@ -59,7 +59,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 # The browser tests leave their screenshots in build/screenshots/ (make test never writes a
-# tracked file); this copies the ones the README shows into docs/screenshots/.
+# tracked file); this copies the ones the README and docs show into docs/screenshots/.
 SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
 	result-phone not-yours
 
@@ -100,12 +100,12 @@ package: $(PACKAGE)
 
 # Deploy or update the built package (a plain `zappa deploy` would zip this checkout
 # instead), then apply what Zappa has no setting for: flask infra up, after each. The
-# README's deploy guide says which variables the shell must hold first.
+# deploy guide (docs/deploy.md) says which variables the shell must hold first.
 deploy update: $(PACKAGE) $(VENV)/.installed-run
 	$(VENV312)/bin/zappa $@ $(STAGE) -z $(PACKAGE)
 	FLASK_APP=app.cli:operator_app FLASK_SKIP_DOTENV=1 $(BIN)/flask infra up --stage $(STAGE)
 
-# The README's deploy (zappa deploy, status, update, undeploy and the flask infra steps), run
+# The deploy guide (zappa deploy, status, update, undeploy and the flask infra steps), run
 # for real against a fresh embedded AWS, every resource checked: about 30 s, on the package
 # above (built only when an input changed).
 REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip
