@@ -26,6 +26,22 @@ def load(target: str):
     return getattr(importlib.import_module(module), name)
 
 
+def peak_rss_mb() -> float:
+    """Return this process's peak resident memory, in MiB.
+
+    Linux's VmHWM, not ru_maxrss: a process forked from a large parent reports the parent's
+    peak there, not its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     handler = load(argv[1])
     timeout = float(argv[2]) if len(argv) > 2 else 60.0
@@ -40,7 +56,7 @@ def main(argv: list[str]) -> int:
     summary = {
         "event": "invocation",
         "ok": ok,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "duration_ms": round((time.perf_counter() - started) * 1000),
     }
     print(json.dumps(summary), flush=True)
