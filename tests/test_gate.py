@@ -383,7 +383,7 @@ def test_an_edited_presigned_link_is_refused(gate, local_storage, stored_result,
 
 
 @pytest.mark.e2e
-def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(embedded_aws):
+def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(site_aws):
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
@@ -391,7 +391,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
     def s3(secret: str):
         return boto3.client(
             "s3",
-            endpoint_url=embedded_aws["endpoint"],
+            endpoint_url=site_aws["endpoint"],
             aws_access_key_id="testing",
             aws_secret_access_key=secret,
             region_name="us-east-1",
@@ -403,7 +403,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
         s3("not-the-secret").list_objects_v2(Bucket="thumbs-e2e-uploads")
     dynamodb = boto3.client(
         "dynamodb",
-        endpoint_url=embedded_aws["endpoint"],
+        endpoint_url=site_aws["endpoint"],
         aws_access_key_id="testing",
         aws_secret_access_key="not-the-secret",
         region_name="us-east-1",
@@ -414,7 +414,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
 
 
 @pytest.mark.e2e
-def test_an_anonymous_listing_of_the_embedded_s3_is_refused(embedded_aws):
-    response = requests.get(f"{embedded_aws['endpoint']}/thumbs-e2e-uploads?list-type=2")
+def test_an_anonymous_listing_of_the_embedded_s3_is_refused(site_aws):
+    response = requests.get(f"{site_aws['endpoint']}/thumbs-e2e-uploads?list-type=2")
     assert response.status_code == 403 and "<Code>AccessDenied</Code>" in response.text
     assert "<Contents>" not in response.text

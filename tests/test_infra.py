@@ -16,7 +16,6 @@ from app import create_app, infra
 from app.config import Settings
 from app.jobs import OWNER_INDEX
 from app.services import client
-from embedded_aws import connect_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -325,7 +324,15 @@ def test_check_reports_a_stage_without_a_site_origin(stage_up):
 
 def test_up_leaves_the_s3_trigger_alone(stage_up):
     settings, s3 = stage_up.settings, stage_up.s3
-    connect_queue(settings, s3, client("sqs", settings))
+    sqs = client("sqs", settings)
+    queue = sqs.create_queue(QueueName="thumbs-dev-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.uploads_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn["QueueArn"], "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
     stage_up.up()
     notification = s3.get_bucket_notification_configuration(Bucket=settings.uploads_bucket)
     assert len(notification["QueueConfigurations"]) == 1

@@ -56,11 +56,11 @@ def _client_maker(endpoint: str):
 
 
 @pytest.fixture
-def deployed(embedded_aws, tmp_path) -> checks.Deployed:
+def deployed(site_aws, tmp_path) -> checks.Deployed:
     """A stage of its own, deployed as Zappa and flask infra up would leave it, by hand."""
     stage = f"r{uuid.uuid4().hex[:8]}"
-    client = _client_maker(embedded_aws["endpoint"])
-    settings = Settings(stage=stage, aws_endpoint_url=embedded_aws["endpoint"])
+    client = _client_maker(site_aws["endpoint"])
+    settings = Settings(stage=stage, aws_endpoint_url=site_aws["endpoint"])
     infra.up(settings, log=lambda message: None)  # buckets, table, role, queue
     config = stage_settings("dev")
     policy = tmp_path / f"policy-{stage}.json"

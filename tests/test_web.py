@@ -292,7 +292,7 @@ def test_production_sets_secure_cookies_and_hsts(aws):
 def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
     import click
 
-    from embedded_aws import create_app as local_site
+    from local import create_app as local_site
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
     with pytest.raises(click.ClickException, match="Lambda"):
@@ -302,15 +302,15 @@ def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
 def test_a_busy_port_for_the_embedded_aws_names_the_setting_to_change():
     import socket
 
-    from embedded_aws import CREDENTIALS, LocalAWSError
-    from embedded_aws.server import EmbeddedAWS
+    from app.config import Settings
+    from local import LocalAWSError, Options, start
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(LocalAWSError, match=f"Port {port}.*LOCAL_AWS_PORT={port + 1}"):
-            EmbeddedAWS(port, CREDENTIALS).start_or_reuse()
+            start(Settings(), Options(local_aws_port=port))
 
 
 def script_token(client) -> str:
