@@ -34,8 +34,6 @@ MAX_FILES = 10
 # The formats the upload page names: the engine's (a test keeps the two lists alike).
 FORMATS = ("JPEG", "PNG", "GIF", "WebP", "AVIF", "BMP", "TIFF")
 HISTORY_PAGE_SIZE = 12
-# S3's lifecycle rule deletes uploads a day after they arrive: Try again needs the upload.
-_SOURCE_KEPT_SECONDS = 23 * 3600
 # A waiting status request reads the job this often: soon at first, then sparingly.
 _WAIT_READS = ((5.0, 0.1), (float("inf"), 0.5))  # (until this many seconds, read every)
 
@@ -108,7 +106,7 @@ def present(job: Job, ticket: str) -> dict:
     status = shown_status(job)
     look = LOOKS[status]
     code, message = job.failure(settings.max_attempts) if status == FAILED else (None, look.message)
-    retry = status == FAILED and job.retryable(settings.max_attempts) and _source_kept(job)
+    retry = status == FAILED and job.retryable(settings.max_attempts)
     view = {
         "status": status,
         "step": look.step,
@@ -173,10 +171,6 @@ def _snippet(job: Job) -> str | None:
         f'<img src="{escape(file)}" width="{item["width"]}" height="{item["height"]}" '
         f'alt="{escape(alt)}">'
     )
-
-
-def _source_kept(job: Job) -> bool:
-    return time.time() - (job.uploaded_at or job.created_at) < _SOURCE_KEPT_SECONDS
 
 
 def new_upload(owner: str) -> dict:
@@ -380,7 +374,7 @@ def retry(ticket: str):
     job = job_for(ticket)
     services = get_services()
     settings = services.settings
-    if not (job.retryable(settings.max_attempts) and _source_kept(job)):
+    if not job.retryable(settings.max_attempts):
         raise BadRequest("This upload cannot be tried again. Upload the image again instead.")
     retried = services.jobs.retry(job, settings.max_attempts)
     if retried is not None:

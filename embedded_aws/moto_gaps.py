@@ -11,6 +11,11 @@ page named beside it, so the rehearsal's logs are clean and `undeploy` leaves wh
 - API Gateway UpdateRestApi: a `binaryMediaTypes` patch names the type in its path, with no
   value; moto records `''` instead of the type (`*/*` for Zappa's binary support).
 - CloudFormation DeleteStack: moto leaves the stack's `AWS::ApiGateway::RestApi` behind.
+
+One more is the stage's own: moto holds object requests to a bucket policy, but with no
+request context, and takes any statement whose condition fails for a Deny, whatever its
+effect. The buckets' one statement, "deny every request without TLS", would then refuse every
+object request, TLS or not; moto leaves such statements out here (see `install`).
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ def install() -> None:
     from moto.apigateway.models import RestAPI, apigateway_backends
 
     _store_function_url_conditions()
+    _leave_out_conditional_bucket_statements()
     if "delete" in vars(RestAPI):
         return
 
@@ -157,6 +163,36 @@ def _store_function_url_conditions() -> None:
 
     decode_policy.thumbs = True
     Policy.decode_policy = decode_policy
+
+
+def _leave_out_conditional_bucket_statements() -> None:
+    """Check object requests against a bucket policy's unconditional statements only.
+
+    IAM User Guide, "Policy evaluation logic": a statement applies only when its conditions
+    hold, in the request's context. moto has no context to give (aws:SecureTransport, the
+    caller's account...) and denies whenever a condition fails, Allow or Deny. Leaving such
+    statements out is what S3 does with the TLS-only Deny for a request over TLS; over the
+    embedded AWS's loopback HTTP, S3 would refuse it, and no request here is held to it.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    if getattr(FakeBucket.get_permission, "thumbs", False):
+        return
+
+    def get_permission(self, action: str, resource: str):
+        document = json.loads(self.policy) if self.policy else {"Statement": []}
+        statements = document["Statement"]
+        statements = statements if isinstance(statements, list) else [statements]
+        kept = [s for s in statements if "Condition" not in s]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+            action, resource
+        )
+
+    get_permission.thumbs = True
+    FakeBucket.get_permission = get_permission
 
 
 def _service(environ) -> str | None:
