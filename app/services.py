@@ -74,7 +74,7 @@ def account_id(settings: Settings) -> str:
     makes none."""
     credentials = tuple(os.environ.get(name) for name in _CREDENTIAL_VARIABLES)
     known = (credentials, settings.aws_endpoint_url)
-    if known not in _accounts:
+    if known not in _accounts:  # two threads may both ask: the answer is the same
         _accounts[known] = client("sts", settings).get_caller_identity()["Account"]
     return _accounts[known]
 
