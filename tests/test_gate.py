@@ -5,30 +5,18 @@ Each test names the rule of AWS's documentation it follows: "POST Policy"
 (sigv4-HTTPPOSTConstructPolicy), "PostObject", and the Signature Version 4 pages.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import requests
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.test import Client
 
 from app.services import services_for
-from embedded_aws import CREDENTIALS
-from embedded_aws.gate import S3Gate
 
-from support import jpeg_bytes, multipart, stored_keys, with_a_second_file
+from support import Clock, jpeg_bytes, multipart, s3_gate, stored_keys, with_a_second_file
 
 ENDPOINT = "http://127.0.0.1:5100"
 PREFIX = "uploads/job1/owner1/"
 PHOTO = ("photo.jpg", jpeg_bytes(), "image/jpeg")
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(UTC)
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -44,10 +32,7 @@ def local_storage(services):
 
 @pytest.fixture
 def gate(local_storage, clock):
-    # The gate knows the secret of the key that signs, as S3 knows its account's keys.
-    signing = local_storage.client._request_signer._credentials.get_frozen_credentials()
-    credentials = {**CREDENTIALS, signing.access_key: signing.secret_key}
-    return Client(S3Gate(DomainDispatcherApplication(create_backend_app), credentials, clock))
+    return s3_gate(local_storage, clock)
 
 
 @pytest.fixture

@@ -199,8 +199,8 @@ def test_the_package_ships_the_locked_sdk_with_the_models_of_the_services_it_cal
     locked = re.search(r"^boto3==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     assert f"boto3-{locked}.dist-info/METADATA" in names
     models = [n for n in names if re.fullmatch(r"botocore/data/[^/]+/[^/]+/service-2\.json\.gz", n)]
-    assert {n.split("/")[2] for n in models} == {"s3", "dynamodb", "ssm", "lambda"}
-    assert len(models) == 4  # the latest API version of each only
+    assert {n.split("/")[2] for n in models} == {"s3", "dynamodb", "ssm", "lambda", "sts"}
+    assert len(models) == 5  # the latest API version of each only
     for name in models:  # cut to the operations the function calls, without documentation
         model = json.loads(gzip.decompress(package.read(name)))
         service = name.split("/")[2]

@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -150,6 +151,15 @@ BREAKAGES = {
         ),
         "role_holds_exactly_the_policy_file",
         "'extra'",
+    ),
+    "the policy file as committed, its account not filled in (a plain zappa deploy)": (
+        lambda d: d.client("iam").put_role_policy(
+            RoleName=f"{d.function_name}-ZappaLambdaExecutionRole",
+            PolicyName="zappa-permissions",
+            PolicyDocument=Path(d.config["attach_policy"]).read_text(),
+        ),
+        "role_holds_exactly_the_policy_file",
+        "policy is not",
     ),
     "an environment variable the settings do not name": (
         lambda d: d.client("lambda").update_function_configuration(

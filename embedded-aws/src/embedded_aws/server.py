@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 
 from werkzeug.serving import make_server
 
+from .bucket_owner import BucketOwnerCheck
 from .gate import S3Gate
 from .invocations import Invocations
 from .moto_gaps import MotoGaps, install
@@ -150,7 +151,7 @@ class EmbeddedAWS:
         install()
         moto = DomainDispatcherApplication(create_backend_app)
         self.invocations = Invocations(MotoGaps(_OneAtATime(moto)))
-        app = S3Gate(self.invocations, self.credentials)
+        app = S3Gate(BucketOwnerCheck(self.invocations), self.credentials)
         if self.faults:
             from .faults import Faults
 
