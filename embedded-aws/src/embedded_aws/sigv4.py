@@ -248,6 +248,9 @@ def _raw_target(request) -> tuple[bytes, list[tuple[bytes, bytes]]]:
             raw += "?" + environ["QUERY_STRING"]
     # A WSGI server hands the request line over as latin-1 (PEP 3333): these are its bytes.
     target = raw.encode("latin-1", "replace")
+    if environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug/"):
+        # werkzeug's server encodes that latin-1 text as UTF-8 once more: undo it.
+        target = target.decode("utf-8", "replace").encode("latin-1", "replace")
     path, _, query = target.partition(b"?")
     pairs = [pair.partition(b"=")[::2] for pair in query.split(b"&") if pair]
     return path, pairs

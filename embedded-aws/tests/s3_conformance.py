@@ -1,0 +1,149 @@
+"""The conformance tests' means: the gate in front of moto's S3, in this process, on a clock
+the test sets; a signer of upload forms; the verdict a request got."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+# AWS's example credentials, used by its POST example (sigv4-post-example).
+EXAMPLE_KEY = "AKIAIOSFODNN7EXAMPLE"
+EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+ENDPOINT = "http://127.0.0.1:5100"
+
+
+@dataclass
+class Clock:
+    """The gate's clock, which a test moves."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Verdict:
+    """What the gate (or moto behind it) answered: status, S3's error code, its elements."""
+
+    status: int
+    code: str | None
+    elements: dict[str, str]
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, response) -> Verdict:
+        text = response.get_data(as_text=True)
+        elements = dict(re.findall(r"<(\w[\w-]*)>([^<]*)</\1>", text))
+        return cls(response.status_code, elements.get("Code"), elements, dict(response.headers))
+
+
+class GatedS3:
+    """moto's S3 behind the gate, as the test's browser and SDK reach it (no network)."""
+
+    def __init__(self, clock: Clock):
+        import boto3
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.test import Client
+
+        from embedded_aws import CREDENTIALS
+        from embedded_aws.bucket_owner import BucketOwnerCheck
+        from embedded_aws.gate import S3Gate
+
+        credentials = {**CREDENTIALS, EXAMPLE_KEY: EXAMPLE_SECRET}
+        moto = BucketOwnerCheck(DomainDispatcherApplication(create_backend_app))
+        self.app = S3Gate(moto, credentials, clock)
+        self.http = Client(self.app)
+        self.clock = clock
+        # For setting buckets up: moto's mock, which shares the gate's moto state.
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+
+    def bucket(self, name: str = "uploads", *, block_public_acls=False, acls_off=False) -> str:
+        """Create a bucket with the given Block Public Access and Object Ownership settings."""
+        self.s3.create_bucket(Bucket=name)
+        if block_public_acls:
+            self.s3.put_public_access_block(
+                Bucket=name,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
+        if acls_off:
+            self.s3.put_bucket_ownership_controls(
+                Bucket=name,
+                OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            )
+        return name
+
+    def post(self, bucket, fields, file=("photo.jpg", b"bytes", "image/jpeg"), **options):
+        """POST a form: `fields` in order, then the file, then `after` (S3 ignores them)."""
+        from urllib3 import encode_multipart_formdata
+
+        parts = list(fields) + ([("file", file)] if file is not None else [])
+        body, content_type = encode_multipart_formdata(parts + list(options.pop("after", [])))
+        content_type = options.pop("content_type", content_type)
+        response = self.http.post(
+            f"/{bucket}", data=body, content_type=content_type, base_url=ENDPOINT, **options
+        )
+        return Verdict.of(response)
+
+    def send(self, method: str, path: str, headers=None, body: bytes = b"") -> Verdict:
+        """Send a request as it stands (path and query already encoded)."""
+        response = self.http.open(
+            path, method=method, headers=headers or {}, data=body, base_url=ENDPOINT
+        )
+        return Verdict.of(response)
+
+    def stored(self, bucket: str, key: str) -> dict:
+        return self.s3.head_object(Bucket=bucket, Key=key)
+
+    def keys(self, bucket: str) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+@dataclass
+class Signer:
+    """Signs a POST policy as AWS's SigV4 pages say: the base64 of the JSON is the string
+    to sign, under the key of the credential's day, region and `s3`."""
+
+    access_key: str = "testing"
+    secret: str = "testing"
+    region: str = "us-east-1"
+    service: str = "s3"
+
+    def form(self, policy, at: datetime, names: dict | None = None) -> list[tuple[str, str]]:
+        """Return the signature fields and the signed policy (a dict, or its JSON text)."""
+        from embedded_aws.sigv4 import sign
+
+        date = at.strftime("%Y%m%d")
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        encoded = base64.b64encode(text.encode()).decode()
+        credential = f"{self.access_key}/{date}/{self.region}/{self.service}/aws4_request"
+        fields = {
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": credential,
+            "x-amz-date": at.strftime("%Y%m%dT%H%M%SZ"),
+            "policy": encoded,
+            "x-amz-signature": sign(self.secret, date, self.region, self.service, encoded),
+        }
+        return [((names or {}).get(name, name), value) for name, value in fields.items()]
+
+    def conditions(self, at: datetime) -> list:
+        """The conditions a SigV4 form needs on its own fields (as botocore adds them)."""
+        date = at.strftime("%Y%m%d")
+        return [
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": f"{self.access_key}/{date}/{self.region}/s3/aws4_request"},
+            {"x-amz-date": at.strftime("%Y%m%dT%H%M%SZ")},
+        ]
+
+
+def expiring(clock: Clock, seconds: int = 3600) -> str:
+    """An expiration `seconds` from the clock, as botocore writes it."""
+    return (clock.now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
