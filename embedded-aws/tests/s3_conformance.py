@@ -147,3 +147,58 @@ class Signer:
 def expiring(clock: Clock, seconds: int = 3600) -> str:
     """An expiration `seconds` from the clock, as botocore writes it."""
     return (clock.now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+BUCKET = "uploads"
+FILE = ("photo.jpg", b"bytes", "image/jpeg")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A browser upload as a case gives it, and the answer S3 gave (or its pages give).
+
+    The form is the case's `fields`, then the signature fields, then the file, then `after`.
+    The policy is `document` when the case is about the document itself; otherwise it
+    expires in an hour and holds the case's `conditions` and the three a SigV4 form needs.
+    `edit` is what the case does to the signed form (drop, change or rename a field);
+    `content_type` replaces the request's own.
+    """
+
+    source: str
+    conditions: list = field(default_factory=list)
+    fields: list = field(default_factory=list)
+    status: int = 204
+    code: str | None = None
+    file: tuple | None = FILE
+    document: dict | str | None = None
+    edit: object = None
+    after: list = field(default_factory=list)
+    expires_in: int = 3600
+    content_type: str | None = None
+
+    def send(self, s3: GatedS3, signer: Signer, bucket: str = BUCKET) -> Verdict:
+        at = s3.clock.now
+        document = self.document or {
+            "expiration": expiring(s3.clock, self.expires_in),
+            "conditions": [*self.conditions, *signer.conditions(at)],
+        }
+        form = [*self.fields, *signer.form(document, at)]
+        if self.edit is not None:
+            form = self.edit(form)
+        options = {"content_type": self.content_type} if self.content_type else {}
+        return s3.post(bucket, form, self.file, after=self.after, **options)
+
+
+def without(*names: str):
+    """An edit: leave the named fields out of the form."""
+    return lambda form: [(n, v) for n, v in form if n not in names]
+
+
+def changed(name: str, change):
+    """An edit: pass the named field's value through `change`."""
+    return lambda form: [(n, change(v) if n == name else v) for n, v in form]
+
+
+def renamed(names: dict):
+    """An edit: send fields under other names (another case, say)."""
+    return lambda form: [(names.get(n, n), v) for n, v in form]

@@ -55,7 +55,9 @@ class PostForm:
         from urllib3 import encode_multipart_formdata
 
         parts: list = [(_MOTO_NAMES.get(name, name), value) for name, value in self.fields.items()]
-        parts.append(("file", (self.filename or "", self.file or b"", self.file_type)))
+        # moto puts the file part's name in place of ${filename} in the key, once more: name
+        # the part ${filename} itself, so that what the gate judged is what moto stores.
+        parts.append(("file", (FILENAME, self.file or b"", self.file_type)))
         return encode_multipart_formdata(parts)
 
 
