@@ -159,7 +159,8 @@ class Upload:
 
     The form is the case's `fields`, then the signature fields, then the file, then `after`.
     The policy is `document` when the case is about the document itself; otherwise it
-    expires in an hour and holds the case's `conditions` and the three a SigV4 form needs.
+    expires at `expiration` (in an hour by default) and holds the case's `conditions` and
+    the three a SigV4 form needs.
     `edit` is what the case does to the signed form (drop, change or rename a field);
     `content_type` replaces the request's own.
     """
@@ -174,12 +175,13 @@ class Upload:
     edit: object = None
     after: list = field(default_factory=list)
     expires_in: int = 3600
+    expiration: str | None = None
     content_type: str | None = None
 
     def send(self, s3: GatedS3, signer: Signer, bucket: str = BUCKET) -> Verdict:
         at = s3.clock.now
         document = self.document or {
-            "expiration": expiring(s3.clock, self.expires_in),
+            "expiration": self.expiration or expiring(s3.clock, self.expires_in),
             "conditions": [*self.conditions, *signer.conditions(at)],
         }
         form = [*self.fields, *signer.form(document, at)]

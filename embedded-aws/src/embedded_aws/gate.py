@@ -206,6 +206,13 @@ class S3Gate:
                 **named,
             )
         access_key, date, scope_region, service, _ = parts
+        if not access_key:
+            raise S3Refusal(
+                400,
+                "InvalidArgument",
+                "a non-empty Access Key (AKID) must be provided in the credential.",
+                **named,
+            )
         if scope_region != region:
             raise S3Refusal(
                 400,

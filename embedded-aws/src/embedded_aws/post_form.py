@@ -84,7 +84,7 @@ def parse_form(body: bytes, boundary: str) -> PostForm:
                 )
             current, chunks = event.name.lower(), []
             if current == "file":
-                form.filename = event.filename if isinstance(event, File) else None
+                form.filename = _filename(event.headers.get("Content-Disposition", ""))
                 form.file_type = event.headers.get("Content-Type", form.file_type)
         elif isinstance(event, Data):
             chunks.append(event.data)
@@ -96,6 +96,19 @@ def parse_form(body: bytes, boundary: str) -> PostForm:
                     values.setdefault(current, []).append(data.decode("utf-8", "replace"))
     form.fields = {name: ",".join(parts) for name, parts in values.items()}
     return form
+
+
+def _filename(disposition: str) -> str | None:
+    """Return the part's filename as the browser wrote it, or None if it names none.
+
+    Browsers write it between quotes, with no backslash escapes (WHATWG HTML, "multipart/
+    form-data encoding algorithm": a quote is sent as %22), and S3 reads a backslash as a
+    Windows path's separator: so no quoted-pair is undone here, as werkzeug's parser would.
+    """
+    found = re.search(r'(?:^|;)\s*filename\s*=\s*(?:"([^"]*)"|([^;]*))', disposition, re.I)
+    if found is None:
+        return None
+    return found[1] if found[1] is not None else found[2].strip()
 
 
 def _next(decoder: MultipartDecoder):
