@@ -1,5 +1,5 @@
-"""What moto holds of a bucket that S3 acts on before it stores an object, and moto does not:
-the bucket's region, its Block Public Access settings, and whether ACLs are off.
+"""What moto holds of a bucket that S3 acts on and moto does not: the bucket's region, its
+Block Public Access settings, whether ACLs are off, and its CORS rules for a refusal.
 
 Read from moto's own records, in this process. A bucket moto does not have gets S3's answers
 from moto itself (NoSuchBucket), so here it is "no such settings".
@@ -42,3 +42,16 @@ def _moto_bucket(bucket: str):
         return None
     _, account = s3_backends.bucket_accounts[bucket]
     return s3_backends[account]["global"].buckets.get(bucket)
+
+
+def cors_headers(bucket: str, origin: str | None) -> dict[str, str]:
+    """Return the CORS headers `bucket`'s rules give `origin`, as S3 adds them to refusals."""
+    found = _moto_bucket(bucket) if origin else None
+    if found is None:  # S3 sends no CORS headers for a bucket it does not have
+        return {}
+    from moto.s3.utils import cors_matches_origin
+
+    for rule in found.cors:
+        if rule.allowed_origins and cors_matches_origin(origin, rule.allowed_origins):
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}

@@ -18,20 +18,19 @@ silent, S3's recorded answers, which the conformance tests cite.
 
 from __future__ import annotations
 
-import hmac
 import io
-import re
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 from werkzeug.wrappers import Request
 
-from .buckets import moto_bucket_rules
+from .buckets import cors_headers, moto_bucket_rules
 from .post_fields import check_values
 from .post_form import PostForm, parse_form
 from .post_policy import apply, read_policy
+from .post_signature import check_signature
 from .refusal import S3Refusal
-from .sigv4 import ALGORITHM, sign, verify_presigned, verify_signed_headers
+from .sigv4 import verify_presigned, verify_signed_headers
 
 MAX_KEY_BYTES = 1024
 # PostObject: "Each form field that you specify in a form (except x-amz-signature, file,
@@ -42,7 +41,6 @@ _UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
 _SIGNATURE_FIELDS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Signature")
 # The POSTs S3 serves on an object: multipart uploads, restore, select.
 _OBJECT_POSTS = {"uploads", "uploadId", "restore", "select"}
-_LONG_DATE = re.compile(r"\d{8}T\d{6}Z")
 
 
 class S3Gate:
@@ -85,7 +83,9 @@ class S3Gate:
             response = refusal.response()
             if service == "s3":
                 # S3 adds its CORS headers to refusals too, so a page's script can read them.
-                response.headers.extend(_cors_headers(request))
+                response.headers.extend(
+                    cors_headers(request.path.split("/")[1], request.headers.get("Origin"))
+                )
             return response(environ, start_response)
         return self.app(environ, start_response)
 
@@ -124,39 +124,10 @@ class S3Gate:
     def check_post(self, bucket: str, body: bytes, boundary: str) -> PostForm:
         """Return the form S3 would store; raise S3Refusal unless S3 would accept it."""
         form = parse_form(body, boundary)
+        _require(form)
         fields = form.fields
-        signed = any(name.lower() in fields for name in _SIGNATURE_FIELDS)
-        if "policy" not in fields or not signed:
-            # PostObject, policy: "Requests without a security policy are considered
-            # anonymous and work only on publicly writable buckets."
-            raise S3Refusal(403, "AccessDenied", "Access Denied")
-        for name in (*_SIGNATURE_FIELDS, "key"):
-            if name.lower() not in fields:
-                raise S3Refusal(
-                    400,
-                    "InvalidArgument",
-                    f"Bucket POST must contain a field named '{name}'.  If it is specified, "
-                    "please check the order of the fields.",
-                    ArgumentName=name,
-                    ArgumentValue="",
-                )
-        if form.file is None:
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                "POST requires exactly one file upload per request.",
-                ArgumentName="file",
-                ArgumentValue="0",
-            )
-        for name, value in fields.items():
-            if "\r" in value or "\n" in value:
-                # Form fields become the object's headers and metadata, where HTTP (RFC 9110,
-                # field values) allows no line breaks.
-                raise S3Refusal(
-                    400, "InvalidArgument", f"Field {name} holds a line break.", ArgumentName=name
-                )
         rules = self.bucket_rules(bucket)
-        self._check_signature(fields, rules.region or self.region)
+        check_signature(fields, rules.region or self.region, self.credentials)
         policy = read_policy(fields["policy"])
         if policy.expiration < self.clock():
             raise S3Refusal(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
@@ -165,95 +136,10 @@ class S3Gate:
         form.expand_filename()
         fields = form.fields
         covered = apply(policy, {**fields, "bucket": bucket}, len(form.file)) | {"bucket"}
-        extra = [
-            name
-            for name in fields
-            if name not in covered | _UNCHECKED_FIELDS and not name.startswith("x-ignore-")
-        ]
-        if extra:
-            raise S3Refusal(
-                403,
-                "AccessDenied",
-                "Invalid according to Policy: Extra input fields: " + ", ".join(extra),
-            )
-        key = fields["key"].encode()
-        if len(key) > MAX_KEY_BYTES:
-            raise S3Refusal(
-                400,
-                "KeyTooLongError",
-                "Your key is too long",
-                MaxSizeAllowed=str(MAX_KEY_BYTES),
-                Size=str(len(key)),
-            )
+        _check_coverage(fields, covered)
         kept = {name: v for name, v in fields.items() if not name.startswith("x-ignore-")}
         form.fields = check_values(kept, form.file, rules)
         return form
-
-    def _check_signature(self, fields: dict[str, str], region: str) -> None:
-        if fields["x-amz-algorithm"] != ALGORITHM:
-            raise S3Refusal(
-                400, "InvalidArgument", "Only AWS4-HMAC-SHA256 POST uploads are checked here."
-            )
-        credential = fields["x-amz-credential"]
-        parts = credential.split("/")
-        named = {"ArgumentName": "X-Amz-Credential", "ArgumentValue": credential}
-        if len(parts) != 5 or parts[4] != "aws4_request" or not re.fullmatch(r"\d{8}", parts[1]):
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/'
-                'aws4_request".',
-                **named,
-            )
-        access_key, date, scope_region, service, _ = parts
-        if not access_key:
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                "a non-empty Access Key (AKID) must be provided in the credential.",
-                **named,
-            )
-        if scope_region != region:
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                f"the region '{scope_region}' is wrong; expecting '{region}'",
-                **named,
-                Region=region,
-            )
-        if service != "s3":
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                f'incorrect service "{service}". This endpoint belongs to "s3".',
-                **named,
-            )
-        if not _LONG_DATE.fullmatch(fields["x-amz-date"]):
-            raise S3Refusal(
-                400,
-                "InvalidArgument",
-                "X-Amz-Date must be formated via ISO8601 Long format",
-                ArgumentName="X-Amz-Date",
-                ArgumentValue=fields["x-amz-date"],
-            )
-        if access_key not in self.credentials:
-            raise S3Refusal(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-                AWSAccessKeyId=access_key,
-            )
-        expected = sign(self.credentials[access_key], date, region, service, fields["policy"])
-        if not hmac.compare_digest(expected, fields["x-amz-signature"]):
-            raise S3Refusal(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature "
-                "you provided. Check your key and signing method.",
-                AWSAccessKeyId=access_key,
-                StringToSign=fields["policy"],
-                SignatureProvided=fields["x-amz-signature"],
-            )
 
     def _region_for(self, request: Request):
         """Return `region_of(service)`: S3 wants its bucket's region, others the gate's."""
@@ -265,6 +151,66 @@ class S3Gate:
             return self.bucket_rules(bucket).region or self.region
 
         return region_of
+
+
+def _require(form: PostForm) -> None:
+    """Refuse a form S3 would not take as a signed upload: anonymous, missing a field S3
+    requires, without a file, or with a line break in a field."""
+    fields = form.fields
+    signed = any(name.lower() in fields for name in _SIGNATURE_FIELDS)
+    if "policy" not in fields or not signed:
+        # PostObject, policy: "Requests without a security policy are considered
+        # anonymous and work only on publicly writable buckets."
+        raise S3Refusal(403, "AccessDenied", "Access Denied")
+    for name in (*_SIGNATURE_FIELDS, "key"):
+        if name.lower() not in fields:
+            raise S3Refusal(
+                400,
+                "InvalidArgument",
+                f"Bucket POST must contain a field named '{name}'.  If it is specified, "
+                "please check the order of the fields.",
+                ArgumentName=name,
+                ArgumentValue="",
+            )
+    if form.file is None:
+        raise S3Refusal(
+            400,
+            "InvalidArgument",
+            "POST requires exactly one file upload per request.",
+            ArgumentName="file",
+            ArgumentValue="0",
+        )
+    for name, value in fields.items():
+        if "\r" in value or "\n" in value:
+            # Form fields become the object's headers and metadata, where HTTP (RFC 9110,
+            # field values) allows no line breaks.
+            raise S3Refusal(
+                400, "InvalidArgument", f"Field {name} holds a line break.", ArgumentName=name
+            )
+
+
+def _check_coverage(fields: dict[str, str], covered: set[str]) -> None:
+    """Refuse a field no condition covers, and a key longer than S3 takes."""
+    extra = [
+        name
+        for name in fields
+        if name not in covered | _UNCHECKED_FIELDS and not name.startswith("x-ignore-")
+    ]
+    if extra:
+        raise S3Refusal(
+            403,
+            "AccessDenied",
+            "Invalid according to Policy: Extra input fields: " + ", ".join(extra),
+        )
+    key = fields["key"].encode()
+    if len(key) > MAX_KEY_BYTES:
+        raise S3Refusal(
+            400,
+            "KeyTooLongError",
+            "Your key is too long",
+            MaxSizeAllowed=str(MAX_KEY_BYTES),
+            Size=str(len(key)),
+        )
 
 
 def _post_operation(request: Request) -> str | None:
@@ -303,23 +249,3 @@ def _replace_body(environ, body: bytes, content_type: str | None = None) -> None
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     if content_type:
         environ["CONTENT_TYPE"] = content_type
-
-
-def _cors_headers(request: Request) -> dict[str, str]:
-    """Return the CORS headers the bucket's rules give this request's origin, as S3 would."""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return {}
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.exceptions import MissingBucket
-    from moto.s3.models import s3_backends
-    from moto.s3.utils import cors_matches_origin
-
-    try:
-        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].get_bucket(request.path.split("/")[1])
-    except MissingBucket:  # S3 sends no CORS headers for a bucket it does not have
-        return {}
-    for rule in bucket.cors:
-        if rule.allowed_origins and cors_matches_origin(origin, rule.allowed_origins):
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}

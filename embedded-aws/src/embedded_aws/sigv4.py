@@ -58,23 +58,8 @@ def verify_signed_headers(
 
     `region_of(service)` is the region the request must be signed for.
     """
-    header = request.headers.get("Authorization", "")
-    algorithm, _, rest = header.partition(" ")
-    if algorithm != ALGORITHM:
-        raise S3Refusal(400, "InvalidArgument", "Only AWS4-HMAC-SHA256 requests are accepted.")
-    try:
-        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
-        access_key, date, region, service, terminator = fields["Credential"].split("/")
-        signed = fields["SignedHeaders"].split(";")
-        signature = fields["Signature"]
-        stamp = request.headers["X-Amz-Date"]
-        signed_at = datetime.strptime(stamp, _TIME).replace(tzinfo=UTC)
-    except (KeyError, ValueError) as error:
-        raise S3Refusal(
-            400, "AuthorizationHeaderMalformed", "The authorization header is malformed."
-        ) from error
-    if terminator != "aws4_request" or date != stamp[:8]:
-        raise S3Refusal(400, "AuthorizationHeaderMalformed", "The credential scope is wrong.")
+    access_key, date, region, service, signed, signature, stamp = _authorization(request)
+    signed_at = datetime.strptime(stamp, _TIME).replace(tzinfo=UTC)
     expected = region_of(service)
     if region != expected:
         raise S3Refusal(
@@ -108,6 +93,29 @@ def verify_signed_headers(
     canonical = _canonical_request(request, service, path, query, signed, payload)
     _check(secret, date, region, service, stamp, canonical, signature)
     return service
+
+
+def _authorization(request) -> tuple[str, str, str, str, list[str], str, str]:
+    """Return the Authorization header's access key, date, region, service, signed headers
+    and signature, and the request's X-Amz-Date; raise S3Refusal if S3 could not read them."""
+    header = request.headers.get("Authorization", "")
+    algorithm, _, rest = header.partition(" ")
+    if algorithm != ALGORITHM:
+        raise S3Refusal(400, "InvalidArgument", "Only AWS4-HMAC-SHA256 requests are accepted.")
+    try:
+        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
+        access_key, date, region, service, terminator = fields["Credential"].split("/")
+        signed = fields["SignedHeaders"].split(";")
+        stamp = request.headers["X-Amz-Date"]
+        datetime.strptime(stamp, _TIME)
+        found = (access_key, date, region, service, signed, fields["Signature"], stamp)
+    except (KeyError, ValueError) as error:
+        raise S3Refusal(
+            400, "AuthorizationHeaderMalformed", "The authorization header is malformed."
+        ) from error
+    if terminator != "aws4_request" or date != stamp[:8]:
+        raise S3Refusal(400, "AuthorizationHeaderMalformed", "The credential scope is wrong.")
+    return found
 
 
 def verify_presigned(request, credentials: dict[str, str], now: datetime, region: str) -> None:
