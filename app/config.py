@@ -39,6 +39,9 @@ class Settings:
     function_name: str = ""
     # The site's origins ("https://host", comma-separated): CORS rules and trusted hosts.
     site_origin: tuple[str, ...] = ()
+    # What brings the site its requests in AWS: "api_gateway" (a REST API) or "function_url".
+    # The function's entry point serves that one kind of HTTP event and refuses the other.
+    served_by: str = "api_gateway"
     max_upload_mb: int = 20
     upload_expires_seconds: int = 600
     ticket_max_age_seconds: int = 7 * 24 * 3600

@@ -56,6 +56,10 @@ def create_app():
         import click  # flask run then says it in one line, not a traceback
 
         raise click.ClickException(str(error)) from error
+    # The development server's access line names each path: never a ticket or a share token.
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, logs.RedactedPaths) for f in werkzeug.filters):
+        werkzeug.addFilter(logs.RedactedPaths())
     return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
 
 

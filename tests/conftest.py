@@ -18,7 +18,7 @@ from app.services import current_settings, services_for
 from embedded_aws.moto_gaps import install as fill_moto_gaps
 from embedded_aws.process import NotReady, running
 
-from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
+from deployed import deployed, deployed_direct, function_log  # noqa: F401  (Zappa's handler)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent

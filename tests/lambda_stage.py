@@ -149,6 +149,22 @@ def url_event(
     }
 
 
+def scheduled_event(rule: str, account: str = ACCOUNT, region: str = "us-east-1") -> dict:
+    """Return what Zappa's scheduled rule `rule` sends the function (its input template)."""
+    return {
+        "time": "2026-11-27T09:16:00Z",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "region": region,
+        "detail": {},
+        "version": "0",
+        "resources": [f"arn:aws:events:{region}:{account}:rule/{rule}"],
+        "id": str(uuid.uuid4()),
+        "kwargs": {},
+    }
+
+
 @dataclass
 class Reply:
     """What a browser gets back from API Gateway."""

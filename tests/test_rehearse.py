@@ -87,7 +87,7 @@ def deployed(embedded_aws, tmp_path) -> checks.Deployed:
     package = tmp_path / f"thumbs-{stage}.zip"
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("zappa_settings.py", f"API_STAGE={stage!r}\n")
-        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+        archive.writestr("app/entry.py", "def lambda_handler(event, context): pass\n")
     arn = client("lambda").create_function(
         FunctionName=f"thumbs-{stage}",
         Runtime=config["runtime"],

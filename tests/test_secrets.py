@@ -71,7 +71,7 @@ def test_the_secret_is_read_once_per_cold_start_not_per_request(deployed, monkey
         assert browser.get("/dev/").status == 200
     assert browser.get("/dev/healthz").status == 200
     deployed.handler(
-        s3_event(deployed.settings.uploads_bucket, "uploads/x/y.jpg", 1),
+        s3_event(deployed.settings.uploads_bucket, "uploads/x/owner/y.jpg", 1),
         LambdaContext("thumbs-dev"),
     )
     reads = [a for a in recorder.accesses if a.action == "ssm:GetParameter"]

@@ -163,12 +163,6 @@ def test_a_host_missing_from_site_origin_gets_no_page(deployed):
     assert browser.get("/").status == 400
 
 
-def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, caplog):
-    other = s3_event(deployed.settings.results_bucket, "results/x/thumb.jpg", 10)
-    assert deployed.handler(other, LambdaContext("thumbs-dev")) is None
-    assert "Cannot find a function" in caplog.text
-
-
 def test_every_web_line_names_its_lambda_invocation(deployed, capsys):
     context = LambdaContext("thumbs-dev")
     event = rest_event("GET", "/healthz", "", {}, None, "dev", API_HOST)

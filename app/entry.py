@@ -1,0 +1,335 @@
+"""The function's one entry point: the few events this stage serves, each recognised strictly.
+
+Lambda calls `lambda_handler` (Zappa's `lambda_handler` setting), not Zappa's own handler,
+which serves whatever an event names: it runs a `raw_command` event's Python with exec(), the
+function a `command` event, an S3 record's `configurationId`, an SNS message's `command` or a
+scheduled event's rule names, and it copies any event's `stageVariables` into the environment.
+Whoever may invoke the function could run code with its role.
+
+So, as Mangum's adapter does, a short list of shapes (`SHAPES`) each claims the events that
+look like it, then holds them to what this stage serves:
+- an HTTP request: API Gateway's REST event (payload 1.0) on a stage `served_by` API Gateway,
+  a function URL's (payload 2.0) on a stage served by one;
+- S3's ObjectCreated records for the stage's own uploads bucket, under uploads/<job>/<owner>/;
+- the stage's own schedule, from its own rule.
+The shape then runs the one function it stands for: the site, through Zappa's handler, given a
+copy of the request with only a request's fields; the worker; the reconciler. The event never
+chooses it. Anything else is refused before anything runs (no variable set, nothing imported,
+no app built): one `event_refused` line, whose `refused_events` is a metric, and a 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from urllib.parse import unquote_plus
+
+# Imported with this module: with INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT (production's SnapStart)
+# Zappa builds the app here, before the snapshot, as it did when Lambda called it directly.
+import zappa.handler
+
+from . import logs
+from .config import Settings
+from .storage import UploadKey
+
+logger = logging.getLogger(__name__)
+# Zappa's access line names each request's path, which holds a ticket or a share token; the
+# app's own `request` line (its endpoint, never its path) replaces it.
+logging.getLogger("zappa.wsgi").setLevel(logging.WARNING)
+
+WORKER = "app.worker.handle_s3_event"
+RECONCILER = "app.reconciler.handle_schedule"
+REFUSED_METRICS = {"refused_events": "Count"}
+# Zappa's handler runs what these keys name, whatever else the event holds.
+COMMANDS = ("raw_command", "command", "manage")
+STARTED_BY = (None, "reconciler", "retry", "replay")  # who may start a conversion besides S3
+
+
+class Refused(Exception):
+    """The event is not one this stage serves; the message says which check it failed (from a
+    fixed set of sentences: nothing of the event itself is ever logged)."""
+
+
+def lambda_handler(event, context):
+    """Run what this stage serves for `event`; refuse anything else, running nothing."""
+    settings = Settings.from_env()
+    try:
+        shape = recognise(event, settings, context)
+    except Refused as refusal:
+        return refuse(event, context, settings, str(refusal))
+    return shape.run(event, context)
+
+
+def recognise(event, settings: Settings, context):
+    """Return the shape that serves `event` on this stage; raise Refused for any other."""
+    if not isinstance(event, dict):
+        raise Refused("not a JSON object")
+    if any(key in event for key in COMMANDS):
+        raise Refused("names a command")
+    for shape in SHAPES:
+        if shape.claims(event):
+            shape.check(event, settings, context)
+            return shape
+    raise Refused("not an event this stage serves")
+
+
+def refuse(event, context, settings: Settings, reason: str) -> dict:
+    """Log one line (a metric) about a refused event, and answer 400."""
+    logs.setup()
+    logs.invocation(context)
+    logs.event(
+        logger,
+        "event_refused",
+        logging.WARNING,
+        reason=reason,
+        refused_events=1,
+        # The stage and the event's kind (from a fixed set): the metric's dimensions.
+        **logs.metrics({"stage": settings.stage, "shape": describe(event)}, REFUSED_METRICS),
+    )
+    return {
+        "statusCode": 400,
+        "headers": {"Content-Type": "text/plain; charset=utf-8"},
+        "body": "This function does not serve this event.",
+    }
+
+
+class RestRequest:
+    """A request through the stage's REST API (API Gateway's proxy event, payload 1.0)."""
+
+    FIELDS = (
+        "resource",
+        "path",
+        "httpMethod",
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "requestContext",
+        "body",
+        "isBase64Encoded",
+    )
+
+    @staticmethod
+    def claims(event: dict) -> bool:
+        return "httpMethod" in event
+
+    @staticmethod
+    def check(event: dict, settings: Settings, context) -> None:
+        if settings.served_by != "api_gateway":
+            raise Refused("a REST API request on a stage served by a function URL")
+        if "version" in event or _field(event, "requestContext", "elb") is not None:
+            raise Refused("not a REST API request")
+        if _field(event, "requestContext", "stage") != settings.stage:
+            raise Refused("a request for another stage")
+        if not isinstance(event.get("httpMethod"), str):
+            raise Refused("a request without a method")
+        _check_request(event, "path")
+
+    @classmethod
+    def run(cls, event: dict, context):
+        # stageVariables left out: nothing an event holds goes into the environment.
+        return zappa.handler.lambda_handler(_only(event, cls.FIELDS), context)
+
+
+class FunctionUrlRequest:
+    """A request through the stage's function URL (payload 2.0, no stage, no route)."""
+
+    FIELDS = (
+        "version",
+        "routeKey",
+        "rawPath",
+        "rawQueryString",
+        "cookies",
+        "headers",
+        "queryStringParameters",
+        "pathParameters",
+        "requestContext",
+        "body",
+        "isBase64Encoded",
+    )
+
+    @staticmethod
+    def claims(event: dict) -> bool:
+        return event.get("version") == "2.0"
+
+    @staticmethod
+    def check(event: dict, settings: Settings, context) -> None:
+        if settings.served_by != "function_url":
+            raise Refused("a payload 2.0 request on a stage served by API Gateway")
+        # A function URL fills the fields of API Gateway's features with "$default".
+        if (event.get("routeKey"), _field(event, "requestContext", "stage")) != (
+            "$default",
+            "$default",
+        ):
+            raise Refused("an HTTP API request, not a function URL's")
+        domain = _field(event, "requestContext", "domainName")
+        if not isinstance(domain, str) or not domain.endswith(
+            f".lambda-url.{settings.aws_region}.on.aws"
+        ):
+            raise Refused("an HTTP API request, not a function URL's")
+        if not isinstance(_field(event, "requestContext", "http", "method"), str):
+            raise Refused("a request without a method")
+        _check_request(event, "rawPath")
+
+    @classmethod
+    def run(cls, event: dict, context):
+        return zappa.handler.lambda_handler(_only(event, cls.FIELDS), context)
+
+
+class UploadsCreated:
+    """S3's ObjectCreated records for the stage's uploads (or the same, sent by the reconciler,
+    Try again or a replay): the worker."""
+
+    @staticmethod
+    def claims(event: dict) -> bool:
+        return "Records" in event
+
+    @staticmethod
+    def check(event: dict, settings: Settings, context) -> None:
+        records = event["Records"]
+        if set(event) != {"Records"} or not isinstance(records, list) or not records:
+            raise Refused("not an S3 notification")
+        for record in records:
+            check_upload_record(record, settings)
+
+    @staticmethod
+    def run(event: dict, context):
+        from .worker import handle_s3_event
+
+        return handle_s3_event(event, context)
+
+
+def check_upload_record(record, settings: Settings) -> None:
+    """Raise Refused unless `record` announces an upload created in this stage's bucket."""
+    if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+        raise Refused("a record that is not S3's")
+    name = record.get("eventName")
+    if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
+        raise Refused("an S3 record of no ObjectCreated event")
+    if record.get("awsRegion") != settings.aws_region:
+        raise Refused("an S3 record from another region")
+    bucket = settings.uploads_bucket
+    if (_field(record, "s3", "bucket", "name"), _field(record, "s3", "bucket", "arn")) != (
+        bucket,
+        f"arn:aws:s3:::{bucket}",
+    ):
+        raise Refused("an S3 record from another bucket")
+    # Zappa names its notification after the function; Zappa's handler would run the
+    # function named after a ":" in it.
+    if _field(record, "s3", "configurationId") not in (None, settings.function_name):
+        raise Refused("an S3 record of another notification")
+    key, size = _field(record, "s3", "object", "key"), _field(record, "s3", "object", "size")
+    if not isinstance(key, str) or UploadKey.parse(unquote_plus(key)) is None:
+        raise Refused("an S3 record of a key outside uploads/<job>/<owner>/")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise Refused("an S3 record with no size")
+    if record.get("thumbsStartedBy") not in STARTED_BY:
+        raise Refused("an S3 record started by no one known")
+
+
+class Schedule:
+    """The stage's own scheduled event (Zappa's rule for the reconciler): the reconciler."""
+
+    @staticmethod
+    def claims(event: dict) -> bool:
+        return event.get("detail-type") == "Scheduled Event"
+
+    @staticmethod
+    def check(event: dict, settings: Settings, context) -> None:
+        arn = getattr(context, "invoked_function_arn", None)
+        account = arn.split(":")[4] if isinstance(arn, str) and arn.count(":") >= 6 else None
+        rule = schedule_rule(settings.function_name, RECONCILER)
+        wanted = f"arn:aws:events:{settings.aws_region}:{account}:rule/{rule}"
+        if event.get("source") != "aws.events" or event.get("resources") != [wanted]:
+            raise Refused("a scheduled event of another rule")
+        if (event.get("account"), event.get("region")) != (account, settings.aws_region):
+            raise Refused("a scheduled event of another account or region")
+
+    @staticmethod
+    def run(event: dict, context):
+        from .reconciler import handle_schedule
+
+        return handle_schedule(event, context)
+
+
+SHAPES = (FunctionUrlRequest, RestRequest, UploadsCreated, Schedule)
+
+
+def schedule_rule(function_name: str, function: str) -> str:
+    """Return the name Zappa 0.63 gives the rule that schedules `function` on the function
+    `function_name` (its `get_scheduled_event_name`, for an event with no name of its own)."""
+    name = _rule_name(function_name, function)
+    if len(name) >= 64:  # Zappa then names the rule after a digest of the function's name
+        name = _rule_name(hashlib.sha1(function_name.encode()).hexdigest(), function)
+    return name
+
+
+def _rule_name(prefix: str, function: str) -> str:
+    return f"{prefix[: max(0, 63 - len(function))]}-{function}"[:64]
+
+
+def describe(event) -> str:
+    """Name an event's kind, from a fixed vocabulary (a metric's dimension: few values)."""
+    if not isinstance(event, dict):
+        return "not_an_object"
+    for key in COMMANDS:
+        if key in event:
+            return key
+    if not set(event) - {"stageVariables"}:  # which Zappa's handler applies to any event
+        return "empty"
+    if event.get("version") == "2.0":
+        return "http_v2"
+    if "httpMethod" in event:
+        return "alb" if _field(event, "requestContext", "elb") is not None else "rest"
+    if _field(event, "requestContext", "eventType") is not None:
+        return "websocket"
+    if event.get("detail-type") == "Scheduled Event":
+        return "schedule"
+    if "Records" in event:
+        return _record_kind(event["Records"])
+    for key, kind in (("bot", "lex"), ("triggerSource", "cognito"), ("awslogs", "awslogs")):
+        if key in event:
+            return kind
+    if event.get("type") == "TOKEN":
+        return "authorizer"
+    if event.get("Event") == "s3:TestEvent":
+        return "s3_test_event"
+    return "other"
+
+
+def _record_kind(records) -> str:
+    record = records[0] if isinstance(records, list) and records else None
+    if not isinstance(record, dict):
+        return "records"
+    if "s3" in record:
+        return "s3"
+    if "Sns" in record:
+        return "sns"
+    if "dynamodb" in record:
+        return "dynamodb"
+    if "kinesis" in record:
+        return "kinesis"
+    return "sqs" if record.get("eventSource") == "aws:sqs" else "records"
+
+
+def _field(value, *path):
+    """Return the value at `path` in nested objects, or None where any step is missing."""
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _check_request(event: dict, path: str) -> None:
+    """Raise Refused unless the request has an absolute path and its headers as an object."""
+    if not isinstance(event.get(path), str) or not event[path].startswith("/"):
+        raise Refused("a request without a path")
+    if not isinstance(event.get("headers"), dict):
+        raise Refused("a request without headers")
+
+
+def _only(event: dict, fields: tuple[str, ...]) -> dict:
+    """Return a copy of `event` with only `fields`: nothing else reaches Zappa's handler."""
+    return {name: event[name] for name in fields if name in event}
