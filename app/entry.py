@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from urllib.parse import unquote_plus
 
 # Imported with this module: with INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT (production's SnapStart)
 # Zappa builds the app here, before the snapshot, as it did when Lambda called it directly.
@@ -30,7 +29,7 @@ import zappa.handler
 
 from . import logs
 from .config import Settings
-from .storage import UploadKey
+from .events import ForeignEvent, stage_uploads
 
 logger = logging.getLogger(__name__)
 # Zappa's access line names each request's path, which holds a ticket or a share token; the
@@ -42,7 +41,6 @@ RECONCILER = "app.reconciler.handle_schedule"
 REFUSED_METRICS = {"refused_events": "Count"}
 # Zappa's handler runs what these keys name, whatever else the event holds.
 COMMANDS = ("raw_command", "command", "manage")
-STARTED_BY = (None, "reconciler", "retry", "replay")  # who may start a conversion besides S3
 
 
 class Refused(Exception):
@@ -187,45 +185,16 @@ class UploadsCreated:
 
     @staticmethod
     def check(event: dict, settings: Settings, context) -> None:
-        records = event["Records"]
-        if set(event) != {"Records"} or not isinstance(records, list) or not records:
-            raise Refused("not an S3 notification")
-        for record in records:
-            check_upload_record(record, settings)
+        try:
+            stage_uploads(event, settings)
+        except ForeignEvent as error:
+            raise Refused(str(error)) from None
 
     @staticmethod
     def run(event: dict, context):
         from .worker import handle_s3_event
 
         return handle_s3_event(event, context)
-
-
-def check_upload_record(record, settings: Settings) -> None:
-    """Raise Refused unless `record` announces an upload created in this stage's bucket."""
-    if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
-        raise Refused("a record that is not S3's")
-    name = record.get("eventName")
-    if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
-        raise Refused("an S3 record of no ObjectCreated event")
-    if record.get("awsRegion") != settings.aws_region:
-        raise Refused("an S3 record from another region")
-    bucket = settings.uploads_bucket
-    if (_field(record, "s3", "bucket", "name"), _field(record, "s3", "bucket", "arn")) != (
-        bucket,
-        f"arn:aws:s3:::{bucket}",
-    ):
-        raise Refused("an S3 record from another bucket")
-    # Zappa names its notification after the function; Zappa's handler would run the
-    # function named after a ":" in it.
-    if _field(record, "s3", "configurationId") not in (None, settings.function_name):
-        raise Refused("an S3 record of another notification")
-    key, size = _field(record, "s3", "object", "key"), _field(record, "s3", "object", "size")
-    if not isinstance(key, str) or UploadKey.parse(unquote_plus(key)) is None:
-        raise Refused("an S3 record of a key outside uploads/<job>/<owner>/")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise Refused("an S3 record with no size")
-    if record.get("thumbsStartedBy") not in STARTED_BY:
-        raise Refused("an S3 record started by no one known")
 
 
 class Schedule:

@@ -118,6 +118,8 @@ def connect_queue(settings: Settings, s3, sqs) -> str:
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
+                    # Named after the function, as Zappa names the trigger it makes in AWS.
+                    "Id": settings.function_name,
                     "QueueArn": arn["Attributes"]["QueueArn"],
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {
