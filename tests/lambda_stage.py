@@ -23,11 +23,12 @@ FUNCTION_URL_HOST = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aw
 ACCOUNT = "123456789012"
 
 
-def zappa_cli(stage: str) -> ZappaCLI:
-    """Load zappa_settings.json for `stage` as `zappa package` does (no credentials)."""
+def zappa_cli(stage: str, load_credentials: bool = False) -> ZappaCLI:
+    """Load zappa_settings.json for `stage` as `zappa package` does (no credentials), or as
+    the other commands do (its clients then reach moto, inside `mock_aws`)."""
     cli = ZappaCLI()
     cli.api_stage = stage
-    cli.load_credentials = False
+    cli.load_credentials = load_credentials
     cli.load_settings(str(ROOT / "zappa_settings.json"))
     return cli
 
