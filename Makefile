@@ -11,17 +11,23 @@ SHELL := bash
 
 .PHONY: run test lint bench stress package deploy update rehearse screenshots lock clean
 
+# Say in one line when a Python is too old, before anything is made with it: $(call
+# need_python,PYTHON,WHAT TO DO). Plain %-formatting, so that even an old Python reads it.
+need_python = $(1) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	"Thumbs needs Python 3.11 or newer; $(1) is %d.%d: $(2)" % sys.version_info[:2])'
+
 $(BIN)/python:
+	@$(call need_python,$(PYTHON),make $(or $(MAKECMDGOALS),run) PYTHON=python3.11)
 	@echo "Creating $(VENV), the project's virtualenv (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
-# Install a lock, with pip's hash checking, and say how far it is: one line a package.
+# Install a lock, with pip's hash checking, and say how far it is: one line a package
+# (requirements/progress.py reads each form pip names a package in; pip's errors pass whole).
 define install
-	@echo "Installing $(2): $$(grep -c '^[a-z]' $(1)) packages from $(1) (once; then reused)"
-	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes -r $(1) \
-		| awk -v total=$$(grep -c '^[a-z]' $(1)) \
-		'/^Collecting /{ n++; printf "  [%d/%d] %s\n", n, total, $$2; fflush() } \
-		 /^ERROR/{ print } /^Successfully installed/{ print "  installed" }'
+	@$(call need_python,$(BIN)/python,rm -rf $(VENV) then make $(or $(MAKECMDGOALS),run) PYTHON=python3.11)
+	@echo "Installing $(2): $$($(BIN)/python requirements/progress.py --count $(1)) packages from $(1) (once; then reused)"
+	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes -r $(1) 2>&1 \
+		| $(BIN)/python requirements/progress.py $(1)
 	touch $@
 endef
 
@@ -53,7 +59,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 # The browser tests leave their screenshots in build/screenshots/ (make test never writes a
-# tracked file); this copies the ones the README shows into docs/screenshots/.
+# tracked file); this copies the ones the README and docs show into docs/screenshots/.
 SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
 	result-phone not-yours
 
@@ -94,12 +100,12 @@ package: $(PACKAGE)
 
 # Deploy or update the built package (a plain `zappa deploy` would zip this checkout
 # instead), then apply what Zappa has no setting for: flask infra up, after each. The
-# README's deploy guide says which variables the shell must hold first.
+# deploy guide (docs/deploy.md) says which variables the shell must hold first.
 deploy update: $(PACKAGE) $(VENV)/.installed-run
 	$(VENV312)/bin/zappa $@ $(STAGE) -z $(PACKAGE)
 	FLASK_APP=app.cli:operator_app FLASK_SKIP_DOTENV=1 $(BIN)/flask infra up --stage $(STAGE)
 
-# The README's deploy (zappa deploy, status, update, undeploy and the flask infra steps), run
+# The deploy guide (zappa deploy, status, update, undeploy and the flask infra steps), run
 # for real against a fresh embedded AWS, every resource checked: about 30 s, on the package
 # above (built only when an input changed).
 REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip

@@ -304,7 +304,7 @@ def status(ticket: str):
     # Only a job under way is waited on: one held up changes in minutes, not seconds, and a
     # waiting request is billed for every second it waits. Nor one whose file has not arrived:
     # a ticket for it costs one page view, so waits on those would let anyone keep instances
-    # busy by the thousand (README, "Cap what a flood can cost").
+    # busy by the thousand (docs/deploy.md, "Cap what a flood can cost").
     stored = record.status != AWAITING_UPLOAD
     if since in LOOKS and wait > 0 and stored and LOOKS[shown_status(record)].tone == "progress":
         record = _wait_for_news(ticket, record, LOOKS[since], wait)

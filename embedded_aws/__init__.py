@@ -9,6 +9,7 @@ the app never imports it, and it is never shipped to Lambda.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ from app import config, infra, logs
 from app.config import Settings
 from app.services import client, services_for
 
-from .server import EmbeddedAWS, LocalAWSError
+from .server import EmbeddedAWS, LocalAWSError, port_in_use, port_is_free
 
 # Fake, fixed credentials: local mode must never reach a real account.
 CREDENTIALS = {"testing": "testing"}
@@ -48,19 +49,57 @@ class Options:
 
 def create_app():
     """Return the site served on the embedded AWS, started or reused for it."""
+    import click  # flask run says a ClickException in one line, not a traceback
+
     import app
 
+    site = _site_address()
     try:
+        if site and not port_is_free(*site):
+            raise LocalAWSError(port_in_use(site[1], "the site", "PORT"))
         settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
     except LocalAWSError as error:
-        import click  # flask run then says it in one line, not a traceback
-
         raise click.ClickException(str(error)) from error
     # The development server's access line names each path: never a ticket or a share token.
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, logs.RedactedPaths) for f in werkzeug.filters):
         werkzeug.addFilter(logs.RedactedPaths())
+    if site:
+        click.echo(welcome(f"http://{site[0]}:{site[1]}", settings.aws_endpoint_url))
     return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
+
+
+def _site_address() -> tuple[str, int] | None:
+    """Return the host and port `flask run` is about to serve on, when it is what calls."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    if context is None or context.command.name != "run":
+        return None
+    return context.params.get("host") or "127.0.0.1", int(context.params.get("port") or 5000)
+
+
+def welcome(site: str, endpoint: str) -> str:
+    """Say where the site and the embedded AWS listen, what they keep, and how to see failures."""
+    unavailable = json.dumps({"service": "dynamodb", "kind": "unavailable", "count": 50})
+    hold = json.dumps({"hold": "conversion"})
+    return "\n".join(
+        [
+            "",
+            f"  Thumbs           {site}",
+            f"  embedded AWS     {endpoint}  (S3, DynamoDB, SQS and Lambda; credentials: testing)",
+            "  Everything the embedded AWS stores lives in this process's memory: stopping",
+            "  make run loses every upload, job and result.",
+            "  To see the failure views (more in docs/configuration.md):",
+            "    a file that is not an image   upload any other file renamed .jpg",
+            "    lost S3 events                LOCAL_EVENT_LOSS=1 make run  (delayed, then done)",
+            "    AWS unavailable               LOCAL_FAULTS=1 make run, then",
+            f"      curl -d '{unavailable}' {endpoint}/__thumbs__/faults",
+            "    a conversion held mid-way     LOCAL_HOLDS=1 make run, then",
+            f"      curl -d '{hold}' {endpoint}/__thumbs__/holds",
+            "",
+        ]
+    )
 
 
 def start(settings: Settings, options: Options) -> Settings:

@@ -11,6 +11,10 @@ page named beside it, so the rehearsal's logs are clean and `undeploy` leaves wh
 - API Gateway UpdateRestApi: a `binaryMediaTypes` patch names the type in its path, with no
   value; moto records `''` instead of the type (`*/*` for Zappa's binary support).
 - CloudFormation DeleteStack: moto leaves the stack's `AWS::ApiGateway::RestApi` behind.
+
+The last two patch moto's API Gateway models, which need packages only the test lock holds
+(`openapi-spec-validator`): they are applied when the first API Gateway or CloudFormation call
+arrives, so `make run`, which serves neither, starts from its own lock alone.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ _URL_CONFIG = re.compile(r"^/2021-10-31/functions/[^/]+/url/?$")
 # PATCH /restapis/{restapi_id} (Amazon API Gateway REST API reference, UpdateRestApi).
 _REST_API = re.compile(r"^/restapis/[^/]+/?$")
 _BINARY_MEDIA_TYPES = "/binaryMediaTypes/"
+# The services whose calls may make or delete a REST API (Zappa's stack makes it).
+_NEED_REST_API_PATCH = frozenset({"apigateway", "cloudformation"})
 # ListFunctionUrlConfigs, Response Syntax: the fields of each FunctionUrlConfig.
 _URL_CONFIG_FIELDS = (
     "AuthType",
@@ -62,6 +68,8 @@ class MotoGaps:
         if service == "lambda" and method == "GET" and _URL_CONFIG.match(path):
             # GetFunctionUrlConfig, Response Syntax: "HTTP/1.1 200".
             return self.app(environ, _status(start_response, 201, "200 OK"))
+        if service in _NEED_REST_API_PATCH:
+            install_rest_api_deletion()
         if service == "apigateway" and method == "PATCH" and _REST_API.match(path):
             _name_binary_media_types(environ)
         return self.app(environ, start_response)
@@ -109,10 +117,17 @@ class MotoGaps:
 
 
 def install() -> None:
-    """Patch moto's models where a gap is in the model, not the HTTP answer (idempotent)."""
+    """Patch moto's models where a gap is in the model, not the HTTP answer (idempotent).
+
+    The API Gateway patch waits for the first call that needs it (`install_rest_api_deletion`).
+    """
+    _store_function_url_conditions()
+
+
+def install_rest_api_deletion() -> None:
+    """Let deleting a CloudFormation stack delete its REST API, as AWS does (idempotent)."""
     from moto.apigateway.models import RestAPI, apigateway_backends
 
-    _store_function_url_conditions()
     if "delete" in vars(RestAPI):
         return
 

@@ -21,6 +21,31 @@ class LocalAWSError(RuntimeError):
     """The embedded AWS cannot start; the message says why and what to change."""
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Return True unless another socket listens on `host:port`.
+
+    The probe binds as the server will, with SO_REUSEADDR: connections of a stopped server
+    that linger in TIME_WAIT then leave the port free, as they do for the server itself.
+    """
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def port_in_use(port: int, what: str, variable: str) -> str:
+    """Say, in one line, that another program listens where `what` would, and what to set."""
+    return (
+        f"Port {port}, where {what} listens, is in use by another program: stop that "
+        f"program, or choose a free port with {variable} ({variable}={port + 1} make run)."
+    )
+
+
 class _Marker:
     """Answer the marker path, so a second process knows the port holds this server."""
 
@@ -112,18 +137,9 @@ class EmbeddedAWS:
             app = Holds(app)
         app = _Marker(app)
         # Werkzeug's make_server exits the process on a busy port, with advice about another
-        # setting: bind a socket first, and say which setting to change.
-        probe = socket.socket()
-        try:
-            probe.bind((self.host, self.port))
-        except OSError as error:
-            raise LocalAWSError(
-                f"Port {self.port}, where the embedded AWS listens, is in use by another "
-                f"program: stop that program, or choose a free port with LOCAL_AWS_PORT "
-                f"(LOCAL_AWS_PORT={self.port + 1} make run)."
-            ) from error
-        finally:
-            probe.close()
+        # setting: try the port first, and say which setting to change.
+        if not port_is_free(self.host, self.port):
+            raise LocalAWSError(port_in_use(self.port, "the embedded AWS", "LOCAL_AWS_PORT"))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=QuietHandler
         )

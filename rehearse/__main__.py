@@ -1,4 +1,4 @@
-"""`python -m rehearse [STAGE ...]`: rehearse the README's deploy of each stage on a fresh
+"""`python -m rehearse [STAGE ...]`: rehearse the deploy guide of each stage on a fresh
 embedded AWS; print every step and check; exit 1 if a step or a check failed."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the README promises of a deployed stage, each a small check read through boto3.
+"""What the deploy guide (docs/deploy.md) promises of a stage, each a small check through boto3.
 
 A check takes the `Deployed` stage and returns its problems, one sentence each (none: it
 holds). Each reads what AWS would answer, never Thumbs' own code, so a wrong `flask infra`

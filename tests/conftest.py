@@ -15,14 +15,16 @@ from werkzeug.serving import make_server
 
 from app import create_app, infra
 from app.services import current_settings, services_for
-from embedded_aws.moto_gaps import install as fill_moto_gaps
+from embedded_aws.moto_gaps import install, install_rest_api_deletion
 from embedded_aws.process import NotReady, running
 
 from deployed import deployed, deployed_direct, function_log  # noqa: F401  (Zappa's handler)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent
-fill_moto_gaps()  # moto's models answer as AWS does where the embedded AWS fills them in
+# moto's models answer as AWS does where the embedded AWS fills them in (in-process moto too).
+install()
+install_rest_api_deletion()
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 
 from PIL import Image
 
-# Where the browser tests leave their screenshots (`make screenshots` copies the README's).
+# Where the browser tests leave their screenshots (`make screenshots` copies those the docs show).
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 # What a script sends to ask for JSON (errors included); pages get a browser's Accept.
 SCRIPT = {"Accept": "application/json"}

@@ -173,9 +173,9 @@ def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_
     through the site do not."""
     from urllib.parse import urlsplit
 
-    from conftest import settings_for_tests
-
     from app import create_app
+
+    from conftest import settings_for_tests
 
     browser = requests.Session()
     landed = upload(live_site.url, browser, "left open.jpg", jpeg_bytes())

@@ -442,14 +442,14 @@ def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(sta
         assert alarm["AlarmActions"] == [topic]
 
 
-def test_the_readmes_alarm_commands_make_the_alarms_infra_up_makes(stage):
-    """The README's `aws cloudwatch put-metric-alarm` lines, read as the CLI reads them."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Metrics and alarms") :]
+def test_the_documented_alarm_commands_make_the_alarms_infra_up_makes(stage):
+    """docs/operations.md's `aws cloudwatch put-metric-alarm` lines, read as the CLI reads them."""
+    page = (ROOT / "docs" / "operations.md").read_text()
+    section = page[page.index("## Metrics and alarms") :]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
     commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
     assert [c[:3] for c in commands] == [["aws", "cloudwatch", "put-metric-alarm"]] * 2
-    from_readme = [_alarm_arguments(command[3:]) for command in commands]
+    documented = [_alarm_arguments(command[3:]) for command in commands]
     expected = [
         {
             k: v
@@ -458,7 +458,7 @@ def test_the_readmes_alarm_commands_make_the_alarms_infra_up_makes(stage):
         }
         for alarm in infra.alarms.alarms(stage.settings)
     ]
-    assert from_readme == expected
+    assert documented == expected
 
 
 def _alarm_arguments(words: list[str]) -> dict:

@@ -1,5 +1,5 @@
 """The code's shape: the app never imports the embedded AWS, building it starts nothing, and
-the README's code map is the tree."""
+the code map (docs/architecture.md) is the tree."""
 
 import ast
 import json
@@ -58,9 +58,9 @@ def test_building_the_app_starts_nothing():
     assert built["threads"] == ["MainThread"]
 
 
-def test_the_readmes_code_map_is_the_tree():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Code map", 1)[1].split("\n\n", 2)[1]
+def test_the_code_map_is_the_tree():
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    table = page.split("## Code map", 1)[1].split("\n\n", 2)[1]
     mapped = set()
     for cell in re.findall(r"^\| ([^|]+) \|", table, re.M)[2:]:
         mapped |= {name.strip("`") for name in re.findall(r"`[^`]+`", cell)}

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import launch_embedded_aws, settings_for_tests
 
 from app import create_app
 from app.config import Settings
 from app.services import services_for
 
+from conftest import launch_embedded_aws, settings_for_tests
 from support import csrf_token, jpeg_bytes, upload_form
 
 pytestmark = pytest.mark.e2e

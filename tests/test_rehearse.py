@@ -25,9 +25,9 @@ pytestmark = pytest.mark.e2e
 BY_HAND = [c for c in checks.DEPLOYED if c is not checks.site_is_served_by_its_rest_api_or_url]
 
 
-def test_the_rehearsal_runs_the_readme_deploy_guide_in_its_order():
-    readme = (ROOT / "README.md").read_text()
-    guide = readme[readme.index("## Deploying with Zappa") : readme.index("### A custom domain")]
+def test_the_rehearsal_runs_the_deploy_guide_in_its_order():
+    page = (ROOT / "docs" / "deploy.md").read_text()
+    guide = page[: page.index("## A custom domain")]
     names = {
         "stage": "dev",
         "parameter": "/thumbs/dev/secret-key",
@@ -38,7 +38,7 @@ def test_the_rehearsal_runs_the_readme_deploy_guide_in_its_order():
     for line, _ in GUIDE:
         command = line.format(**names)
         found = guide.find(command, at)
-        assert found >= 0, f"the README runs no {command!r} after {guide[at - 80 : at]!r}"
+        assert found >= 0, f"docs/deploy.md runs no {command!r} after {guide[at - 80 : at]!r}"
         at = found + len(command)
 
 
