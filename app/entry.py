@@ -41,6 +41,7 @@ RECONCILER = "app.reconciler.handle_schedule"
 REFUSED_METRICS = {"refused_events": "Count"}
 # Zappa's handler runs what these keys name, whatever else the event holds.
 COMMANDS = ("raw_command", "command", "manage")
+NONE = type(None)
 
 
 class Refused(Exception):
@@ -94,19 +95,21 @@ def refuse(event, context, settings: Settings, reason: str) -> dict:
 class RestRequest:
     """A request through the stage's REST API (API Gateway's proxy event, payload 1.0)."""
 
-    FIELDS = (
-        "resource",
-        "path",
-        "httpMethod",
-        "headers",
-        "multiValueHeaders",
-        "queryStringParameters",
-        "multiValueQueryStringParameters",
-        "pathParameters",
-        "requestContext",
-        "body",
-        "isBase64Encoded",
-    )
+    # What Zappa's handler reads of such a request, each with the types API Gateway sends.
+    FIELDS = {
+        "resource": (str,),
+        "path": (str,),
+        "httpMethod": (str,),
+        "headers": (dict,),
+        "multiValueHeaders": (dict, NONE),
+        "queryStringParameters": (dict, NONE),
+        "multiValueQueryStringParameters": (dict, NONE),
+        "pathParameters": (dict, NONE),
+        "requestContext": (dict,),
+        "body": (str, NONE),
+        "isBase64Encoded": (bool,),
+    }
+    REQUIRED = ("httpMethod", "path", "headers", "requestContext")
 
     @staticmethod
     def claims(event: dict) -> bool:
@@ -120,9 +123,7 @@ class RestRequest:
             raise Refused("not a REST API request")
         if _field(event, "requestContext", "stage") != settings.stage:
             raise Refused("a request for another stage")
-        if not isinstance(event.get("httpMethod"), str):
-            raise Refused("a request without a method")
-        _check_request(event, "path")
+        _check_request(event, RestRequest, event.get("path"))
 
     @classmethod
     def run(cls, event: dict, context):
@@ -133,19 +134,20 @@ class RestRequest:
 class FunctionUrlRequest:
     """A request through the stage's function URL (payload 2.0, no stage, no route)."""
 
-    FIELDS = (
-        "version",
-        "routeKey",
-        "rawPath",
-        "rawQueryString",
-        "cookies",
-        "headers",
-        "queryStringParameters",
-        "pathParameters",
-        "requestContext",
-        "body",
-        "isBase64Encoded",
-    )
+    FIELDS = {
+        "version": (str,),
+        "routeKey": (str,),
+        "rawPath": (str,),
+        "rawQueryString": (str,),
+        "cookies": (list, NONE),
+        "headers": (dict,),
+        "queryStringParameters": (dict, NONE),
+        "pathParameters": (dict, NONE),
+        "requestContext": (dict,),
+        "body": (str, NONE),
+        "isBase64Encoded": (bool,),
+    }
+    REQUIRED = ("version", "routeKey", "rawPath", "headers", "requestContext")
 
     @staticmethod
     def claims(event: dict) -> bool:
@@ -168,7 +170,7 @@ class FunctionUrlRequest:
             raise Refused("an HTTP API request, not a function URL's")
         if not isinstance(_field(event, "requestContext", "http", "method"), str):
             raise Refused("a request without a method")
-        _check_request(event, "rawPath")
+        _check_request(event, FunctionUrlRequest, event.get("rawPath"))
 
     @classmethod
     def run(cls, event: dict, context):
@@ -291,12 +293,15 @@ def _field(value, *path):
     return value
 
 
-def _check_request(event: dict, path: str) -> None:
-    """Raise Refused unless the request has an absolute path and its headers as an object."""
-    if not isinstance(event.get(path), str) or not event[path].startswith("/"):
-        raise Refused("a request without a path")
-    if not isinstance(event.get("headers"), dict):
-        raise Refused("a request without headers")
+def _check_request(event: dict, shape, path) -> None:
+    """Raise Refused unless the request has the shape's fields, of their types, and an
+    absolute path."""
+    if any(name not in event for name in shape.REQUIRED):
+        raise Refused("a request without its method, path or headers")
+    if any(not isinstance(event[n], kinds) for n, kinds in shape.FIELDS.items() if n in event):
+        raise Refused("a request with a field of another type than Lambda sends")
+    if not path.startswith("/"):
+        raise Refused("a request without an absolute path")
 
 
 def _only(event: dict, fields: tuple[str, ...]) -> dict:

@@ -412,3 +412,50 @@ def test_every_stage_names_the_entry_point_and_the_functions_it_runs(stage, monk
     served_by = config["aws_environment_variables"].get("SERVED_BY", "api_gateway")
     url_only = config.get("function_url_enabled") and not config.get("apigateway_enabled", True)
     assert served_by == ("function_url" if url_only else "api_gateway")
+
+
+def edited(event: dict, **fields) -> dict:
+    """Return `event` with `fields` set (None: removed)."""
+    event = copy.deepcopy(event)
+    for name, value in fields.items():
+        if value is None:
+            event.pop(name, None)
+        else:
+            event[name] = value
+    return event
+
+
+REST = rest_event("GET", "/", "", {}, None, "dev", API_HOST)
+URL = url_event("GET", "/", "", {}, None, FUNCTION_URL_HOST, [])
+
+
+@pytest.mark.parametrize(
+    ("event", "settings", "reason"),
+    [
+        (edited(REST, httpMethod=None), "dev", "not an event this stage serves"),
+        (edited(REST, path=None), "dev", "a request without its method, path or headers"),
+        (edited(REST, httpMethod=7), "dev", "a request with a field of another type"),
+        (edited(REST, headers=None), "dev", "a request without its method, path or headers"),
+        (edited(REST, headers=["Host"]), "dev", "a request with a field of another type"),
+        (edited(REST, body=7), "dev", "a request with a field of another type"),
+        (edited(REST, isBase64Encoded="true"), "dev", "a request with a field of another type"),
+        (edited(REST, path="jobs"), "dev", "a request without an absolute path"),
+        (edited(REST, version="1.0"), "dev", "not a REST API request"),
+        (REST, "direct", "a REST API request on a stage served by a function URL"),
+        (edited(URL, cookies="thumbs=x"), "direct", "a request with a field of another type"),
+        (edited(URL, rawPath=None), "direct", "a request without its method, path or headers"),
+        (edited(URL, routeKey="GET /"), "direct", "an HTTP API request, not a function URL's"),
+        (URL, "dev", "a payload 2.0 request on a stage served by API Gateway"),
+    ],
+)
+def test_a_request_is_served_only_as_the_stages_way_in_sends_it(event, settings, reason):
+    served_by = "function_url" if settings == "direct" else "api_gateway"
+    stage = Settings(stage=settings, served_by=served_by)
+    with pytest.raises(entry.Refused, match=f"^{re.escape(reason)}"):
+        entry.recognise(event, stage, LambdaContext())
+
+
+def test_a_request_as_the_stages_way_in_sends_it_is_served():
+    dev, direct = Settings(stage="dev"), Settings(stage="direct", served_by="function_url")
+    assert entry.recognise(REST, dev, LambdaContext()) is entry.RestRequest
+    assert entry.recognise(URL, direct, LambdaContext()) is entry.FunctionUrlRequest
