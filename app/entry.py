@@ -158,14 +158,10 @@ class FunctionUrlRequest:
         if settings.served_by != "function_url":
             raise Refused("a payload 2.0 request on a stage served by API Gateway")
         # A function URL fills the fields of API Gateway's features with "$default".
-        if (event.get("routeKey"), _field(event, "requestContext", "stage")) != (
-            "$default",
-            "$default",
-        ):
-            raise Refused("an HTTP API request, not a function URL's")
-        domain = _field(event, "requestContext", "domainName")
-        if not isinstance(domain, str) or not domain.endswith(
-            f".lambda-url.{settings.aws_region}.on.aws"
+        stage, domain = (_field(event, "requestContext", k) for k in ("stage", "domainName"))
+        url = f".lambda-url.{settings.aws_region}.on.aws"
+        if (event.get("routeKey"), stage) != ("$default", "$default") or not (
+            isinstance(domain, str) and domain.endswith(url)
         ):
             raise Refused("an HTTP API request, not a function URL's")
         if not isinstance(_field(event, "requestContext", "http", "method"), str):
@@ -271,16 +267,10 @@ def describe(event) -> str:
 
 def _record_kind(records) -> str:
     record = records[0] if isinstance(records, list) and records else None
-    if not isinstance(record, dict):
-        return "records"
-    if "s3" in record:
-        return "s3"
-    if "Sns" in record:
-        return "sns"
-    if "dynamodb" in record:
-        return "dynamodb"
-    if "kinesis" in record:
-        return "kinesis"
+    record = record if isinstance(record, dict) else {}
+    for key in ("s3", "Sns", "dynamodb", "kinesis"):  # how Zappa's handler tells them apart
+        if key in record:
+            return key.lower()
     return "sqs" if record.get("eventSource") == "aws:sqs" else "records"
 
 
