@@ -92,69 +92,84 @@ def refuse(event, context, settings: Settings, reason: str) -> dict:
     }
 
 
-class RestRequest:
-    """A request through the stage's REST API (API Gateway's proxy event, payload 1.0)."""
+class _Request:
+    """A request through the stage's way in: the site, through Zappa's handler, given a copy
+    of it with only the fields a request has (no `stageVariables`: nothing an event holds goes
+    into the environment)."""
 
-    # What Zappa's handler reads of such a request, each with the types API Gateway sends.
+    # What Zappa's handler reads of a request of either payload, with the types AWS sends.
     FIELDS = {
-        "resource": (str,),
-        "path": (str,),
-        "httpMethod": (str,),
         "headers": (dict,),
-        "multiValueHeaders": (dict, NONE),
         "queryStringParameters": (dict, NONE),
-        "multiValueQueryStringParameters": (dict, NONE),
         "pathParameters": (dict, NONE),
         "requestContext": (dict,),
         "body": (str, NONE),
         "isBase64Encoded": (bool,),
     }
-    REQUIRED = ("httpMethod", "path", "headers", "requestContext")
+    PATH = "path"
+
+    @classmethod
+    def check_fields(cls, event: dict) -> None:
+        """Raise Refused unless the request has its path, headers and context, each field of
+        the type AWS sends, and an absolute path."""
+        if any(name not in event for name in (cls.PATH, "headers", "requestContext")):
+            raise Refused("a request without its method, path or headers")
+        if any(not isinstance(event[n], kinds) for n, kinds in cls.FIELDS.items() if n in event):
+            raise Refused("a request with a field of another type than Lambda sends")
+        if not event[cls.PATH].startswith("/"):
+            raise Refused("a request without an absolute path")
+
+    @classmethod
+    def run(cls, event: dict, context):
+        return zappa.handler.lambda_handler(_only(event, cls.FIELDS), context)
+
+
+class RestRequest(_Request):
+    """A request through the stage's REST API (API Gateway's proxy event, payload 1.0)."""
+
+    FIELDS = {
+        **_Request.FIELDS,
+        "resource": (str,),
+        "path": (str,),
+        "httpMethod": (str,),
+        "multiValueHeaders": (dict, NONE),
+        "multiValueQueryStringParameters": (dict, NONE),
+    }
 
     @staticmethod
     def claims(event: dict) -> bool:
         return "httpMethod" in event
 
-    @staticmethod
-    def check(event: dict, settings: Settings, context) -> None:
+    @classmethod
+    def check(cls, event: dict, settings: Settings, context) -> None:
         if settings.served_by != "api_gateway":
             raise Refused("a REST API request on a stage served by a function URL")
         if "version" in event or _field(event, "requestContext", "elb") is not None:
             raise Refused("not a REST API request")
         if _field(event, "requestContext", "stage") != settings.stage:
             raise Refused("a request for another stage")
-        _check_request(event, RestRequest, event.get("path"))
-
-    @classmethod
-    def run(cls, event: dict, context):
-        # stageVariables left out: nothing an event holds goes into the environment.
-        return zappa.handler.lambda_handler(_only(event, cls.FIELDS), context)
+        cls.check_fields(event)
 
 
-class FunctionUrlRequest:
+class FunctionUrlRequest(_Request):
     """A request through the stage's function URL (payload 2.0, no stage, no route)."""
 
     FIELDS = {
+        **_Request.FIELDS,
         "version": (str,),
         "routeKey": (str,),
         "rawPath": (str,),
         "rawQueryString": (str,),
         "cookies": (list, NONE),
-        "headers": (dict,),
-        "queryStringParameters": (dict, NONE),
-        "pathParameters": (dict, NONE),
-        "requestContext": (dict,),
-        "body": (str, NONE),
-        "isBase64Encoded": (bool,),
     }
-    REQUIRED = ("version", "routeKey", "rawPath", "headers", "requestContext")
+    PATH = "rawPath"
 
     @staticmethod
     def claims(event: dict) -> bool:
         return event.get("version") == "2.0"
 
-    @staticmethod
-    def check(event: dict, settings: Settings, context) -> None:
+    @classmethod
+    def check(cls, event: dict, settings: Settings, context) -> None:
         if settings.served_by != "function_url":
             raise Refused("a payload 2.0 request on a stage served by API Gateway")
         # A function URL fills the fields of API Gateway's features with "$default".
@@ -166,11 +181,7 @@ class FunctionUrlRequest:
             raise Refused("an HTTP API request, not a function URL's")
         if not isinstance(_field(event, "requestContext", "http", "method"), str):
             raise Refused("a request without a method")
-        _check_request(event, FunctionUrlRequest, event.get("rawPath"))
-
-    @classmethod
-    def run(cls, event: dict, context):
-        return zappa.handler.lambda_handler(_only(event, cls.FIELDS), context)
+        cls.check_fields(event)
 
 
 class UploadsCreated:
@@ -281,17 +292,6 @@ def _field(value, *path):
             return None
         value = value.get(name)
     return value
-
-
-def _check_request(event: dict, shape, path) -> None:
-    """Raise Refused unless the request has the shape's fields, of their types, and an
-    absolute path."""
-    if any(name not in event for name in shape.REQUIRED):
-        raise Refused("a request without its method, path or headers")
-    if any(not isinstance(event[n], kinds) for n, kinds in shape.FIELDS.items() if n in event):
-        raise Refused("a request with a field of another type than Lambda sends")
-    if not path.startswith("/"):
-        raise Refused("a request without an absolute path")
 
 
 def _only(event: dict, fields: tuple[str, ...]) -> dict:
