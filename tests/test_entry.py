@@ -16,7 +16,7 @@ import pytest
 import zappa.handler
 
 from app import entry
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.events import Upload, conversion_event
 from app.jobs import DONE
 from embedded_aws.context import LambdaContext
@@ -459,3 +459,8 @@ def test_a_request_as_the_stages_way_in_sends_it_is_served():
     dev, direct = Settings(stage="dev"), Settings(stage="direct", served_by="function_url")
     assert entry.recognise(REST, dev, LambdaContext()) is entry.RestRequest
     assert entry.recognise(URL, direct, LambdaContext()) is entry.FunctionUrlRequest
+
+
+def test_a_way_in_the_entry_point_does_not_know_is_refused_at_once():
+    with pytest.raises(ConfigError, match="SERVED_BY is 'function-url': set it to api_gateway"):
+        Settings.from_env({"STAGE": "direct", "SERVED_BY": "function-url"})
