@@ -40,22 +40,33 @@ $(VENV)/.installed-test: requirements/test.txt | $(BIN)/python
 $(VENV)/.installed-bench: requirements/bench.txt | $(BIN)/python
 	$(call install,$<,what make bench needs)
 
-run: $(VENV)/.installed-run
+# The embedded AWS, a distribution of its own (embedded-aws/): installed after a lock, with
+# --no-deps, since the lock already holds what it needs, hash-checked (a test checks that),
+# and a lock cannot hold a folder. Installed again when its code changes.
+EMBEDDED_AWS := embedded-aws/pyproject.toml $(shell find embedded-aws/src -name '*.py' 2>/dev/null)
+
+$(VENV)/.installed-embedded-aws: $(EMBEDDED_AWS) | $(BIN)/python
+	@echo "Installing the embedded AWS (embedded-aws/)"
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps ./embedded-aws 2>&1 \
+		| $(BIN)/python requirements/progress.py --errors
+	touch $@
+
+run: $(VENV)/.installed-run $(VENV)/.installed-embedded-aws
 	$(BIN)/flask run --port $(PORT)
 
 # Two workers (or as many as the machine has cores, up to four): each has its own embedded
 # AWS and Chromium, so the tests share nothing.
-test: $(VENV)/.installed-test lint
+test: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws lint
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-stress: $(VENV)/.installed-test
+stress: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws
 	$(BIN)/python -m stress
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(VENV)/.installed-embedded-aws
 	$(BIN)/python -m bench
 
 # The browser tests leave their screenshots in build/screenshots/ (make test never writes a
@@ -63,7 +74,7 @@ bench: $(VENV)/.installed-bench
 SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
 	result-phone not-yours
 
-screenshots: $(VENV)/.installed-test
+screenshots: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws
 	rm -rf build/screenshots
 	$(BIN)/python -m pytest -n 2 -q -m browser
 	mkdir -p docs/screenshots
@@ -110,5 +121,5 @@ deploy update: $(PACKAGE) $(VENV)/.installed-run
 # above (built only when an input changed).
 REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip
 
-rehearse: $(VENV)/.installed-test $(REHEARSED_PACKAGES)
+rehearse: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws $(REHEARSED_PACKAGES)
 	$(BIN)/python -m rehearse

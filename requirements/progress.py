@@ -1,5 +1,8 @@
 """Turn pip's install output into one line a package: `pip install ... 2>&1 | progress.py LOCK`.
 
+`progress.py --count LOCK` says how many packages a lock pins; `progress.py --errors` passes
+only pip's errors (for a quiet install).
+
 pip names each package of a lock once, in one of four forms, and the count must reach the
 lock's size whichever it uses: `Collecting name==1.0` (from an index), `Processing
 /path/name-1.0-py3-none-any.whl` (a local file or wheel folder), `Requirement already
@@ -75,9 +78,22 @@ def progress(lines: Iterable[str], total: int) -> Iterator[str]:
             yield "  installed"
 
 
+def errors(lines: Iterable[str]) -> Iterator[str]:
+    """Yield pip's lines from its first error on: all a quiet install should show."""
+    failing = False
+    for line in lines:
+        failing = failing or line.startswith("ERROR")
+        if failing:
+            yield line.rstrip("\n")
+
+
 def main(argv: list[str]) -> None:
     if argv[1] == "--count":
         print(locked(Path(argv[2])))
+        return
+    if argv[1] == "--errors":
+        for shown in errors(sys.stdin):
+            print(shown, flush=True)
         return
     total = locked(Path(argv[1]))
     for shown in progress(sys.stdin, total):

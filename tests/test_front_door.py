@@ -104,7 +104,7 @@ def _in_time_wait(port: int) -> bool:
 
 
 def _flask_run(port: int, aws_port: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FLASK_APP": "embedded_aws", "LOCAL_AWS_PORT": str(aws_port)}
+    env = {**os.environ, "FLASK_APP": "local", "LOCAL_AWS_PORT": str(aws_port)}
     return subprocess.run(
         [str(BIN / "flask"), "run", "--port", str(port)],
         cwd=ROOT,
@@ -164,11 +164,11 @@ def test_a_python_older_than_311_is_named_in_one_line(tmp_path):
 
 
 def test_make_run_says_where_everything_listens_and_what_it_keeps():
-    from embedded_aws import welcome
+    from local import welcome
 
     said = welcome("http://127.0.0.1:5000", "http://127.0.0.1:5100")
     assert "http://127.0.0.1:5000" in said and "http://127.0.0.1:5100" in said
     assert "memory" in said and "loses" in said
     for switch in ("LOCAL_EVENT_LOSS=1", "LOCAL_FAULTS=1", "LOCAL_HOLDS=1"):
         assert switch in said
-    assert "http://127.0.0.1:5100/__thumbs__/faults" in said
+    assert "http://127.0.0.1:5100/__embedded_aws__/faults" in said

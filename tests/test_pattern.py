@@ -11,11 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from zappa.cli import ZappaCLI
-
-from conftest import FAKE_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "pattern.md"
@@ -48,17 +45,18 @@ def written(folder: Path) -> dict:
 
 
 def test_every_block_of_the_pattern_page_runs_in_order(embedded_aws, tmp_path):
+    """On the `embedded_aws` fixture of the embedded-aws distribution: an app that is not
+    Thumbs, tested as another project would test it."""
     settings = written(tmp_path)
     names = {
         "UPLOADS_BUCKET": f"pattern-{uuid.uuid4().hex[:12]}-uploads",
         "RESULTS_BUCKET": f"pattern-{uuid.uuid4().hex[:12]}-results",
         "JOBS_TABLE": f"pattern-{uuid.uuid4().hex[:12]}-jobs",
     }
+    # The fixture points AWS_ENDPOINT_URL and fake credentials at the embedded AWS.
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLASK_"))},
-        **FAKE_CREDENTIALS,
+        **{k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
         **names,
-        "AWS_ENDPOINT_URL": embedded_aws["endpoint"],
         "SECRET_KEY": "a-secret-for-the-pattern-page-0123456789",
     }
     ran = subprocess.run(
@@ -68,10 +66,9 @@ def test_every_block_of_the_pattern_page_runs_in_order(embedded_aws, tmp_path):
     assert "done: (256, 171)" in ran.stdout
     assert "reconciled:" in ran.stdout
 
-    aws = {"endpoint_url": embedded_aws["endpoint"], "region_name": "us-east-1"}
-    table = boto3.client("dynamodb", **aws).scan(TableName=names["JOBS_TABLE"])["Items"]
+    table = embedded_aws.client("dynamodb").scan(TableName=names["JOBS_TABLE"])["Items"]
     assert sorted(item["status"]["S"] for item in table) == ["done", "done"]
-    s3 = boto3.client("s3", **aws)
+    s3 = embedded_aws.client("s3")
     assert s3.list_objects_v2(Bucket=names["UPLOADS_BUCKET"])["KeyCount"] == 0
     assert s3.list_objects_v2(Bucket=names["RESULTS_BUCKET"])["KeyCount"] == 2
 

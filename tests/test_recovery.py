@@ -165,7 +165,7 @@ def test_an_event_that_failed_for_good_is_kept_and_replayed(quiet_aws):
     # DynamoDB stays down through every delivery (2 tries each, 3 deliveries): the worker
     # cannot even claim the job, so the event fails for good and is kept.
     armed = requests.post(
-        quiet_aws["endpoint"] + "/__thumbs__/faults",
+        quiet_aws["endpoint"] + "/__embedded_aws__/faults",
         json={"service": "dynamodb", "count": 6, "kind": "unavailable"},
     )
     assert armed.ok

@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -56,11 +57,11 @@ def _client_maker(endpoint: str):
 
 
 @pytest.fixture
-def deployed(embedded_aws, tmp_path) -> checks.Deployed:
+def deployed(site_aws, tmp_path) -> checks.Deployed:
     """A stage of its own, deployed as Zappa and flask infra up would leave it, by hand."""
     stage = f"r{uuid.uuid4().hex[:8]}"
-    client = _client_maker(embedded_aws["endpoint"])
-    settings = Settings(stage=stage, aws_endpoint_url=embedded_aws["endpoint"])
+    client = _client_maker(site_aws["endpoint"])
+    settings = Settings(stage=stage, aws_endpoint_url=site_aws["endpoint"])
     infra.up(settings, log=lambda message: None)  # buckets, table, role, queue
     config = stage_settings("dev")
     policy = tmp_path / f"policy-{stage}.json"
@@ -150,6 +151,15 @@ BREAKAGES = {
         ),
         "role_holds_exactly_the_policy_file",
         "'extra'",
+    ),
+    "the policy file as committed, its account not filled in (a plain zappa deploy)": (
+        lambda d: d.client("iam").put_role_policy(
+            RoleName=f"{d.function_name}-ZappaLambdaExecutionRole",
+            PolicyName="zappa-permissions",
+            PolicyDocument=Path(d.config["attach_policy"]).read_text(),
+        ),
+        "role_holds_exactly_the_policy_file",
+        "policy is not",
     ),
     "an environment variable the settings do not name": (
         lambda d: d.client("lambda").update_function_configuration(

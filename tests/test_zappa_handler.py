@@ -44,7 +44,9 @@ def test_the_session_cookie_survives_zappas_duplicated_set_cookie_headers(deploy
     visitor_cookie = browser.cookies["thumbs"]
     ticket = re.search(r"/jobs/([^/]+)/uploaded", page.text).group(1)
     assert browser.get(f"/dev/jobs/{ticket}/status").status == 200
-    assert browser.cookies["thumbs"] == visitor_cookie
+    # Flask signs a permanent session again on each request, with that second's timestamp:
+    # the visitor is the same when the signed payload is (payload.timestamp.signature).
+    assert browser.cookies["thumbs"].rsplit(".", 2)[0] == visitor_cookie.rsplit(".", 2)[0]
     stranger = deployed.browser()
     assert stranger.get(f"/dev/jobs/{ticket}/status").status == 403
 
@@ -161,6 +163,15 @@ def test_a_custom_domain_named_in_site_origin_serves_without_the_stage_prefix(de
 def test_a_host_missing_from_site_origin_gets_no_page(deployed):
     browser = deployed.browser(host="thumbs.example.com", prefix="")
     assert browser.get("/").status == 400
+
+
+def test_the_site_origins_host_on_another_port_gets_no_page(deployed):
+    """A signed redirect built on that port would send the visitor elsewhere."""
+    assert deployed.browser(host=f"{API_HOST}:8443").get("/dev/").status == 400
+    page = deployed.browser(host=f"{API_HOST}:443").get("/dev/")
+    assert page.status == 200
+    redirect = dict(upload_form(page.text)[1])["success_action_redirect"]
+    assert redirect.startswith(f"https://{API_HOST}/dev/jobs/"), redirect
 
 
 def test_every_web_line_names_its_lambda_invocation(deployed, capsys):

@@ -1,10 +1,12 @@
-"""The embedded AWS, for `make run`, `flask run`, the tests and the stress suite.
+"""Thumbs on the embedded AWS: for `make run`, `flask run`, the tests, stress, bench, rehearse.
 
-moto's S3, DynamoDB and SQS on 127.0.0.1, S3 behind a gate that refuses what S3 refuses,
-and a pump that feeds S3 events to the worker as Lambda's trigger does. It imports the app;
-the app never imports it, and it is never shipped to Lambda.
+The embedded AWS (the `embedded-aws` distribution in `embedded-aws/`) knows nothing of
+Thumbs. This wires Thumbs into it: the stage's buckets, table and queues (`flask infra up`'s
+own code), the worker fed the uploads bucket's S3 events as Lambda's trigger feeds it, the
+reconciler on a schedule, the holds tests use, and the switches for failures (LOCAL_*).
+It imports the app; the app never imports it, and it is never shipped to Lambda.
 
-`FLASK_APP=embedded_aws` (in `.flaskenv`) serves the site on it: Flask calls `create_app`.
+`FLASK_APP=local` (in `.flaskenv`) serves the site on it: Flask calls `create_app`.
 """
 
 from __future__ import annotations
@@ -12,32 +14,46 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-import time
+import sys
 from dataclasses import dataclass
 
 from app import config, infra, logs
 from app.config import Settings
-from app.services import client, services_for
+from app.services import services_for
+from embedded_aws import (
+    ACCOUNT_ID,
+    CREDENTIALS,
+    EmbeddedAWS,
+    EmbeddedAWSError,
+    PortInUse,
+    S3Events,
+    client,
+    port_is_free,
+)
+from embedded_aws.pump import in_a_fresh_process
 
-from .server import EmbeddedAWS, LocalAWSError, port_in_use, port_is_free
-
-# Fake, fixed credentials: local mode must never reach a real account.
-CREDENTIALS = {"testing": "testing"}
 logger = logging.getLogger(__name__)
+# The worker, as the uploads bucket's trigger names it in zappa_settings.json.
+WORKER = "app.worker:handle_s3_event"
+# Thumbs's stage on the embedded AWS, in a process of its own (embedded_aws.process.running).
+LOCAL_COMMAND = (sys.executable, "-m", "local")
 
-__all__ = ["CREDENTIALS", "LocalAWSError", "Options", "create_app", "start"]
+__all__ = ["LocalAWSError", "Options", "create_app", "start"]
+
+
+class LocalAWSError(EmbeddedAWSError):
+    """Thumbs cannot start on the embedded AWS; the message says why and what to set."""
 
 
 @dataclass(frozen=True)
 class Options:
-    """How the embedded AWS runs, from LOCAL_* variables."""
+    """How the embedded AWS runs for Thumbs, from LOCAL_* variables."""
 
     local_aws_port: int = 5100  # 0: any free port
     # The worker: "thread" (quick) or "process" (one per event, as a Lambda invocation).
     local_worker: str = "thread"
     local_event_copies: int = 1  # S3 delivers at least once: deliver each event this often
-    local_faults: bool = False  # accept injected AWS faults (see faults.py)
+    local_faults: bool = False  # accept injected AWS faults (embedded_aws.faults)
     local_holds: bool = False  # hold an upload or a conversion mid-way for a test (holds.py)
     local_event_loss: float = 0.0  # the share of S3's events lost before the worker, 0 to 1
     reconcile_seconds: int = 60  # how often the reconciler looks for stranded uploads (0: never)
@@ -45,6 +61,14 @@ class Options:
     @classmethod
     def from_env(cls, environ=None) -> Options:
         return cls(**config.read_fields(cls, os.environ if environ is None else environ))
+
+
+def port_in_use(port: int, what: str, variable: str) -> str:
+    """Say, in one line, that another program listens where `what` would, and what to set."""
+    return (
+        f"Port {port}, where {what} listens, is in use by another program: stop that "
+        f"program, or choose a free port with {variable} ({variable}={port + 1} make run)."
+    )
 
 
 def create_app():
@@ -58,7 +82,7 @@ def create_app():
         if site and not port_is_free(*site):
             raise LocalAWSError(port_in_use(site[1], "the site", "PORT"))
         settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
-    except LocalAWSError as error:
+    except EmbeddedAWSError as error:
         raise click.ClickException(str(error)) from error
     # The development server's access line names each path: never a ticket or a share token.
     werkzeug = logging.getLogger("werkzeug")
@@ -94,7 +118,7 @@ def welcome(site: str, endpoint: str) -> str:
             "    a file that is not an image   upload any other file renamed .jpg",
             "    lost S3 events                LOCAL_EVENT_LOSS=1 make run  (delayed, then done)",
             "    AWS unavailable               LOCAL_FAULTS=1 make run, then",
-            f"      curl -d '{unavailable}' {endpoint}/__thumbs__/faults",
+            f"      curl -d '{unavailable}' {endpoint}/__embedded_aws__/faults",
             "    a conversion held mid-way     LOCAL_HOLDS=1 make run, then",
             f"      curl -d '{hold}' {endpoint}/__thumbs__/holds",
             "",
@@ -118,102 +142,90 @@ def start(settings: Settings, options: Options) -> Settings:
             f"LOCAL_EVENT_LOSS is {options.local_event_loss}: give a share from 0 to 1."
         )
     _use_fake_credentials(settings.aws_region)
-    aws = EmbeddedAWS(
-        options.local_aws_port,
-        CREDENTIALS,
-        faults=options.local_faults,
-        holds=options.local_holds,
-    )
-    owner = aws.start_or_reuse()
+    aws = _server(options)
+    try:
+        # Another Thumbs process on the port is reused: it runs the worker and the schedule.
+        owner = aws.start_or_reuse()
+    except PortInUse as error:
+        raise LocalAWSError(port_in_use(error.port, "the embedded AWS", "LOCAL_AWS_PORT")) from None
     settings = settings.replace(aws_endpoint_url=aws.endpoint, local_aws=True)
     infra.up(settings, log=lambda message: None)
-    s3, sqs = client("s3", settings), client("sqs", settings)
-    queue_url = connect_queue(settings, s3, sqs)
     if owner:
         logs.setup()
         logs.setup(root=__name__)
-        aws.invocations.serve(
-            settings.function_name,
-            lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body),
-        )
-        _start_pump(settings, options, sqs, queue_url)
+        events = _deliver_uploads(settings, options)
+        aws.invocations.serve(settings.function_name, events.send)
         if options.reconcile_seconds > 0:
             _reconcile_every(settings, options.reconcile_seconds)
     return settings
 
 
-def connect_queue(settings: Settings, s3, sqs) -> str:
-    """Send the uploads bucket's ObjectCreated events to a queue (as AWS's S3 trigger)."""
-    from app.storage import UPLOADS_PREFIX
+def _server(options: Options) -> EmbeddedAWS:
+    middleware = []
+    if options.local_holds:
+        from .holds import Holds
 
-    queue_url = sqs.create_queue(
-        QueueName=f"thumbs-{settings.stage}-events",
-        # A delivery stays hidden while the worker may still be converting it.
-        Attributes={"VisibilityTimeout": str(settings.processing_timeout_seconds)},
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    s3.put_bucket_notification_configuration(
-        Bucket=settings.uploads_bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    # Named after the function, as Zappa names the trigger it makes in AWS.
-                    "Id": settings.function_name,
-                    "QueueArn": arn["Attributes"]["QueueArn"],
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}
-                    },
-                }
-            ]
-        },
+        middleware.append(Holds)
+    return EmbeddedAWS(
+        options.local_aws_port, CREDENTIALS, faults=options.local_faults, middleware=middleware
     )
-    return queue_url
 
 
-def _start_pump(settings: Settings, options: Options, sqs, queue_url: str) -> None:
+def _deliver_uploads(settings: Settings, options: Options) -> S3Events:
+    """Feed the uploads bucket's ObjectCreated events to the worker, as the S3 trigger does."""
+    from app.storage import UPLOADS_PREFIX
     from app.worker import handle_s3_event
-
-    from .pump import Pump, in_a_fresh_process
 
     # The worker reads its settings from the environment, as Lambda's variables give them.
     os.environ.update(settings.environ())
     timeout = settings.processing_timeout_seconds
-    handler = in_a_fresh_process(timeout) if options.local_worker == "process" else handle_s3_event
+    worker = in_a_fresh_process(WORKER, timeout) if options.local_worker == "process" else None
+    sqs = client("sqs", settings.aws_endpoint_url)
     failed = sqs.get_queue_url(QueueName=settings.failed_events_queue)["QueueUrl"]
-    Pump(
-        sqs,
-        queue_url,
-        handler,
+    events = S3Events(
+        settings.aws_endpoint_url,
+        settings.uploads_bucket,
+        worker or handle_s3_event,
+        prefix=UPLOADS_PREFIX,
+        queue_name=f"thumbs-{settings.stage}-events",
+        # Named after the function, as Zappa names the trigger it makes in AWS.
+        notification_id=settings.function_name,
         timeout_seconds=timeout,
         copies=options.local_event_copies,
-        failed_queue_url=failed,
-        function_arn=f"arn:aws:lambda:{settings.aws_region}:123456789012:function:"
-        f"{settings.function_name}",
         loss=options.local_event_loss,
-    ).start()
+        on_lost=_log_lost,
+        failed_queue_url=failed,
+        function_name=settings.function_name,
+        function_arn=f"arn:aws:lambda:{settings.aws_region}:{ACCOUNT_ID}:function:"
+        f"{settings.function_name}",
+    )
+    return events.start()
+
+
+def _log_lost(event: dict) -> None:
+    keys = [r.get("s3", {}).get("object", {}).get("key") for r in event.get("Records", [])]
+    logs.event(logger, "event_lost", reason="LOCAL_EVENT_LOSS", keys=keys)
 
 
 def _reconcile_every(settings: Settings, seconds: int) -> None:
     """Run the reconciler every `seconds`, as the stage's scheduled event does in AWS."""
     from app import reconciler
+    from embedded_aws import run_every
 
     services = services_for(settings)
-
-    def loop() -> None:
-        while True:
-            time.sleep(seconds)
-            try:
-                reconciler.recover(services)
-            except Exception:  # the next run tries again, as the next scheduled event would
-                logger.exception("the reconciler failed; it runs again in %d s", seconds)
-
-    threading.Thread(target=loop, name="embedded-aws-reconciler", daemon=True).start()
+    run_every(
+        seconds,
+        lambda: reconciler.recover(services),
+        lambda error: logger.error(
+            "the reconciler failed; it runs again in %d s", seconds, exc_info=error
+        ),
+    )
 
 
 def _use_fake_credentials(region: str) -> None:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(name, None)
-    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    key, secret = next(iter(CREDENTIALS.items()))
+    os.environ["AWS_ACCESS_KEY_ID"] = key
+    os.environ["AWS_SECRET_ACCESS_KEY"] = secret
     os.environ["AWS_DEFAULT_REGION"] = region

@@ -15,6 +15,11 @@ page named beside it, so the rehearsal's logs are clean and `undeploy` leaves wh
 The last two patch moto's API Gateway models, which need packages only the test lock holds
 (`openapi-spec-validator`): they are applied when the first API Gateway or CloudFormation call
 arrives, so `make run`, which serves neither, starts from its own lock alone.
+
+One more concerns bucket policies: moto holds object requests to a bucket's policy, but with
+no request context, and takes any statement whose condition fails for a Deny, whatever its
+effect. A bucket whose policy says "deny every request without TLS" would then refuse every
+object request, TLS or not; such statements are left out of moto's check (see `install`).
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ def install() -> None:
     The API Gateway patch waits for the first call that needs it (`install_rest_api_deletion`).
     """
     _store_function_url_conditions()
+    _leave_out_conditional_bucket_statements()
 
 
 def install_rest_api_deletion() -> None:
@@ -151,7 +157,7 @@ def _store_function_url_conditions() -> None:
     """
     from moto.awslambda.policy import Policy
 
-    if getattr(Policy.decode_policy, "thumbs", False):
+    if getattr(Policy.decode_policy, "embedded_aws", False):
         return
     decode = Policy.decode_policy
 
@@ -170,8 +176,38 @@ def _store_function_url_conditions() -> None:
             statement["Condition"] = {**statement.get("Condition", {}), **conditions}
         return policy
 
-    decode_policy.thumbs = True
+    decode_policy.embedded_aws = True
     Policy.decode_policy = decode_policy
+
+
+def _leave_out_conditional_bucket_statements() -> None:
+    """Check object requests against a bucket policy's unconditional statements only.
+
+    IAM User Guide, "Policy evaluation logic": a statement applies only when its conditions
+    hold, in the request's context. moto has no context to give (aws:SecureTransport, the
+    caller's account...) and denies whenever a condition fails, Allow or Deny. Leaving such
+    statements out is what S3 does with the TLS-only Deny for a request over TLS; over the
+    embedded AWS's loopback HTTP, S3 would refuse it, and no request here is held to it.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    if getattr(FakeBucket.get_permission, "embedded_aws", False):
+        return
+
+    def get_permission(self, action: str, resource: str):
+        document = json.loads(self.policy) if self.policy else {"Statement": []}
+        statements = document["Statement"]
+        statements = statements if isinstance(statements, list) else [statements]
+        kept = [s for s in statements if "Condition" not in s]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+            action, resource
+        )
+
+    get_permission.embedded_aws = True
+    FakeBucket.get_permission = get_permission
 
 
 def _service(environ) -> str | None:
