@@ -321,17 +321,17 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
 
 
 def test_the_packaged_handler_refuses_zappas_commands_and_runs_nothing(
-    package, lambda_python, embedded_aws, tmp_path
+    package, lambda_python, site_aws, tmp_path
 ):
     task, marker = tmp_path / "task", tmp_path / "ran"
     package.extractall(task)
-    dev_stage_on(embedded_aws["endpoint"])
+    dev_stage_on(site_aws["endpoint"])
     commands = [
         {"raw_command": f"open({str(marker)!r}, 'w').close()"},
         {"command": "app.cli.operator_app"},
         {"Records": [{"s3": {"configurationId": "x:app.cli.operator_app"}}]},
     ]
-    results, modules = run_in_lambda(lambda_python, task, commands, embedded_aws["endpoint"])
+    results, modules = run_in_lambda(lambda_python, task, commands, site_aws["endpoint"])
     assert [result["statusCode"] for result in results] == [400, 400, 400]
     assert not marker.exists()
     assert not {"wsgi", "app.cli", "app.worker"} & set(modules["modules"])  # nothing built
