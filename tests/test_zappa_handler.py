@@ -174,12 +174,6 @@ def test_the_site_origins_host_on_another_port_gets_no_page(deployed):
     assert redirect.startswith(f"https://{API_HOST}/dev/jobs/"), redirect
 
 
-def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, caplog):
-    other = s3_event(deployed.settings.results_bucket, "results/x/thumb.jpg", 10)
-    assert deployed.handler(other, LambdaContext("thumbs-dev")) is None
-    assert "Cannot find a function" in caplog.text
-
-
 def test_every_web_line_names_its_lambda_invocation(deployed, capsys):
     context = LambdaContext("thumbs-dev")
     event = rest_event("GET", "/healthz", "", {}, None, "dev", API_HOST)
