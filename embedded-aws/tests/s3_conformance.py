@@ -1,5 +1,8 @@
 """The conformance tests' means: the gate in front of moto's S3, in this process, on a clock
-the test sets; a signer of upload forms; the verdict a request got."""
+the test sets; a signer of upload forms; the verdict a request got.
+
+Their fixtures are in s3_conformance_fixtures.py.
+"""
 
 from __future__ import annotations
 

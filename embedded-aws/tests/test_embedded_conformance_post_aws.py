@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 import pytest
 from s3_conformance import BUCKET, Upload, changed, without
 
+pytest_plugins = ("s3_conformance_fixtures",)
+
 EXAMPLE_BUCKET = "sigv4examplebucket"
 EXAMPLE_REDIRECT = "http://sigv4examplebucket.s3.amazonaws.com/successful_upload.html"
 # The example's policy, as the page prints it, with the CRLF line ends it asks for.

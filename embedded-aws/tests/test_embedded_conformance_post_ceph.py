@@ -23,6 +23,8 @@ from datetime import timedelta
 import pytest
 from s3_conformance import BUCKET, Upload, changed, without
 
+pytest_plugins = ("s3_conformance_fixtures",)
+
 SOURCE = "ceph/s3-tests s3tests/functional/test_s3.py::"
 # Most cases' policy and form (ceph's own base, test_post_object_authenticated_request).
 BASE = [

@@ -16,6 +16,8 @@ from __future__ import annotations
 import pytest
 from s3_conformance import BUCKET, Upload, changed, renamed, without
 
+pytest_plugins = ("s3_conformance_fixtures",)
+
 SOURCE = "localstack/localstack tests/aws/services/s3/test_s3.py::TestS3PresignedPost::"
 KEY = "test-presigned-post-key"
 FILE = ("file", b"abcdef", "application/octet-stream")

@@ -21,6 +21,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from s3_conformance import BUCKET, ENDPOINT
 
+pytest_plugins = ("s3_conformance_fixtures",)
+
 LOCALSTACK = "localstack/localstack tests/aws/services/s3/test_s3.py::"
 KEY = "a.txt"
 TESTING = Credentials("testing", "testing")

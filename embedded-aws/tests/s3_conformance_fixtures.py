@@ -1,5 +1,6 @@
-"""Fixtures of the conformance tests (s3_conformance.py): the gate in front of moto, fresh
-for each test, on a clock the test sets."""
+"""The conformance tests' fixtures, a pytest plugin each conformance module asks for with
+`pytest_plugins`: a conftest.py here would be imported as `conftest`, the name the site's own
+tests import theirs by."""
 
 from __future__ import annotations
 
