@@ -207,3 +207,11 @@ def changed(name: str, change):
 def renamed(names: dict):
     """An edit: send fields under other names (another case, say)."""
     return lambda form: [(names.get(n, n), v) for n, v in form]
+
+
+def assert_answered_as_s3(case: Upload, s3: GatedS3, signer: Signer, bucket=BUCKET) -> None:
+    """Send `case` to a fresh bucket: S3's status and code, and stored only if accepted."""
+    s3.bucket(BUCKET)
+    verdict = case.send(s3, signer, bucket=bucket)
+    assert (verdict.status, verdict.code) == (case.status, case.code), case.source
+    assert len(s3.keys(BUCKET)) == (0 if case.status >= 400 else 1)
