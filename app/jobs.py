@@ -149,6 +149,7 @@ class Job:
     finished_at: float | None = None
     form_expires_at: float | None = None  # only for a job whose upload has not arrived
     share_id: str | None = None  # set while its owner shares its images by a link
+    note: str | None = None  # what a done job's person is told of its images, if anything
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -343,17 +344,19 @@ class JobStore:
             is not None
         )
 
-    def finish(self, job_id: str, renditions: list[dict], now: float | None = None) -> bool:
-        """Mark a processing job done with its renditions; False if it was not processing."""
+    def finish(
+        self, job_id: str, renditions: list[dict], note: str | None = None, now: float | None = None
+    ) -> bool:
+        """Mark a processing job done with its renditions, and what its person is told of
+        them; False if it was not processing."""
         now = time.time() if now is None else now
+        values = {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING}
+        update = "SET #status = :done, renditions = :renditions, finished_at = :now"
+        if note:
+            update, values[":note"] = update + ", note = :note", note
+        removed = "deadline, last_error" + ("" if note else ", note")
         return (
-            self._transition(
-                job_id,
-                "SET #status = :done, renditions = :renditions, finished_at = :now "
-                "REMOVE deadline, last_error",
-                "#status = :processing",
-                {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING},
-            )
+            self._transition(job_id, f"{update} REMOVE {removed}", "#status = :processing", values)
             is not None
         )
 

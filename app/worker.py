@@ -70,8 +70,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         fields["started_by"] = upload.started_by
     started = time.time()
     try:
-        renditions, warnings = _convert(services, job_id, upload.key)
-        finished = jobs.finish(job_id, renditions)
+        renditions, warnings, note = _convert(services, job_id, upload.key)
+        finished = jobs.finish(job_id, renditions, note)
     except imaging.ImageRejected as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
         logs.event(
@@ -108,6 +108,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         return
     if warnings:
         fields["image_warnings"] = list(warnings)
+    if note:
+        fields["note"] = note
     logs.event(
         logger,
         "job_done",
@@ -123,8 +125,9 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     )
 
 
-def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tuple[str, ...]]:
-    """Make and store the renditions; return what to record of them, and Pillow's warnings."""
+def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tuple, str | None]:
+    """Make and store the renditions; return what to record of them, Pillow's warnings, and
+    what the person is told of them."""
     settings, storage = services.settings, services.storage
     data = storage.read_source(key)
     if len(data) > settings.max_upload_bytes:
@@ -136,6 +139,7 @@ def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tup
         quality=settings.jpeg_quality,
         background=settings.background_rgb,
         max_pixels=settings.max_pixels,
+        max_animation_pixels=settings.max_animation_pixels,
     )
     made = imaging.make_renditions(data, settings.rendition_specs, options)
     stored = [
@@ -150,7 +154,7 @@ def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tup
         }
         for rendition in made
     ]
-    return stored, made.warnings
+    return stored, made.warnings, made.note
 
 
 def _not_claimed(services: Services, job_id: str) -> None:

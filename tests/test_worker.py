@@ -213,8 +213,8 @@ def test_renditions_written_for_a_job_deleted_while_converting_are_removed(
 
 def test_a_transparent_image_gets_a_webp_to_show_and_a_lossless_png_to_download(services, upload):
     out = io.BytesIO()
-    logo = Image.new("RGBA", (800, 400), (0, 0, 0, 0))
-    logo.paste((30, 120, 200, 255), (100, 100, 700, 300))
+    logo = Image.new("RGBA", (1600, 800), (0, 0, 0, 0))
+    logo.paste((30, 120, 200, 255), (200, 200, 1400, 600))
     logo.save(out, "PNG")
     job_id, key = upload(out.getvalue(), "logo.png")
     run(services, key)
