@@ -41,9 +41,7 @@ class Renditions(list):
     """The renditions of one upload, what Pillow warned of while reading it, and what the
     person is told of them (an animation shown still, and why), if anything."""
 
-    def __init__(
-        self, renditions=(), warnings: tuple[str, ...] = (), note: str | None = None
-    ):
+    def __init__(self, renditions=(), warnings: tuple[str, ...] = (), note: str | None = None):
         super().__init__(renditions)
         self.warnings = warnings
         self.note = note

@@ -82,9 +82,7 @@ def finish(image: Image.Image, turn: int, profile: bytes | None) -> Image.Image:
     return image
 
 
-def srgb_converter(
-    profile: bytes | None, mode: str
-) -> Callable[[Image.Image], Image.Image] | None:
+def srgb_converter(profile: bytes | None, mode: str) -> Callable[[Image.Image], Image.Image] | None:
     """Return what converts images of `mode` through `profile` to sRGB, made once for many
     frames; None when there is nothing to convert. A profile that does not fit is ignored, as
     browsers ignore it: the colours are taken as sRGB."""
