@@ -351,12 +351,17 @@ class JobStore:
         them; False if it was not processing."""
         now = time.time() if now is None else now
         values = {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING}
-        update = "SET #status = :done, renditions = :renditions, finished_at = :now"
-        if note:
-            update, values[":note"] = update + ", note = :note", note
-        removed = "deadline, last_error" + ("" if note else ", note")
+        told = ""
+        if note:  # only a done job has one, and a done job never changes
+            told, values[":note"] = ", note = :note", note
         return (
-            self._transition(job_id, f"{update} REMOVE {removed}", "#status = :processing", values)
+            self._transition(
+                job_id,
+                f"SET #status = :done, renditions = :renditions, finished_at = :now{told} "
+                "REMOVE deadline, last_error",
+                "#status = :processing",
+                values,
+            )
             is not None
         )
 

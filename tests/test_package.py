@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from app import infra
 from app.config import Settings
@@ -275,6 +276,17 @@ def test_the_package_holds_pillow_built_for_cp312_manylinux_x86_64(package):
     assert "PIL/_imaging.cpython-312-x86_64-linux-gnu.so" in names
 
 
+def test_the_package_holds_the_heic_decoder_for_cp312_and_no_encoder(package):
+    names = package.namelist()
+    (wheel,) = [n for n in names if re.fullmatch(r"pi_heif-[\d.]+\.dist-info/WHEEL", n)]
+    tags = re.findall(r"^Tag: (\S+)$", package.read(wheel).decode(), re.M)
+    assert tags and all(re.fullmatch(r"cp312-cp312-manylinux\w*_x86_64", t) for t in tags), tags
+    assert "_pi_heif.cpython-312-x86_64-linux-gnu.so" in names
+    libraries = {n.split("/")[-1].split("-")[0] for n in names if n.startswith("pi_heif.libs/")}
+    assert libraries == {"libheif", "libde265"}  # LGPL decoders; no x265 encoder
+    assert not [n for n in names if "x265" in n or n.startswith("pillow_heif")]
+
+
 def test_the_settings_module_in_the_package_is_the_dev_stage(package):
     text = package.read("zappa_settings.py").decode()
     assert "WEBSOCKET_HANDLER_MODULE=None" in text or "WEBSOCKET_HANDLER_MODULE" not in text
@@ -309,7 +321,28 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
     assert job.status == DONE, job
     assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
     assert not {"moto", "pytest"} & {m.split(".")[0] for m in modules["modules"]}
+    assert not {"pi_heif", "_pi_heif"} & set(modules["modules"])  # a JPEG needs no libheif
     assert modules["boto3"].startswith(str(task))  # the package's SDK, not the runtime's
+
+
+def test_the_packaged_handler_converts_a_heic_with_the_packaged_decoder(
+    package, lambda_python, embedded_aws, tmp_path
+):
+    from tests.heic import heic
+
+    task = tmp_path / "task"
+    package.extractall(task)
+    settings = dev_stage_on(embedded_aws["endpoint"])
+    key = "uploads/heicjob00000001/owner-tag/IMG_0001.HEIC"
+    data = heic(Image.new("RGB", (1600, 1200), (200, 60, 40)))
+    client("s3", settings).put_object(Bucket=settings.uploads_bucket, Key=key, Body=data)
+    event = s3_event(settings.uploads_bucket, key, len(data))
+    _, modules = run_in_lambda(lambda_python, task, [event], embedded_aws["endpoint"])
+    job = JobStore(client("dynamodb", settings), settings.jobs_table).get("heicjob00000001")
+    assert job.status == DONE, job
+    assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
+    assert {"pi_heif", "_pi_heif"} <= set(modules["modules"])
+    assert not [m for m in modules["modules"] if m.startswith("pillow_heif")]
 
 
 def dev_stage_on(endpoint: str) -> dict:
