@@ -208,8 +208,8 @@ def animations(runs: int) -> list[str]:
     from bench import formats_corpus
 
     lines = ["## Animations kept moving", "", ANIMATION_TEXT, ""]
-    lines += ["| animation | megapixels | moving | first frame | moving/first | ms per megapixel |"]
-    lines += ["| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["| animation | file | megapixels | moving | first frame | moving/first | ms per MP |"]
+    lines += ["| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     slowest = 0.0
     for sample in formats_corpus.animations():
         moving = _median(sample, MOVING, runs)
@@ -217,16 +217,19 @@ def animations(runs: int) -> list[str]:
         per_mp = moving["ms"] / sample.megapixels
         slowest = max(slowest, per_mp)
         lines.append(
-            f"| {sample.name} | {sample.megapixels:.1f} | {_cell(moving)} | {_cell(still)} | "
+            f"| {sample.name} | {sample.path.stat().st_size / 1e6:.1f} MB | "
+            f"{sample.megapixels:.1f} | {_cell(moving)} | {_cell(still)} | "
             f"{moving['ms'] / still['ms']:.1f}× | {per_mp:.0f} |"
         )
     limit = _load_engine().Options().max_animation_pixels / 1e6
     here = slowest * limit / 1000
+    there = here / LAMBDA_VCPU
     lines += [
         "",
-        f"At the default MAX_ANIMATION_PIXELS ({limit:g} megapixels), the slowest kind takes "
-        f"{here:.0f} s here; on a 1,024 MB Lambda ({LAMBDA_VCPU:.2f} of a vCPU, if a core here "
-        f"is as fast as Lambda's) about {here / LAMBDA_VCPU:.0f} s, within the function's 60 s.",
+        f"At the default MAX_ANIMATION_PIXELS ({limit:g} megapixels), the slowest kind per "
+        f"megapixel would take {here:.0f} s here; on a 1,024 MB Lambda ({LAMBDA_VCPU:.2f} of a "
+        f"vCPU, if a core here is as fast as Lambda's) about {there:.0f} s: "
+        f"{'within' if there < 60 else 'BEYOND'} the function's 60 s.",
         "",
     ]
     return lines
