@@ -11,17 +11,23 @@ SHELL := bash
 
 .PHONY: run test lint bench stress package deploy update rehearse screenshots lock clean
 
+# Say in one line when a Python is too old, before anything is made with it: $(call
+# need_python,PYTHON,WHAT TO DO). Plain %-formatting, so that even an old Python reads it.
+need_python = $(1) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	"Thumbs needs Python 3.11 or newer; $(1) is %d.%d: $(2)" % sys.version_info[:2])'
+
 $(BIN)/python:
+	@$(call need_python,$(PYTHON),make $(or $(MAKECMDGOALS),run) PYTHON=python3.11)
 	@echo "Creating $(VENV), the project's virtualenv (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
-# Install a lock, with pip's hash checking, and say how far it is: one line a package.
+# Install a lock, with pip's hash checking, and say how far it is: one line a package
+# (requirements/progress.py reads each form pip names a package in; pip's errors pass whole).
 define install
-	@echo "Installing $(2): $$(grep -c '^[a-z]' $(1)) packages from $(1) (once; then reused)"
-	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes -r $(1) \
-		| awk -v total=$$(grep -c '^[a-z]' $(1)) \
-		'/^Collecting /{ n++; printf "  [%d/%d] %s\n", n, total, $$2; fflush() } \
-		 /^ERROR/{ print } /^Successfully installed/{ print "  installed" }'
+	@$(call need_python,$(BIN)/python,rm -rf $(VENV) then make $(or $(MAKECMDGOALS),run) PYTHON=python3.11)
+	@echo "Installing $(2): $$($(BIN)/python requirements/progress.py --count $(1)) packages from $(1) (once; then reused)"
+	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes -r $(1) 2>&1 \
+		| $(BIN)/python requirements/progress.py $(1)
 	touch $@
 endef
 
@@ -34,30 +40,41 @@ $(VENV)/.installed-test: requirements/test.txt | $(BIN)/python
 $(VENV)/.installed-bench: requirements/bench.txt | $(BIN)/python
 	$(call install,$<,what make bench needs)
 
-run: $(VENV)/.installed-run
+# The embedded AWS, a distribution of its own (embedded-aws/): installed after a lock, with
+# --no-deps, since the lock already holds what it needs, hash-checked (a test checks that),
+# and a lock cannot hold a folder. Installed again when its code changes.
+EMBEDDED_AWS := embedded-aws/pyproject.toml $(shell find embedded-aws/src -name '*.py' 2>/dev/null)
+
+$(VENV)/.installed-embedded-aws: $(EMBEDDED_AWS) | $(BIN)/python
+	@echo "Installing the embedded AWS (embedded-aws/)"
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps ./embedded-aws 2>&1 \
+		| $(BIN)/python requirements/progress.py --errors
+	touch $@
+
+run: $(VENV)/.installed-run $(VENV)/.installed-embedded-aws
 	$(BIN)/flask run --port $(PORT)
 
 # Two workers (or as many as the machine has cores, up to four): each has its own embedded
 # AWS and Chromium, so the tests share nothing.
-test: $(VENV)/.installed-test lint
+test: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws lint
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-stress: $(VENV)/.installed-test
+stress: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws
 	$(BIN)/python -m stress
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(VENV)/.installed-embedded-aws
 	$(BIN)/python -m bench
 
 # The browser tests leave their screenshots in build/screenshots/ (make test never writes a
-# tracked file); this copies the ones the README shows into docs/screenshots/.
+# tracked file); this copies the ones the README and docs show into docs/screenshots/.
 SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
 	result-phone not-yours
 
-screenshots: $(VENV)/.installed-test
+screenshots: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws
 	rm -rf build/screenshots
 	$(BIN)/python -m pytest -n 2 -q -m browser
 	mkdir -p docs/screenshots
@@ -94,15 +111,15 @@ package: $(PACKAGE)
 
 # Deploy or update the built package (a plain `zappa deploy` would zip this checkout
 # instead), then apply what Zappa has no setting for: flask infra up, after each. The
-# README's deploy guide says which variables the shell must hold first.
+# deploy guide (docs/deploy.md) says which variables the shell must hold first.
 deploy update: $(PACKAGE) $(VENV)/.installed-run
 	$(VENV312)/bin/zappa $@ $(STAGE) -z $(PACKAGE)
 	FLASK_APP=app.cli:operator_app FLASK_SKIP_DOTENV=1 $(BIN)/flask infra up --stage $(STAGE)
 
-# The README's deploy (zappa deploy, status, update, undeploy and the flask infra steps), run
+# The deploy guide (zappa deploy, status, update, undeploy and the flask infra steps), run
 # for real against a fresh embedded AWS, every resource checked: about 30 s, on the package
 # above (built only when an input changed).
 REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip
 
-rehearse: $(VENV)/.installed-test $(REHEARSED_PACKAGES)
+rehearse: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws $(REHEARSED_PACKAGES)
 	$(BIN)/python -m rehearse

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from . import coldstart, config, errors, logs, services
+from . import coldstart, config, errors, inputs, logs, services
 
 csrf = CSRFProtect()
 
@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     logs.setup()
     services.init_app(app, settings)
     errors.init_app(app)
+    inputs.init_app(app)
     csrf.init_app(app)
     app.add_template_global(_asset_urls(app), "asset_url")
     app.add_template_filter(_isotime, "isotime")

@@ -84,7 +84,8 @@ def down(stage):
 @stage_option
 @with_appcontext
 def policy(stage):
-    """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches)."""
+    """Print the stage's least-privilege IAM policy (the file zappa_settings.json attaches),
+    with ACCOUNT where flask infra up puts the account's id."""
     from .iam import iam_policy
 
     settings = _settings(stage)

@@ -15,6 +15,8 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from .storage import UPLOADS_KEPT_DAYS
+
 # Stored states.
 UPLOADED = "uploaded"
 PROCESSING = "processing"
@@ -32,6 +34,9 @@ GAVE_UP = "gave_up"
 RETRYABLE = {GAVE_UP}
 # How many times a person may ask for a failed job to be tried again.
 MAX_RETRIES = 3
+# Try again is withdrawn this long before S3 may delete the upload, so that every attempt
+# it starts (Lambda retries an async invocation for minutes) still finds it.
+RETRY_MARGIN_SECONDS = 3600
 OWNER_INDEX = "by_owner"
 # A history page stops looking after this many queries, however sparse the uploads.
 _MAX_PAGE_QUERIES = 5
@@ -148,6 +153,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     form_expires_at: float | None = None  # only for a job whose upload has not arrived
+    source_kept_until: float | None = None  # when S3 deletes the upload, as the worker read it
     share_id: str | None = None  # set while its owner shares its images by a link
     note: str | None = None  # what a done job's person is told of its images, if anything
 
@@ -189,10 +195,27 @@ class Job:
             return GAVE_UP, gave_up_message(self.attempts)
         return None
 
-    def retryable(self, max_attempts: int) -> bool:
-        """Whether Try again may convert this job's upload once more."""
+    def retryable(self, max_attempts: int, now: float | None = None) -> bool:
+        """Whether Try again may convert this job's upload once more: a failure on our side,
+        retries left, and the upload still kept."""
         failure = self.failure(max_attempts)
-        return bool(failure) and failure[0] in RETRYABLE and self.retries < MAX_RETRIES
+        return (
+            bool(failure)
+            and failure[0] in RETRYABLE
+            and self.retries < MAX_RETRIES
+            and self.upload_kept(now)
+        )
+
+    def upload_kept(self, now: float | None = None) -> bool:
+        """Whether the upload stays in S3 long enough for another conversion to find it.
+
+        Judged from the record alone, with no call to S3: the date S3 gave with the upload
+        when the worker read it, or, when no attempt got that far, a day after the job was
+        recorded (the rule's days without S3's rounding up to midnight: never later than S3).
+        """
+        now = time.time() if now is None else now
+        kept_until = self.source_kept_until or self.created_at + UPLOADS_KEPT_DAYS * 24 * 3600
+        return now < kept_until - RETRY_MARGIN_SECONDS
 
 
 def gave_up_message(attempts: int) -> str:
@@ -331,15 +354,29 @@ class JobStore:
             must_exist=False,
         )
 
-    def release(self, job_id: str, attempt: int, error: str, now: float | None = None) -> bool:
+    def release(
+        self,
+        job_id: str,
+        attempt: int,
+        error: str,
+        now: float | None = None,
+        source_kept_until: float | None = None,
+    ) -> bool:
         """Give back a claim after an infrastructure error, so a retry may take it at once."""
         now = time.time() if now is None else now
+        kept, kept_values = _kept(source_kept_until)
         return (
             self._transition(
                 job_id,
-                "SET deadline = :now, last_error = :error",
+                "SET deadline = :now, last_error = :error" + kept,
                 "#status = :processing AND attempts = :attempt",
-                {":now": now, ":error": error, ":processing": PROCESSING, ":attempt": attempt},
+                {
+                    ":now": now,
+                    ":error": error,
+                    ":processing": PROCESSING,
+                    ":attempt": attempt,
+                    **kept_values,
+                },
             )
             is not None
         )
@@ -372,14 +409,16 @@ class JobStore:
         message: str,
         now: float | None = None,
         stalled_only: bool = False,
+        source_kept_until: float | None = None,
     ) -> bool:
         """Mark a processing (or, with `stalled_only`, a stalled) job failed with a reason."""
         now = time.time() if now is None else now
+        kept, kept_values = _kept(source_kept_until)
         return (
             self._transition(
                 job_id,
                 "SET #status = :failed, error_code = :code, error_message = :message, "
-                "finished_at = :now REMOVE deadline",
+                "finished_at = :now" + kept + " REMOVE deadline",
                 "#status = :processing" + (" AND deadline < :now" if stalled_only else ""),
                 {
                     ":failed": FAILED,
@@ -387,6 +426,7 @@ class JobStore:
                     ":message": message,
                     ":now": now,
                     ":processing": PROCESSING,
+                    **kept_values,
                 },
             )
             is not None
@@ -511,6 +551,13 @@ class JobStore:
             ReturnValues="ALL_NEW",
         )
         return None if response is None else Job.from_item(response["Attributes"])
+
+
+def _kept(source_kept_until: float | None) -> tuple[str, dict]:
+    """Return the SET clause and values that record until when S3 keeps the upload, if known."""
+    if source_kept_until is None:
+        return "", {}
+    return ", source_kept_until = :kept", {":kept": source_kept_until}
 
 
 def _unless_condition_fails(write, **request) -> dict | None:

@@ -65,6 +65,18 @@ def forget() -> None:
     with _lock, _session_lock:
         _built.clear()
         _sessions.clear()
+        _accounts.clear()
+
+
+def account_id(settings: Settings) -> str:
+    """Return the id of the account the credentials belong to: asked of STS once per process
+    (no permission needed), when a call on the buckets first needs it, never by a page that
+    makes none."""
+    credentials = tuple(os.environ.get(name) for name in _CREDENTIAL_VARIABLES)
+    known = (credentials, settings.aws_endpoint_url)
+    if known not in _accounts:  # two threads may both ask: the answer is the same
+        _accounts[known] = client("sts", settings).get_caller_identity()["Account"]
+    return _accounts[known]
 
 
 def client(service: str, settings: Settings):
@@ -119,6 +131,9 @@ def _build(settings: Settings) -> Services:
         max_upload_bytes=settings.max_upload_bytes,
         upload_expires=settings.upload_expires_seconds,
         link_expires=settings.link_expires_seconds,
+        # Every call on the buckets names their owner: S3 refuses it if another account
+        # holds a bucket of that name (bucket names are global).
+        bucket_owner=lambda: account_id(settings),
     )
     jobs = JobStore(LazyClient("dynamodb", settings), settings.jobs_table, settings.job_ttl_days)
     # Only the reconciler, Try again and a replay invoke: a page never builds this client.
@@ -140,3 +155,4 @@ _CREDENTIAL_VARIABLES = (
 )
 _loaders: list = []
 _built: dict[Settings, Services] = {}
+_accounts: dict[tuple, str] = {}

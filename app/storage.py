@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
+from botocore.exceptions import ClientError
+
 UPLOADS_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
+# The uploads bucket's lifecycle rule deletes an upload this many days after it arrives.
+UPLOADS_KEPT_DAYS = 1
+# GetObject's Expiration header: expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="..."
+_EXPIRY_DATE = re.compile(r'expiry-date="([^"]+)"')
 # What a browser without script sends; S3 stores it, nothing trusts it (the worker
 # reads the real type from the bytes).
 DEFAULT_UPLOAD_TYPE = "image/unknown"
@@ -50,6 +59,36 @@ class StoredUpload:
     key: UploadKey
     size: int
     last_modified: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """An upload's bytes, and until when S3 keeps it (a Unix time)."""
+
+    data: bytes
+    kept_until: float
+
+
+class SourceGone(Exception):
+    """The upload is no longer in S3 (its lifecycle rule deleted it): nothing can convert it."""
+
+    code = "upload_gone"
+    message = "This upload is no longer kept: uploads are deleted after a day. Upload it again."
+
+
+def kept_until(response: dict) -> float:
+    """Return when S3 deletes an object, from a GetObject or HeadObject response.
+
+    With a lifecycle rule, S3 says so in the Expiration header; without one (moto never sends
+    it) the uploads' rule is applied as S3 documents it: the object's creation time plus the
+    rule's days, rounded up to the next midnight UTC.
+    """
+    found = _EXPIRY_DATE.search(response.get("Expiration") or "")
+    if found:
+        return parsedate_to_datetime(found.group(1)).timestamp()
+    due = response["LastModified"].astimezone(UTC) + timedelta(days=UPLOADS_KEPT_DAYS)
+    midnight = datetime.combine(due.date(), time(), UTC)
+    return (midnight + timedelta(days=1) if due > midnight else midnight).timestamp()
 
 
 def upload_prefix(job_id: str, owner: str | None = None) -> str:
@@ -108,6 +147,7 @@ class Storage:
         max_upload_bytes: int,
         upload_expires: int,
         link_expires: int,
+        bucket_owner: Callable[[], str],
     ):
         self.client = client
         self.uploads_bucket = uploads_bucket
@@ -115,6 +155,11 @@ class Storage:
         self._max_upload_bytes = max_upload_bytes
         self._upload_expires = upload_expires
         self._link_expires = link_expires
+        self._bucket_owner = bucket_owner
+
+    def _owned(self) -> dict:
+        """Return the parameter that makes S3 refuse a call on a bucket another account owns."""
+        return {"ExpectedBucketOwner": self._bucket_owner()}
 
     def presigned_post(
         self, job_id: str, owner: str, *, redirect: str | None = None, status: int | None = None
@@ -144,15 +189,22 @@ class Storage:
             ExpiresIn=self._upload_expires,
         )
 
-    def presigned_get(self, key: str, download_name: str | None = None) -> str:
-        """Return a short-lived link to a result; with `download_name`, as an attachment."""
+    def presigned_get(
+        self, key: str, download_name: str | None = None, expires: int | None = None
+    ) -> str:
+        """Return a short-lived link to a result (`expires` seconds, or the usual life); with
+        `download_name`, as an attachment.
+
+        A browser cannot send ExpectedBucketOwner: the role's policy holds such a link to this
+        account's buckets (aws:ResourceAccount), and so the POST forms too.
+        """
         params = {"Bucket": self.results_bucket, "Key": key}
         if download_name:
             params["ResponseContentDisposition"] = content_disposition(download_name)
         return self.client.generate_presigned_url(
             "get_object",
             Params=params,
-            ExpiresIn=self._link_expires,
+            ExpiresIn=expires or self._link_expires,
         )
 
     def origins(self) -> set[str]:
@@ -163,7 +215,10 @@ class Storage:
     def find_upload(self, job_id: str, owner: str) -> UploadKey | None:
         """Return the key of a job's upload, if it has arrived."""
         listing = self.client.list_objects_v2(
-            Bucket=self.uploads_bucket, Prefix=upload_prefix(job_id, owner), MaxKeys=1
+            Bucket=self.uploads_bucket,
+            Prefix=upload_prefix(job_id, owner),
+            MaxKeys=1,
+            **self._owned(),
         )
         found = listing.get("Contents", [])
         return UploadKey.parse(found[0]["Key"]) if found else None
@@ -171,7 +226,7 @@ class Storage:
     def uploads(self) -> Iterator[StoredUpload]:
         """Yield every upload still kept (the lifecycle rule keeps them a day)."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.uploads_bucket, Prefix=UPLOADS_PREFIX
+            Bucket=self.uploads_bucket, Prefix=UPLOADS_PREFIX, **self._owned()
         )
         for page in pages:
             for item in page.get("Contents", []):
@@ -179,11 +234,17 @@ class Storage:
                 if key:
                     yield StoredUpload(key, item["Size"], item["LastModified"].timestamp())
 
-    def read_source(self, key: str) -> bytes:
-        """Return an uploaded object's bytes, never more than the upload limit allows."""
-        response = self.client.get_object(Bucket=self.uploads_bucket, Key=key)
+    def read_source(self, key: str) -> Source:
+        """Return an upload's bytes (never more than the upload limit allows) and until when
+        S3 keeps it; raise SourceGone if S3 no longer has it."""
+        try:
+            response = self.client.get_object(Bucket=self.uploads_bucket, Key=key, **self._owned())
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchKey":
+                raise SourceGone(key) from error
+            raise
         with response["Body"] as body:
-            return body.read(self._max_upload_bytes + 1)
+            return Source(body.read(self._max_upload_bytes + 1), kept_until(response))
 
     def write_rendition(self, job_id: str, rendition) -> str:
         """Store a rendition under results/<job>/ and return its key."""
@@ -194,6 +255,7 @@ class Storage:
             Body=rendition.data,
             ContentType=rendition.content_type,
             CacheControl="private, max-age=31536000, immutable",
+            **self._owned(),
         )
         return key
 
@@ -207,7 +269,9 @@ class Storage:
         self.delete_results(job_id)
 
     def _delete_prefix(self, bucket: str, prefix: str) -> None:
-        listing = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        listing = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, **self._owned())
         keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
         if keys:
-            self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            self.client.delete_objects(
+                Bucket=bucket, Delete={"Objects": keys, "Quiet": True}, **self._owned()
+            )

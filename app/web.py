@@ -34,8 +34,9 @@ MAX_FILES = 10
 # The formats the upload page names: the engine's (a test keeps the two lists alike).
 FORMATS = ("JPEG", "PNG", "GIF", "WebP", "HEIC", "AVIF", "BMP", "TIFF")
 HISTORY_PAGE_SIZE = 12
-# S3's lifecycle rule deletes uploads a day after they arrive: Try again needs the upload.
-_SOURCE_KEPT_SECONDS = 23 * 3600
+# Links a shared page hands out live no longer than this, so Stop sharing takes effect on
+# every image and download within it (the owner's page says so).
+SHARING_STOPS_WITHIN = 60
 # A waiting status request reads the job this often: soon at first, then sparingly.
 _WAIT_READS = ((5.0, 0.1), (float("inf"), 0.5))  # (until this many seconds, read every)
 
@@ -108,7 +109,7 @@ def present(job: Job, ticket: str) -> dict:
     status = shown_status(job)
     look = LOOKS[status]
     code, message = job.failure(settings.max_attempts) if status == FAILED else (None, look.message)
-    retry = status == FAILED and job.retryable(settings.max_attempts) and _source_kept(job)
+    retry = status == FAILED and job.retryable(settings.max_attempts)
     view = {
         "status": status,
         "step": look.step,
@@ -130,6 +131,7 @@ def present(job: Job, ticket: str) -> dict:
         "retry_url": url_for("web.retry", ticket=ticket) if retry else None,
         "links_expire_in": settings.link_expires_seconds,
         "share_url": None,
+        "sharing_stops_within": shared_link_seconds(),
     }
     if status == DONE:
         _add_images(view, job, lambda **args: url_for("web.rendition", ticket=ticket, **args))
@@ -142,8 +144,15 @@ def present(job: Job, ticket: str) -> dict:
     return view
 
 
-def _add_images(view: dict, job: Job, link) -> None:
-    """Add a done job's renditions to `view`: `link(name=..., download=...)` makes a link to one."""
+def shared_link_seconds() -> int:
+    """Return how long a link a shared page hands out lives: no longer than sharing may
+    outlast Stop sharing."""
+    return min(current_settings().link_expires_seconds, SHARING_STOPS_WITHIN)
+
+
+def _add_images(view: dict, job: Job, link, expires: int | None = None) -> None:
+    """Add a done job's renditions to `view`: `link(name=..., download=...)` makes a link to
+    one; the images' own links live `expires` seconds (by default, the usual life)."""
     storage = get_services().storage
     for item in job.renditions:
         name = item["name"]
@@ -160,7 +169,8 @@ def _add_images(view: dict, job: Job, link) -> None:
         view["downloads"].append(shown)
         if item.get("shown", True):
             # ...and one for the page to load at once, which the page renews if it must.
-            view["renditions"].append({**shown, "src": storage.presigned_get(item["key"])})
+            src = storage.presigned_get(item["key"], expires=expires)
+            view["renditions"].append({**shown, "src": src})
 
 
 def _snippet(job: Job) -> str | None:
@@ -176,10 +186,6 @@ def _snippet(job: Job) -> str | None:
         f'<img src="{escape(file)}" width="{item["width"]}" height="{item["height"]}" '
         f'alt="{escape(alt)}">'
     )
-
-
-def _source_kept(job: Job) -> bool:
-    return time.time() - (job.uploaded_at or job.created_at) < _SOURCE_KEPT_SECONDS
 
 
 def new_upload(owner: str) -> dict:
@@ -307,7 +313,7 @@ def status(ticket: str):
     # Only a job under way is waited on: one held up changes in minutes, not seconds, and a
     # waiting request is billed for every second it waits. Nor one whose file has not arrived:
     # a ticket for it costs one page view, so waits on those would let anyone keep instances
-    # busy by the thousand (README, "Cap what a flood can cost").
+    # busy by the thousand (docs/deploy.md, "Cap what a flood can cost").
     stored = record.status != AWAITING_UPLOAD
     if since in LOOKS and wait > 0 and stored and LOOKS[shown_status(record)].tone == "progress":
         record = _wait_for_news(ticket, record, LOOKS[since], wait)
@@ -367,14 +373,19 @@ def shared(token: str):
     """The images of a shared job, read-only: no delete, no retry, no history."""
     job = shared_job(token)
     view = {"filename": display_name(job.filename), "renditions": [], "downloads": []}
-    _add_images(view, job, lambda **args: url_for("web.shared_file", token=token, **args))
+    _add_images(
+        view,
+        job,
+        lambda **args: url_for("web.shared_file", token=token, **args),
+        shared_link_seconds(),
+    )
     return render_template("shared.html", job=view)
 
 
 @bp.get("/shared/<token>/files/<name>")
 def shared_file(token: str, name: str):
-    """Redirect to one of a shared job's renditions by a freshly signed link."""
-    return _redirect_to_rendition(shared_job(token), name)
+    """Redirect to one of a shared job's renditions by a freshly signed, short-lived link."""
+    return _redirect_to_rendition(shared_job(token), name, shared_link_seconds())
 
 
 @bp.post("/jobs/<ticket>/retry")
@@ -383,7 +394,7 @@ def retry(ticket: str):
     job = job_for(ticket)
     services = get_services()
     settings = services.settings
-    if not (job.retryable(settings.max_attempts) and _source_kept(job)):
+    if not job.retryable(settings.max_attempts):
         raise BadRequest("This upload cannot be tried again. Upload the image again instead.")
     retried = services.jobs.retry(job, settings.max_attempts)
     if retried is not None:
@@ -399,17 +410,18 @@ def rendition(ticket: str, name: str):
     return _redirect_to_rendition(job_for(ticket), name)
 
 
-def _redirect_to_rendition(job: Job, name: str):
+def _redirect_to_rendition(job: Job, name: str, expires: int | None = None):
     item = next((r for r in job.renditions if r["name"] == name), None)
     if job.status != DONE or item is None:
         raise NotFound("This image does not exist, or is not ready yet.")
-    settings = current_settings()
+    expires = expires or current_settings().link_expires_seconds
     attachment = None
     if request.args.get("download"):
         attachment = download_name(job.filename, name, item["key"].rsplit(".", 1)[-1])
-    response = redirect(get_services().storage.presigned_get(item["key"], attachment), 302)
+    link = get_services().storage.presigned_get(item["key"], attachment, expires)
+    response = redirect(link, 302)
     # A browser may reuse the redirect while the link it points to is good.
-    response.headers["Cache-Control"] = f"private, max-age={settings.link_expires_seconds // 2}"
+    response.headers["Cache-Control"] = f"private, max-age={expires // 2}"
     return response
 
 

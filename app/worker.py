@@ -10,7 +10,7 @@ from .config import Settings
 from .events import Upload, uploads_in
 from .jobs import DELETED, GAVE_UP, PROCESSING, Job, gave_up_message
 from .services import Services, services_for
-from .storage import UploadKey
+from .storage import Source, SourceGone, UploadKey
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +69,12 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     if upload.started_by:
         fields["started_by"] = upload.started_by
     started = time.time()
+    source: Source | None = None
     try:
-        renditions, warnings, note = _convert(services, job_id, upload.key)
+        source = services.storage.read_source(upload.key)
+        renditions, warnings, note = _convert(services, job_id, source.data)
         finished = jobs.finish(job_id, renditions, note)
-    except imaging.ImageRejected as rejection:
+    except (imaging.ImageRejected, SourceGone) as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
         logs.event(
             logger,
@@ -83,9 +85,12 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         )
         return
     except Exception as error:
+        # What S3 said of the upload's life goes on the record: Try again is offered only
+        # while the upload is kept.
+        kept_until = source.kept_until if source else None
         if job.attempts >= services.settings.max_attempts:
             # No retry may claim it again: say so now rather than leave it stalled.
-            jobs.fail(job_id, GAVE_UP, gave_up_message(job.attempts))
+            jobs.fail(job_id, GAVE_UP, gave_up_message(job.attempts), source_kept_until=kept_until)
             logs.event(
                 logger,
                 "job_failed",
@@ -96,7 +101,7 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
                 **fields,
             )
             return
-        jobs.release(job_id, job.attempts, _describe(error))
+        jobs.release(job_id, job.attempts, _describe(error), source_kept_until=kept_until)
         logs.event(
             logger, "job_released", logging.ERROR, exc_info=True, cause=_describe(error), **fields
         )
@@ -125,11 +130,10 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     )
 
 
-def _convert(services: Services, job_id: str, key: str) -> tuple[list[dict], tuple, str | None]:
+def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], tuple, str | None]:
     """Make and store the renditions; return what to record of them, Pillow's warnings, and
     what the person is told of them."""
     settings, storage = services.settings, services.storage
-    data = storage.read_source(key)
     if len(data) > settings.max_upload_bytes:
         raise imaging.ImageRejected(
             "file_too_large", f"This file is larger than {settings.max_upload_mb} MB."

@@ -69,7 +69,7 @@ def serve_site(log) -> tuple[subprocess.Popen, str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(FLASK_APP="embedded_aws", LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1")
+    env.update(FLASK_APP="local", LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1")
     site = subprocess.Popen(
         [sys.executable, "-m", "flask", "run", "--port", str(port)],
         cwd=ROOT,

@@ -57,6 +57,8 @@ FUNCTION_OPERATIONS = {
     "dynamodb": ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"),
     "ssm": ("GetParameter",),
     "lambda": ("Invoke",),
+    # The account the buckets must belong to (ExpectedBucketOwner), asked once per process.
+    "sts": ("GetCallerIdentity",),
 }
 FUNCTION_SERVICES = tuple(FUNCTION_OPERATIONS)
 # What a service's model folder keeps (botocore reads the rest only for documentation,

@@ -1,10 +1,10 @@
-"""`make rehearse`: the README's deploy, run for real with Zappa's own CLI on the embedded AWS.
+"""`make rehearse`: the deploy guide (docs/deploy.md), run with Zappa's CLI on the embedded AWS.
 
-For each stage below it follows "Deploying with Zappa" in the README's order (the secret in
+For each stage below it follows the deploy guide in its order (the secret in
 Parameter Store, `flask infra up`, `zappa deploy -z` of the built package, `flask infra up`
 again, `zappa status`, `zappa update` twice, `zappa undeploy`, then the removal steps), with a
 settings file made for it from `zappa_settings.json` (`touch` off: the API's host does not
-resolve here), and checks through boto3 what the README promises at each point
+resolve here), and checks through boto3 what the deploy guide promises at each point
 (`checks.py`), and what `undeploy` and the removal steps leave (`inventory.py`).
 
 Nothing reaches AWS: a fresh embedded AWS on a free loopback port, with the fake credentials

@@ -1,4 +1,4 @@
-"""`python -m rehearse [STAGE ...]`: rehearse the README's deploy of each stage on a fresh
+"""`python -m rehearse [STAGE ...]`: rehearse the deploy guide of each stage on a fresh
 embedded AWS; print every step and check; exit 1 if a step or a check failed."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 
 from embedded_aws.process import NotReady, running
+from local import LOCAL_COMMAND
 
 from . import STAGES
 from .report import Report
@@ -75,7 +76,7 @@ def embedded_aws(folder: Path):
     del environment["AWS_ENDPOINT_URL"]
     with (folder / "embedded-aws.log").open("w") as log:
         try:
-            with running(environment, log.write) as endpoint:
+            with running(environment, log.write, command=LOCAL_COMMAND, cwd=ROOT) as endpoint:
                 yield endpoint
         except NotReady as failure:
             raise SystemExit(f"{failure}: see {log.name}") from None

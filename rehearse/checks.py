@@ -1,4 +1,4 @@
-"""What the README promises of a deployed stage, each a small check read through boto3.
+"""What the deploy guide (docs/deploy.md) promises of a stage, each a small check through boto3.
 
 A check takes the `Deployed` stage and returns its problems, one sentence each (none: it
 holds). Each reads what AWS would answer, never Thumbs' own code, so a wrong `flask infra`
@@ -60,7 +60,8 @@ class Deployed:
 
 
 def role_holds_exactly_the_policy_file(deployed: Deployed) -> list[str]:
-    """The role's one inline policy is deploy/policy-<stage>.json; nothing else is attached."""
+    """The role's one inline policy is deploy/policy-<stage>.json, for the function's account
+    (the file holds ACCOUNT where it goes); nothing else is attached."""
     iam, name = deployed.client("iam"), f"{deployed.function_name}-ZappaLambdaExecutionRole"
     problems = []
     if deployed.function()["Role"].split("/")[-1] != name:
@@ -70,13 +71,20 @@ def role_holds_exactly_the_policy_file(deployed: Deployed) -> list[str]:
         problems.append(f"role {name} has the inline policies {inline}, not [{ZAPPA_POLICY_NAME}]")
     else:
         document = iam.get_role_policy(RoleName=name, PolicyName=ZAPPA_POLICY_NAME)
-        wanted = json.loads(Path(deployed.config["attach_policy"]).read_text())
+        wanted = policy_for_account(Path(deployed.config["attach_policy"]), deployed.account())
         if document["PolicyDocument"] != wanted:
             problems.append(f"role {name}'s policy is not {deployed.config['attach_policy']}")
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
     if attached:
         problems.append(f"role {name} has managed policies attached: {attached}")
     return problems
+
+
+def policy_for_account(path: Path, account: str) -> dict:
+    """Return a policy file's document with its ACCOUNT placeholders (an ARN's account field,
+    a condition's value) replaced by `account`."""
+    text = path.read_text().replace(":ACCOUNT:", f":{account}:")
+    return json.loads(text.replace('"ACCOUNT"', f'"{account}"'))
 
 
 def function_is_configured_as_the_stage(deployed: Deployed) -> list[str]:

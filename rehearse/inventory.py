@@ -33,7 +33,7 @@ def inventory(client: Callable[[str], object]) -> set[str]:
 
 
 def removed_by_the_readme(stage: str, config: dict) -> set[str]:
-    """Return what the README's removal steps delete after `zappa undeploy`, as inventory names."""
+    """Return what the guide's removal steps delete after `zappa undeploy`, as inventory names."""
     # Deploying a built package, Zappa uploads only its CloudFormation template (for the REST
     # API) to its bucket: a stage without API Gateway leaves no bucket to remove.
     zappa_bucket = (

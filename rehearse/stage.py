@@ -1,4 +1,4 @@
-"""One stage's rehearsal: the README's deploy commands in their order, each followed by checks."""
+"""One stage's rehearsal: the deploy guide's commands in their order, each followed by checks."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ _URL = re.compile(r"https://[A-Za-z0-9.-]+")
 
 
 class StepFailed(RuntimeError):
-    """A command of the README failed: the rehearsal of this stage cannot go on."""
+    """A command of the deploy guide failed: the rehearsal of this stage cannot go on."""
 
 
 def clean_environment(endpoint: str, **variables: str) -> dict[str, str]:
@@ -59,8 +59,8 @@ def stage_settings(stage: str) -> dict:
     return json.loads(json.dumps(cli.stage_config))
 
 
-# The deploy guide's commands, in the README's order, and what the rehearsal does for each
-# (tests/test_rehearse.py finds every line in the README, in this order).
+# The deploy guide's commands, in the guide's order, and what the rehearsal does for each
+# (tests/test_rehearse.py finds every line in docs/deploy.md, in this order).
 GUIDE = (
     ("aws ssm put-parameter --name {parameter}", "put_secret"),
     ("flask infra up --stage {stage}", "infra_up"),
@@ -79,12 +79,12 @@ GUIDE = (
 )
 
 
-# The reserved concurrency the rehearsal opts in to, as the README's step 6 shows.
+# The reserved concurrency the rehearsal opts in to, as the guide's step 6 shows.
 CONCURRENCY_CAP = 100
 
 
 class StageRehearsal:
-    """Deploy, update and undeploy one stage as the README says, and check each result."""
+    """Deploy, update and undeploy one stage as the guide says, and check each result."""
 
     def __init__(self, stage: str, endpoint: str, client, workdir: Path, report: Report):
         self.stage, self.endpoint, self.client = stage, endpoint, client
@@ -100,8 +100,8 @@ class StageRehearsal:
         self.deployed = Deployed(stage, config, self.package, client)
         self.parameter = config["aws_environment_variables"]["SECRET_KEY_PARAMETER"]
         self.site_origin: str | None = None
-        self.line = ""  # the README's command being rehearsed
-        # The README's shell, as step 1 exports it.
+        self.line = ""  # the guide's command being rehearsed
+        # The guide's shell, as step 1 exports it.
         self.shell = {
             "FLASK_APP": "app.cli:operator_app",
             "FLASK_SKIP_DOTENV": "1",
@@ -209,12 +209,12 @@ class StageRehearsal:
     # How a command of the guide runs.
 
     def flask(self, *args: str) -> str:
-        """Run `flask ARGS --stage STAGE` in the README's shell."""
+        """Run `flask ARGS --stage STAGE` in the guide's shell."""
         command = [sys.executable, "-m", "flask", *args, "--stage", self.stage]
         return self._run(command, ROOT, clean_environment(self.endpoint, **self.shell))
 
     def zappa(self, command: str, *args: str) -> str:
-        """Run `zappa COMMAND STAGE ARGS` from the Python 3.12 virtualenv, as the README does."""
+        """Run `zappa COMMAND STAGE ARGS` from the Python 3.12 virtualenv, as the guide does."""
         environment = clean_environment(
             self.endpoint,
             VIRTUAL_ENV=str(VENV312),

@@ -74,7 +74,7 @@ class Cluster:
         os.environ.update(FAKE_AWS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        aws = self._spawn("aws", [sys.executable, "-m", "embedded_aws"])
+        aws = self._spawn("aws", [sys.executable, "-m", "local"])
         for line in aws.stdout:
             if "ready" in line:
                 break
@@ -92,7 +92,7 @@ class Cluster:
                     "-m",
                     "flask",
                     "--app",
-                    "embedded_aws",
+                    "local",
                     "run",
                     "--port",
                     str(port),
@@ -120,7 +120,7 @@ class Cluster:
 
     def faults(self, **order) -> dict:
         """Arm (or with no order, read) the embedded AWS's injected faults."""
-        url = self.endpoint + "/__thumbs__/faults"
+        url = self.endpoint + "/__embedded_aws__/faults"
         response = requests.post(url, json=order) if order else requests.get(url)
         return response.json()
 

@@ -15,14 +15,17 @@ from werkzeug.serving import make_server
 
 from app import create_app, infra
 from app.services import current_settings, services_for
-from embedded_aws.moto_gaps import install as fill_moto_gaps
+from embedded_aws.moto_gaps import install, install_rest_api_deletion
 from embedded_aws.process import NotReady, running
+from local import LOCAL_COMMAND
 
 from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent
-fill_moto_gaps()  # moto's models answer as AWS does where the embedded AWS fills them in
+# moto's models answer as AWS does where the embedded AWS fills them in (in-process moto too).
+install()
+install_rest_api_deletion()
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -103,42 +106,41 @@ def services_fixture(app):
 
 
 @pytest.fixture(scope="session")
-def embedded_aws():
-    """The embedded AWS in its own process (its worker apart from the web, as in Lambda)."""
+def site_aws():
+    """Thumbs's stage on the embedded AWS, in a process of its own (`python -m local`: its
+    worker apart from the web, as in Lambda). The `embedded_aws` fixture is the plugin's."""
     with launch_embedded_aws(STAGE="e2e", LOCAL_HOLDS="1") as aws:
         yield aws
 
 
 @contextmanager
 def launch_embedded_aws(**variables: str):
-    """Run `python -m embedded_aws` with these variables; yield its endpoint, port and log."""
+    """Run `python -m local` with these variables; yield its endpoint, port and log."""
     # Port 0: the system picks a free one as the server binds, so no other process can race.
     env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
     env.update(FAKE_CREDENTIALS, LOCAL_AWS_PORT="0", PYTHONUNBUFFERED="1", **variables)
     log: list[str] = []
     try:
-        with running(env, log.append) as endpoint:
+        with running(env, log.append, command=LOCAL_COMMAND, cwd=ROOT) as endpoint:
             yield {"port": int(endpoint.rsplit(":", 1)[1]), "endpoint": endpoint, "log": log}
     except NotReady as failure:
         pytest.fail(f"{failure}:\n" + "".join(log))
 
 
 @pytest.fixture(scope="session")
-def live_site(embedded_aws):
+def live_site(site_aws):
     """The site over real HTTP, on the embedded AWS."""
     saved = dict(os.environ)
     try:
         os.environ.update(FAKE_CREDENTIALS)
         app = create_app(
-            settings_for_tests(
-                STAGE="e2e", LOCAL_AWS=True, AWS_ENDPOINT_URL=embedded_aws["endpoint"]
-            )
+            settings_for_tests(STAGE="e2e", LOCAL_AWS=True, AWS_ENDPOINT_URL=site_aws["endpoint"])
         )
     finally:
         os.environ.clear()
         os.environ.update(saved)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
-    site = LiveSite(app, embedded_aws["endpoint"])
+    site = LiveSite(app, site_aws["endpoint"])
 
     def counting(environ, start_response):
         site.hits.append(environ["PATH_INFO"])  # each would be a Lambda invocation

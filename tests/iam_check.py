@@ -24,6 +24,10 @@ class Access:
         return dict(self.context).get(name)
 
 
+# Every bucket here is moto's default account's: the account that owns it, as IAM sees it.
+OWNED = (("aws:ResourceAccount", ACCOUNT),)
+
+
 def _s3(operation: str, params: dict, region: str) -> list[Access]:
     bucket = f"arn:aws:s3:::{params['Bucket']}"
     objects = {
@@ -33,16 +37,17 @@ def _s3(operation: str, params: dict, region: str) -> list[Access]:
         "DeleteObject": "s3:DeleteObject",
     }
     if operation in objects:
-        return [Access(objects[operation], f"{bucket}/{params['Key']}")]
+        return [Access(objects[operation], f"{bucket}/{params['Key']}", OWNED)]
     if operation == "DeleteObjects":  # authorized per key, as DeleteObject
         return [
-            Access("s3:DeleteObject", f"{bucket}/{item['Key']}")
+            Access("s3:DeleteObject", f"{bucket}/{item['Key']}", OWNED)
             for item in params["Delete"]["Objects"]
         ]
     if operation in ("ListObjectsV2", "ListObjects"):
-        return [Access("s3:ListBucket", bucket, (("s3:prefix", params.get("Prefix", "")),))]
+        prefix = (("s3:prefix", params.get("Prefix", "")),)
+        return [Access("s3:ListBucket", bucket, prefix + OWNED)]
     if operation == "HeadBucket":
-        return [Access("s3:ListBucket", bucket)]
+        return [Access("s3:ListBucket", bucket, OWNED)]
     raise AssertionError(f"no IAM mapping for s3 {operation}: add one here")
 
 
@@ -77,7 +82,13 @@ def _lambda(operation: str, params: dict, region: str) -> list[Access]:
     raise AssertionError(f"no IAM mapping for lambda {operation}: add one here")
 
 
-_MAPPINGS = {"s3": _s3, "dynamodb": _dynamodb, "ssm": _ssm, "lambda": _lambda}
+def _sts(operation: str, params: dict, region: str) -> list[Access]:
+    if operation == "GetCallerIdentity":
+        return []  # STS API reference: "No permissions are required to perform this operation."
+    raise AssertionError(f"no IAM mapping for sts {operation}: add one here")
+
+
+_MAPPINGS = {"s3": _s3, "dynamodb": _dynamodb, "ssm": _ssm, "lambda": _lambda, "sts": _sts}
 
 
 @dataclass
@@ -86,6 +97,10 @@ class Recorder:
     presigned requests (authorized as the function that signed them)."""
 
     accesses: list[Access] = field(default_factory=list)
+    # Every call made, as service.Operation (some need no authorization: no access).
+    calls: list[str] = field(default_factory=list)
+    # Each S3 call the function made, and the bucket owner it expected (None: it named none).
+    bucket_owners: list[tuple[str, str | None]] = field(default_factory=list)
 
     def install(self, monkeypatch) -> None:
         """Record the calls of every client made from now on (kept clients are dropped)."""
@@ -106,19 +121,20 @@ class Recorder:
         context["thumbs.params"] = dict(params)
 
     def _record(self, model, context, **_):
-        service = model.service_model.service_name
+        service, params = model.service_model.service_name, context["thumbs.params"]
         if service not in _MAPPINGS:
             raise AssertionError(f"no IAM mapping for service {service}: add one here")
-        for access in _MAPPINGS[service](
-            model.name, context["thumbs.params"], context["client_region"]
-        ):
+        self.calls.append(f"{service}.{model.name}")
+        if service == "s3":
+            self.bucket_owners.append((model.name, params.get("ExpectedBucketOwner")))
+        for access in _MAPPINGS[service](model.name, params, context["client_region"]):
             self.accesses.append(
                 Access(access.action, access.resource, access.context, f"{service}.{model.name}")
             )
 
     def browser_post(self, bucket: str, key: str) -> None:
         self.accesses.append(
-            Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", via="browser POST")
+            Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", OWNED, "browser POST")
         )
 
     def browser_get(self, url: str) -> None:
@@ -128,7 +144,8 @@ class Recorder:
             Access(
                 "s3:GetObject",
                 f"arn:aws:s3:::{bucket}/{unquote(parts.path.lstrip('/'))}",
-                via="browser GET",
+                OWNED,
+                "browser GET",
             )
         )
 

@@ -15,11 +15,35 @@ from urllib.parse import quote_plus
 
 from PIL import Image
 
-# Where the browser tests leave their screenshots (`make screenshots` copies the README's).
+# Where the browser tests leave their screenshots (`make screenshots` copies those the docs show).
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 # What a script sends to ask for JSON (errors included); pages get a browser's Accept.
 SCRIPT = {"Accept": "application/json"}
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+class Clock:
+    """A clock a test sets by hand: the S3 gate's idea of now."""
+
+    def __init__(self):
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def s3_gate(storage, clock: Clock):
+    """Return a test client of the embedded AWS's S3 gate in front of this process's moto, on
+    `clock`'s time, knowing the key that signs `storage`'s requests (as S3 knows its keys)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    from embedded_aws import CREDENTIALS
+    from embedded_aws.gate import S3Gate
+
+    signing = storage.client._request_signer._credentials.get_frozen_credentials()
+    credentials = {**CREDENTIALS, signing.access_key: signing.secret_key}
+    return Client(S3Gate(DomainDispatcherApplication(create_backend_app), credentials, clock))
 
 
 @dataclass

@@ -129,7 +129,7 @@ def test_an_edited_or_expired_link_to_a_result_is_refused(live_site):
     assert "SignatureDoesNotMatch" in requests.get(longer).text
 
 
-def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
+def test_concurrent_claims_on_the_embedded_aws_have_one_winner(site_aws):
     """DynamoDB's conditional writes are atomic; the embedded AWS must keep them so.
 
     (moto's server alone lets several of these claims win about one time in four.)
@@ -140,7 +140,7 @@ def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
     from app.config import Settings
     from app.services import services_for
 
-    jobs = services_for(Settings(stage="e2e", aws_endpoint_url=embedded_aws["endpoint"])).jobs
+    jobs = services_for(Settings(stage="e2e", aws_endpoint_url=site_aws["endpoint"])).jobs
     racers = 8
 
     def race(job_id: str, start: threading.Barrier):
@@ -158,14 +158,14 @@ def test_concurrent_claims_on_the_embedded_aws_have_one_winner(embedded_aws):
         assert jobs.get(job_id).attempts == 1
 
 
-def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_site, embedded_aws):
+def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_site, site_aws):
     """A page left open: its presigned links expire (LINK_EXPIRES_SECONDS=3), its links
     through the site do not."""
     from urllib.parse import urlsplit
 
-    from conftest import settings_for_tests
-
     from app import create_app
+
+    from conftest import settings_for_tests
 
     browser = requests.Session()
     landed = upload(live_site.url, browser, "left open.jpg", jpeg_bytes())
@@ -174,7 +174,7 @@ def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_
         settings_for_tests(
             STAGE="e2e",
             LOCAL_AWS=True,
-            AWS_ENDPOINT_URL=embedded_aws["endpoint"],
+            AWS_ENDPOINT_URL=site_aws["endpoint"],
             LINK_EXPIRES_SECONDS=3,
         )
     )

@@ -6,31 +6,19 @@ Each test names the rule of AWS's documentation it follows: "POST Policy"
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.test import Client
 
 from app.services import services_for
-from embedded_aws import CREDENTIALS
-from embedded_aws.gate import S3Gate
 
-from support import jpeg_bytes, multipart, stored_keys, with_a_second_file
+from support import Clock, jpeg_bytes, multipart, s3_gate, stored_keys, with_a_second_file
 
 ENDPOINT = "http://127.0.0.1:5100"
 PREFIX = "uploads/job1/owner1/"
 PHOTO = ("photo.jpg", jpeg_bytes(), "image/jpeg")
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(UTC)
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -46,10 +34,7 @@ def local_storage(services):
 
 @pytest.fixture
 def gate(local_storage, clock):
-    # The gate knows the secret of the key that signs, as S3 knows its account's keys.
-    signing = local_storage.client._request_signer._credentials.get_frozen_credentials()
-    credentials = {**CREDENTIALS, signing.access_key: signing.secret_key}
-    return Client(S3Gate(DomainDispatcherApplication(create_backend_app), credentials, clock))
+    return s3_gate(local_storage, clock)
 
 
 @pytest.fixture
@@ -415,7 +400,7 @@ def test_an_edited_presigned_link_is_refused(gate, local_storage, stored_result,
 
 
 @pytest.mark.e2e
-def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(embedded_aws):
+def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(site_aws):
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
@@ -423,7 +408,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
     def s3(secret: str):
         return boto3.client(
             "s3",
-            endpoint_url=embedded_aws["endpoint"],
+            endpoint_url=site_aws["endpoint"],
             aws_access_key_id="testing",
             aws_secret_access_key=secret,
             region_name="us-east-1",
@@ -435,7 +420,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
         s3("not-the-secret").list_objects_v2(Bucket="thumbs-e2e-uploads")
     dynamodb = boto3.client(
         "dynamodb",
-        endpoint_url=embedded_aws["endpoint"],
+        endpoint_url=site_aws["endpoint"],
         aws_access_key_id="testing",
         aws_secret_access_key="not-the-secret",
         region_name="us-east-1",
@@ -446,7 +431,7 @@ def test_signed_calls_with_the_right_key_pass_and_with_a_wrong_one_are_refused(e
 
 
 @pytest.mark.e2e
-def test_an_anonymous_listing_of_the_embedded_s3_is_refused(embedded_aws):
-    response = requests.get(f"{embedded_aws['endpoint']}/thumbs-e2e-uploads?list-type=2")
+def test_an_anonymous_listing_of_the_embedded_s3_is_refused(site_aws):
+    response = requests.get(f"{site_aws['endpoint']}/thumbs-e2e-uploads?list-type=2")
     assert response.status_code == 403 and "<Code>AccessDenied</Code>" in response.text
     assert "<Contents>" not in response.text

@@ -16,7 +16,6 @@ from app import create_app, infra
 from app.config import Settings
 from app.jobs import OWNER_INDEX
 from app.services import client
-from embedded_aws import connect_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -89,10 +88,10 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
     said = []
     stage.up(log=said.append)
     assert said == [
-        f"created bucket thumbs-dev-uploads: private, encrypted, CORS for ['{ORIGIN}'], "
-        "deleting uploads/ after 1 day",
-        f"created bucket thumbs-dev-results: private, encrypted, CORS for ['{ORIGIN}'], "
-        "deleting results/ after 7 days",
+        "created bucket thumbs-dev-uploads: private, ACLs off, TLS only, encrypted, "
+        f"CORS for ['{ORIGIN}'], deleting uploads/ after 1 day",
+        "created bucket thumbs-dev-results: private, ACLs off, TLS only, encrypted, "
+        f"CORS for ['{ORIGIN}'], deleting results/ after 7 days",
         "created table thumbs-dev-jobs: on demand, TTL on expires_at, index by_owner",
         "created role thumbs-dev-ZappaLambdaExecutionRole: the function's least-privilege "
         "policy, and nothing else",
@@ -163,6 +162,50 @@ def test_the_buckets_are_private_encrypted_expiring_and_open_to_the_site_only(st
     assert expiry[settings.results_bucket]["Expiration"]["Days"] == settings.job_ttl_days
 
 
+def test_the_buckets_own_every_object_and_refuse_every_request_without_tls(stage_up):
+    """ACLs off (BucketOwnerEnforced), and one policy statement: deny anything over plain
+    HTTP. moto does not hold requests to it (embedded_aws/moto_gaps.py): its content is what
+    this checks, as S3 would apply it."""
+    s3 = stage_up.s3
+    for bucket in (stage_up.settings.uploads_bucket, stage_up.settings.results_bucket):
+        ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]
+        assert ownership == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        assert policy == {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyWithoutTLS",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+
+
+def test_every_call_on_the_buckets_names_their_owner(stage):
+    """Up, check and down name this account (STS's) as the owner of every bucket they touch:
+    S3 refuses the call if another account owns a bucket of that name."""
+    named = []
+
+    def keep(params, model, **_):
+        named.append((model.name, params.get("ExpectedBucketOwner")))
+
+    stage.s3.meta.events.register("provide-client-params.s3", keep)
+    stage.up()
+    stage.check()
+    infra.down(stage.settings, stage.clients, log=lambda message: None)
+    # CreateBucket alone takes no owner: the bucket it makes is the caller's.
+    strays = [(name, owner) for name, owner in named if owner != "123456789012"]
+    assert strays == [("CreateBucket", None)] * 2
+    assert {"HeadBucket", "PutBucketPolicy", "GetBucketOwnershipControls", "DeleteBucket"} <= {
+        name for name, _ in named
+    }
+
+
 def test_the_table_is_on_demand_with_ttl_and_the_owner_index(stage_up):
     settings, dynamodb = stage_up.settings, stage_up.db
     table = dynamodb.describe_table(TableName=settings.jobs_table)["Table"]
@@ -194,6 +237,37 @@ BREAKAGES = {
             },
         ),
         "thumbs-dev-results does not block all public",
+    ),
+    "acls on": (
+        lambda st, s3, db, n: s3.put_bucket_ownership_controls(
+            Bucket=n.uploads_bucket,
+            OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]},
+        ),
+        "thumbs-dev-uploads does not turn ACLs off",
+    ),
+    "no policy": (
+        lambda st, s3, db, n: s3.delete_bucket_policy(Bucket=n.results_bucket),
+        "thumbs-dev-results's policy is not exactly: deny every request without TLS",
+    ),
+    "a policy that also allows": (
+        lambda st, s3, db, n: s3.put_bucket_policy(
+            Bucket=n.uploads_bucket,
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        *infra.buckets.tls_only_policy(n.uploads_bucket)["Statement"],
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                            "Action": "s3:GetObject",
+                            "Resource": f"arn:aws:s3:::{n.uploads_bucket}/*",
+                        },
+                    ],
+                }
+            ),
+        ),
+        "thumbs-dev-uploads's policy is not exactly",
     ),
     "encryption": (
         lambda st, s3, db, n: s3.delete_bucket_encryption(Bucket=n.results_bucket),
@@ -325,7 +399,15 @@ def test_check_reports_a_stage_without_a_site_origin(stage_up):
 
 def test_up_leaves_the_s3_trigger_alone(stage_up):
     settings, s3 = stage_up.settings, stage_up.s3
-    connect_queue(settings, s3, client("sqs", settings))
+    sqs = client("sqs", settings)
+    queue = sqs.create_queue(QueueName="thumbs-dev-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.uploads_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn["QueueArn"], "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
     stage_up.up()
     notification = s3.get_bucket_notification_configuration(Bucket=settings.uploads_bucket)
     assert len(notification["QueueConfigurations"]) == 1
@@ -334,7 +416,7 @@ def test_up_leaves_the_s3_trigger_alone(stage_up):
 def test_up_refuses_a_bucket_name_another_account_owns(stage):
     with Stubber(stage.s3) as stubbed:
         stubbed.add_client_error("head_bucket", "403", "Forbidden", 403)
-        with pytest.raises(infra.InfraError, match="is not yours"):
+        with pytest.raises(infra.InfraError, match="account 123456789012 does not own it"):
             stage.up()
 
 
@@ -442,14 +524,14 @@ def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(sta
         assert alarm["AlarmActions"] == [topic]
 
 
-def test_the_readmes_alarm_commands_make_the_alarms_infra_up_makes(stage):
-    """The README's `aws cloudwatch put-metric-alarm` lines, read as the CLI reads them."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Metrics and alarms") :]
+def test_the_documented_alarm_commands_make_the_alarms_infra_up_makes(stage):
+    """docs/operations.md's `aws cloudwatch put-metric-alarm` lines, read as the CLI reads them."""
+    page = (ROOT / "docs" / "operations.md").read_text()
+    section = page[page.index("## Metrics and alarms") :]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
     commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
     assert [c[:3] for c in commands] == [["aws", "cloudwatch", "put-metric-alarm"]] * 2
-    from_readme = [_alarm_arguments(command[3:]) for command in commands]
+    documented = [_alarm_arguments(command[3:]) for command in commands]
     expected = [
         {
             k: v
@@ -458,7 +540,7 @@ def test_the_readmes_alarm_commands_make_the_alarms_infra_up_makes(stage):
         }
         for alarm in infra.alarms.alarms(stage.settings)
     ]
-    assert from_readme == expected
+    assert documented == expected
 
 
 def _alarm_arguments(words: list[str]) -> dict:

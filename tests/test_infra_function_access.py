@@ -13,6 +13,7 @@ from app import create_app, infra
 from app.cli import operator_app
 from app.config import ConfigError, Settings
 from app.infra import permission, role
+from rehearse.checks import policy_for_account
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = "thumbs-dev-ZappaLambdaExecutionRole"
@@ -101,7 +102,7 @@ def test_the_role_holds_exactly_the_policy_file_zappa_would_attach(settings, cli
     iam = clients["iam"]
     assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["zappa-permissions"]
     document = iam.get_role_policy(RoleName=ROLE, PolicyName="zappa-permissions")
-    on_disk = json.loads((ROOT / "deploy" / "policy-dev.json").read_text())
+    on_disk = policy_for_account(ROOT / "deploy" / "policy-dev.json", ACCOUNT)
     assert document["PolicyDocument"] == on_disk
     assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
     trust = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]

@@ -1,16 +1,19 @@
-"""The code's shape: the app never imports the embedded AWS, building it starts nothing, and
-the README's code map is the tree."""
+"""The code's shape: the app never imports the embedded AWS, which imports nothing of Thumbs
+and is the installed distribution; building the app starts nothing; the code map
+(docs/architecture.md) is the tree."""
 
 import ast
 import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_ONLY = {
     "embedded_aws",
+    "local",
     "moto",
     "tests",
     "pytest",
@@ -49,6 +52,39 @@ def test_no_module_of_the_app_imports_the_embedded_aws_or_a_test_tool():
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+THUMBS = {"app", "local", "tests", "stress", "bench", "rehearse", "deploy", "wsgi"}
+
+
+def test_the_embedded_aws_imports_nothing_of_thumbs():
+    source = ROOT / "embedded-aws" / "src" / "embedded_aws"
+    offenders = {
+        str(path.relative_to(ROOT)): imported_modules(path) & THUMBS
+        for path in source.rglob("*.py")
+    }
+    assert len(offenders) > 10
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_import_embedded_aws_is_the_installed_distribution_not_a_folder_here():
+    import sysconfig
+    from importlib.metadata import distribution
+
+    import embedded_aws
+
+    installed = Path(sysconfig.get_paths()["purelib"]).resolve()
+    package = Path(embedded_aws.__file__).resolve().parent
+    assert package.is_relative_to(installed)
+    assert not (ROOT / "embedded_aws").exists()
+    project = tomllib.loads((ROOT / "embedded-aws" / "pyproject.toml").read_text())["project"]
+    assert distribution("embedded-aws").version == embedded_aws.__version__ == project["version"]
+    # What runs is what is in the folder: make installs it again when its code changes.
+    source = ROOT / "embedded-aws" / "src" / "embedded_aws"
+    for module in source.glob("*.py"):
+        assert (package / module.name).read_bytes() == module.read_bytes(), (
+            f"the installed embedded_aws/{module.name} is stale: run make test"
+        )
+
+
 def test_building_the_app_starts_nothing():
     done = subprocess.run(
         [sys.executable, "-c", BUILD_AN_APP], cwd=ROOT, capture_output=True, text=True, check=True
@@ -58,9 +94,9 @@ def test_building_the_app_starts_nothing():
     assert built["threads"] == ["MainThread"]
 
 
-def test_the_readmes_code_map_is_the_tree():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Code map", 1)[1].split("\n\n", 2)[1]
+def test_the_code_map_is_the_tree():
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    table = page.split("## Code map", 1)[1].split("\n\n", 2)[1]
     mapped = set()
     for cell in re.findall(r"^\| ([^|]+) \|", table, re.M)[2:]:
         mapped |= {name.strip("`") for name in re.findall(r"`[^`]+`", cell)}

@@ -5,7 +5,6 @@ included; each call is recorded as IAM sees it, with what browsers do through pr
 requests (S3 authorizes those as the function that signed them).
 """
 
-import json
 import re
 import sys
 from urllib.parse import urlsplit
@@ -14,10 +13,11 @@ import pytest
 
 from deploy.package import FUNCTION_OPERATIONS
 from embedded_aws.context import LambdaContext
+from rehearse.checks import policy_for_account
 
 from deployed import ROOT, upload_photo
-from iam_check import Access, Recorder, allowing, arn_matches, unused_grants
-from lambda_stage import site_urls
+from iam_check import OWNED, Access, Recorder, allowing, arn_matches, unused_grants
+from lambda_stage import ACCOUNT, site_urls
 from support import s3_event
 
 # The runtime writes the logs with the role; Lambda sends failed events to their queue with it.
@@ -34,11 +34,18 @@ SCHEDULED = {
 
 
 @pytest.fixture
-def recorded(deployed, monkeypatch):
-    """The accesses of a whole visit and its conversions, and the routes it reached."""
+def walked(deployed, monkeypatch):
+    """The recorder of a whole visit and its conversions, and the routes it reached."""
     recorder = Recorder()
     recorder.install(monkeypatch)
     routes = walk_the_site(deployed, recorder, monkeypatch)
+    return recorder, routes
+
+
+@pytest.fixture
+def recorded(walked):
+    """The accesses of a whole visit and its conversions, and the routes it reached."""
+    recorder, routes = walked
     return recorder.accesses, routes
 
 
@@ -153,7 +160,8 @@ def route_of(method: str, url: str) -> str:
 
 
 def attached_policy(deployed) -> dict:
-    return json.loads((ROOT / deployed.stage_config["attach_policy"]).read_text())
+    """The policy file Zappa's settings name, for moto's account, as flask infra up puts it."""
+    return policy_for_account(ROOT / deployed.stage_config["attach_policy"], ACCOUNT)
 
 
 def test_the_walk_reaches_every_route_of_the_site(deployed, recorded):
@@ -183,13 +191,19 @@ def test_the_policy_allows_every_call_the_function_makes(deployed, recorded):
     }
 
 
-def test_the_package_ships_the_sdk_model_of_every_operation_the_function_calls(recorded):
+def test_the_package_ships_the_sdk_model_of_every_operation_the_function_calls(walked):
     """The package cuts botocore's models to deploy/package.py's FUNCTION_OPERATIONS: a call
     to any other would fail on Lambda (the client would have no such method)."""
-    accesses, _ = recorded
-    called = {a.via for a in accesses if not a.via.startswith("browser")}
+    recorder, _ = walked
+    called = set(recorder.calls)
     shipped = {f"{s}.{o}" for s, operations in FUNCTION_OPERATIONS.items() for o in operations}
-    assert {"s3.PutObject", "dynamodb.UpdateItem", "ssm.GetParameter", "lambda.Invoke"} <= called
+    assert {
+        "s3.PutObject",
+        "dynamodb.UpdateItem",
+        "ssm.GetParameter",
+        "lambda.Invoke",
+        "sts.GetCallerIdentity",
+    } <= called
     assert called <= shipped, f"not in FUNCTION_OPERATIONS: {sorted(called - shipped)}"
 
 
@@ -199,34 +213,65 @@ def test_the_policy_allows_nothing_the_function_does_not_do(deployed, recorded):
     assert not unused, "the policy grants what nothing uses:\n" + "\n".join(unused)
 
 
-def test_the_policy_names_this_stage_and_no_wildcard_beyond_keys_and_account(deployed):
+def test_every_s3_call_the_function_makes_names_the_buckets_owner(walked):
+    """A presigned POST or GET cannot carry ExpectedBucketOwner; every call the function
+    makes itself does, so S3 refuses a bucket of the same name in another account."""
+    recorder, _ = walked
+    assert {"GetObject", "PutObject", "ListObjectsV2", "DeleteObjects"} <= {
+        operation for operation, _ in recorder.bucket_owners
+    }
+    strays = [(op, owner) for op, owner in recorder.bucket_owners if owner != ACCOUNT]
+    assert not strays, f"S3 calls without this account as the expected owner: {strays}"
+
+
+def test_the_policy_names_this_stage_and_this_account_and_no_wildcard_beyond_keys(deployed):
+    """Every statement names the account: in its ARNs, or, for S3 (whose ARNs hold no
+    account), by aws:ResourceAccount, which also holds the browsers' presigned requests."""
     policy = attached_policy(deployed)
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow" and "NotAction" not in statement
         assert not any("*" in action for action in statement["Action"])
-        for resource in (
-            statement["Resource"]
-            if isinstance(statement["Resource"], list)
-            else [statement["Resource"]]
-        ):
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
             assert "thumbs-dev" in resource or "/thumbs/dev/" in resource, resource
-            fixed = re.sub(r"^(arn:aws:\w+:[\w-]*):\*:", r"\1:ACCOUNT:", resource)
-            assert "*" not in fixed.rstrip("*").rstrip(":"), resource
+            assert "*" not in resource.rstrip("*").rstrip(":"), resource
+            service, account = resource.split(":")[2], resource.split(":")[4]
+            if service == "s3":
+                equals = statement["Condition"]["StringEquals"]
+                assert equals == {"aws:ResourceAccount": ACCOUNT}, statement["Sid"]
+            else:
+                assert account == ACCOUNT, resource
+
+
+def test_the_committed_policy_holds_a_placeholder_where_the_account_goes(deployed):
+    committed = (ROOT / deployed.stage_config["attach_policy"]).read_text()
+    assert not re.search(r"\d{12}", committed)
+    assert committed.count(":ACCOUNT:") == 7 and committed.count('"ACCOUNT"') == 4
 
 
 def test_the_checker_itself_refuses_what_iam_would(deployed):
     policy = attached_policy(deployed)
-    assert allowing(
-        policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/results/j/t.jpg")
-    )
-    assert not allowing(policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/other"))
     assert not allowing(
-        policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-production-results/results/j/t.jpg")
+        policy, Access("s3:GetObject", "arn:aws:s3:::thumbs-dev-results/other", OWNED)
     )
     assert not allowing(
-        policy, Access("s3:ListBucket", "arn:aws:s3:::thumbs-dev-uploads", (("s3:prefix", ""),))
+        policy,
+        Access("s3:GetObject", "arn:aws:s3:::thumbs-production-results/results/j/t.jpg", OWNED),
+    )
+    assert not allowing(
+        policy,
+        Access("s3:ListBucket", "arn:aws:s3:::thumbs-dev-uploads", (("s3:prefix", ""), *OWNED)),
     )
     assert not allowing(
         policy, Access("dynamodb:Scan", "arn:aws:dynamodb:us-east-1:1:table/thumbs-dev-jobs")
     )
     assert not arn_matches("arn:aws:s3:::a/*", "arn:aws:s3:::b/a/x")
+    # A bucket of that name in another account (bucket names are global) is out of reach.
+    results = "arn:aws:s3:::thumbs-dev-results/results/j/t.jpg"
+    assert allowing(policy, Access("s3:GetObject", results, OWNED))
+    elsewhere = (("aws:ResourceAccount", "210987654321"),)
+    assert not allowing(policy, Access("s3:GetObject", results, elsewhere))
+    assert not allowing(
+        policy,
+        Access("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:210987654321:table/thumbs-dev-jobs"),
+    )

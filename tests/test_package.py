@@ -50,6 +50,7 @@ NEVER_PACKAGED = {
     "playwright",
     "hypothesis",
     "embedded_aws",
+    "local",
     "stress",
 }
 # Zappa's deploy-time dependencies and the checkout's other folders: never at the top.
@@ -199,8 +200,8 @@ def test_the_package_ships_the_locked_sdk_with_the_models_of_the_services_it_cal
     locked = re.search(r"^boto3==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     assert f"boto3-{locked}.dist-info/METADATA" in names
     models = [n for n in names if re.fullmatch(r"botocore/data/[^/]+/[^/]+/service-2\.json\.gz", n)]
-    assert {n.split("/")[2] for n in models} == {"s3", "dynamodb", "ssm", "lambda"}
-    assert len(models) == 4  # the latest API version of each only
+    assert {n.split("/")[2] for n in models} == {"s3", "dynamodb", "ssm", "lambda", "sts"}
+    assert len(models) == 5  # the latest API version of each only
     for name in models:  # cut to the operations the function calls, without documentation
         model = json.loads(gzip.decompress(package.read(name)))
         service = name.split("/")[2]
@@ -296,13 +297,13 @@ def test_the_settings_module_in_the_package_is_the_dev_stage(package):
 
 
 def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
-    package, lambda_python, embedded_aws, tmp_path
+    package, lambda_python, site_aws, tmp_path
 ):
     task = tmp_path / "task"
     package.extractall(task)
-    settings = dev_stage_on(embedded_aws["endpoint"])
+    settings = dev_stage_on(site_aws["endpoint"])
     page_event = rest_event("GET", "/", "", {}, None, "dev", API_HOST)
-    page, modules = run_in_lambda(lambda_python, task, [page_event], embedded_aws["endpoint"])
+    page, modules = run_in_lambda(lambda_python, task, [page_event], site_aws["endpoint"])
     assert page[0]["statusCode"] == 200, page[0]
     _, fields = upload_form(page[0]["body"])
     prefix = dict(fields)["key"].removesuffix("${filename}")
@@ -316,7 +317,7 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
         lambda_python,
         task,
         [s3_event(settings.uploads_bucket, key, len(data))],
-        embedded_aws["endpoint"],
+        site_aws["endpoint"],
     )
     job = JobStore(client("dynamodb", settings), settings.jobs_table).get(job_id)
     assert job.status == DONE, job

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import launch_embedded_aws, settings_for_tests
 
 from app import create_app
 from app.config import Settings
 from app.services import services_for
 
+from conftest import launch_embedded_aws, settings_for_tests
 from support import csrf_token, jpeg_bytes, upload_form
 
 pytestmark = pytest.mark.e2e
@@ -165,7 +165,7 @@ def test_an_event_that_failed_for_good_is_kept_and_replayed(quiet_aws):
     # DynamoDB stays down through every delivery (2 tries each, 3 deliveries): the worker
     # cannot even claim the job, so the event fails for good and is kept.
     armed = requests.post(
-        quiet_aws["endpoint"] + "/__thumbs__/faults",
+        quiet_aws["endpoint"] + "/__embedded_aws__/faults",
         json={"service": "dynamodb", "count": 6, "kind": "unavailable"},
     )
     assert armed.ok

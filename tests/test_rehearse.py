@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -25,9 +26,9 @@ pytestmark = pytest.mark.e2e
 BY_HAND = [c for c in checks.DEPLOYED if c is not checks.site_is_served_by_its_rest_api_or_url]
 
 
-def test_the_rehearsal_runs_the_readme_deploy_guide_in_its_order():
-    readme = (ROOT / "README.md").read_text()
-    guide = readme[readme.index("## Deploying with Zappa") : readme.index("### A custom domain")]
+def test_the_rehearsal_runs_the_deploy_guide_in_its_order():
+    page = (ROOT / "docs" / "deploy.md").read_text()
+    guide = page[: page.index("## A custom domain")]
     names = {
         "stage": "dev",
         "parameter": "/thumbs/dev/secret-key",
@@ -38,7 +39,7 @@ def test_the_rehearsal_runs_the_readme_deploy_guide_in_its_order():
     for line, _ in GUIDE:
         command = line.format(**names)
         found = guide.find(command, at)
-        assert found >= 0, f"the README runs no {command!r} after {guide[at - 80 : at]!r}"
+        assert found >= 0, f"docs/deploy.md runs no {command!r} after {guide[at - 80 : at]!r}"
         at = found + len(command)
 
 
@@ -56,11 +57,11 @@ def _client_maker(endpoint: str):
 
 
 @pytest.fixture
-def deployed(embedded_aws, tmp_path) -> checks.Deployed:
+def deployed(site_aws, tmp_path) -> checks.Deployed:
     """A stage of its own, deployed as Zappa and flask infra up would leave it, by hand."""
     stage = f"r{uuid.uuid4().hex[:8]}"
-    client = _client_maker(embedded_aws["endpoint"])
-    settings = Settings(stage=stage, aws_endpoint_url=embedded_aws["endpoint"])
+    client = _client_maker(site_aws["endpoint"])
+    settings = Settings(stage=stage, aws_endpoint_url=site_aws["endpoint"])
     infra.up(settings, log=lambda message: None)  # buckets, table, role, queue
     config = stage_settings("dev")
     policy = tmp_path / f"policy-{stage}.json"
@@ -150,6 +151,15 @@ BREAKAGES = {
         ),
         "role_holds_exactly_the_policy_file",
         "'extra'",
+    ),
+    "the policy file as committed, its account not filled in (a plain zappa deploy)": (
+        lambda d: d.client("iam").put_role_policy(
+            RoleName=f"{d.function_name}-ZappaLambdaExecutionRole",
+            PolicyName="zappa-permissions",
+            PolicyDocument=Path(d.config["attach_policy"]).read_text(),
+        ),
+        "role_holds_exactly_the_policy_file",
+        "policy is not",
     ),
     "an environment variable the settings do not name": (
         lambda d: d.client("lambda").update_function_configuration(

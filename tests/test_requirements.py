@@ -57,7 +57,9 @@ def test_what_make_run_installs_holds_no_test_tool():
     run = set(pins("requirements/run.txt"))
     assert not run & TEST_TOOLS, run & TEST_TOOLS
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^run: \$\(VENV\)/\.installed-run$", makefile, re.M)
+    assert re.search(
+        r"^run: \$\(VENV\)/\.installed-run \$\(VENV\)/\.installed-embedded-aws$", makefile, re.M
+    )
     assert re.search(r"^\$\(VENV\)/\.installed-run: requirements/run\.txt", makefile, re.M)
 
 
@@ -93,3 +95,35 @@ def test_heic_ships_its_decoder_alone_and_the_encoder_stays_with_the_tests():
         assert "pi-heif" in pins(lock) and "pillow-heif" not in pins(lock), lock
     assert "pillow-heif" in pins("requirements/test.txt")
     assert pins("requirements.txt")["pi-heif"] == pins("requirements/test.txt")["pi-heif"]
+
+
+def test_every_install_is_hash_checked_but_the_embedded_aws_distribution():
+    """A lock cannot hold a folder: the embedded AWS is installed --no-deps, its one line."""
+    recipes = (ROOT / "Makefile").read_text() + (ROOT / ".ci" / "run").read_text()
+    installs = re.findall(r"pip install(?:[^\n]*\\\n)*[^\n]*", recipes)
+    unhashed = [
+        line
+        for line in installs
+        if not ("--require-hashes" in line and re.search(r"\s-r \S", line))
+    ]
+    assert len(installs) >= 3
+    assert len(unhashed) == 1 and "--no-deps ./embedded-aws" in unhashed[0], unhashed
+
+
+def test_the_run_lock_holds_what_the_embedded_aws_distribution_needs():
+    """--no-deps is safe only while the run lock meets every dependency the distribution names."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "embedded-aws" / "pyproject.toml").read_text())["project"]
+    run = pins("requirements/run.txt")
+    for needed in map(Requirement, project["dependencies"]):
+        assert needed.name in run, f"requirements/run.txt lacks {needed.name}"
+        assert needed.specifier.contains(run[needed.name]), (needed, run[needed.name])
+    # moto's extras pull in packages of their own: the lock must be resolved with them too.
+    run_in = (ROOT / "requirements" / "run.in").read_text()
+    locked_moto = Requirement(re.search(r"^moto\[.*$", run_in, re.M)[0])
+    for needed in map(Requirement, project["dependencies"]):
+        if needed.name == "moto":
+            assert needed.extras <= locked_moto.extras, needed.extras - locked_moto.extras

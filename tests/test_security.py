@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from app import create_app
 
-from support import SCRIPT, open_upload_page, upload_form
+from support import SCRIPT, csrf_token, open_upload_page, upload_form
 
 fuzzing = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -158,3 +158,69 @@ def test_no_response_shows_a_traceback(app, client, monkeypatch):
         assert response.status_code == 500
         body = response.get_data(as_text=True)
         assert "Traceback" not in body and "KeyError" not in body and "boom" not in body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"count": ' * 100_000 + "1" + "}" * 100_000,
+        '{"count": 2, "more": ' + "[" * 11 + "]" * 11 + "}",
+    ],
+    ids=["a list 100,000 deep", "an object 100,000 deep", "12 levels"],
+)
+def test_json_nested_too_deeply_gets_a_400_with_a_message(app, client, body):
+    """Even with the body limit raised to API Gateway's 10 MB, depth alone is refused."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: a RecursionError, a 500
+    app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token, **SCRIPT}
+    response = client.post("/jobs", data=body, headers=headers)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.get_json()["message"]
+    fine = client.post("/jobs", data='{"count": 1, "a": [[[]]]}', headers=headers)
+    assert fine.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"count": 1, "pad": "' + "x" * 70_000 + '"}', "[" * 100_000 + "]" * 100_000],
+    ids=["long", "100,000 deep"],
+)
+def test_a_body_larger_than_any_form_gets_a_413_with_a_message(client, body):
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token, **SCRIPT}
+    response = client.post("/jobs", data=body, headers=headers)
+    assert response.status_code == 413 and response.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "base_url", "served"),
+    [
+        ("https://thumbs.example.org", "https://thumbs.example.org", True),
+        ("https://thumbs.example.org", "https://thumbs.example.org:443", True),
+        ("https://thumbs.example.org", "https://thumbs.example.org:8443", False),
+        ("https://thumbs.example.org", "https://thumbs.example.org:80", False),
+        ("https://thumbs.example.org:8443", "https://thumbs.example.org:8443", True),
+        ("https://thumbs.example.org:8443", "https://thumbs.example.org", False),
+        ("https://thumbs.example.org:443", "https://thumbs.example.org", True),
+    ],
+)
+def test_a_host_on_another_port_than_site_origins_gets_a_400(aws, origin, base_url, served):
+    """TRUSTED_HOSTS compares names only; the port is the origin's, or the scheme's default."""
+    site = create_app({"SECRET_KEY": "s" * 48, "SITE_ORIGIN": origin})
+    from app import infra
+    from app.services import current_settings
+
+    with site.app_context():
+        infra.up(current_settings(), log=lambda m: None)
+    response = site.test_client().get("/", base_url=base_url)
+    if not served:
+        assert response.status_code == 400
+        assert "Unknown host" in response.get_data(as_text=True)
+        return
+    assert response.status_code == 200
+    # Every absolute URL the page makes (the upload's signed redirect) is on the origin.
+    _, fields = upload_form(response.get_data(as_text=True))
+    redirect = dict(fields)["success_action_redirect"]
+    assert redirect.startswith(origin.removesuffix(":443") + "/jobs/"), redirect

@@ -2,8 +2,12 @@
 turned on and off by the owner alone (one conditional write each), dead once off or deleted."""
 
 import base64
+import html
 import json
+import re
 import time
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -11,7 +15,7 @@ from app.errors import ShareInvalid
 from app.jobs import DONE
 from app.tickets import ShareLinks, Tickets
 
-from support import SCRIPT, csrf_token, open_upload_page, put_upload
+from support import SCRIPT, Clock, csrf_token, open_upload_page, put_upload, s3_gate
 
 RENDITIONS = [
     {
@@ -103,6 +107,47 @@ def test_turning_sharing_off_kills_the_link_and_on_again_makes_a_new_one(app, cl
     assert again != link
     assert app.test_client().get(again).status_code == 200
     assert app.test_client().get(link).status_code == 404
+
+
+def test_every_link_a_shared_page_handed_out_is_dead_n_plus_one_seconds_after_stop(
+    app, client, services, shared
+):
+    """The owner's page states N (at most 60 s); N + 1 s after Stop sharing, every image and
+    download link the shared page handed out answers 403 or 404. S3's side is the embedded
+    AWS's gate, which checks a presigned link's expiry as S3 does, on a clock this test sets."""
+    form, link = shared
+    for rendition in services.jobs.get(form.job_id).renditions:
+        services.storage.client.put_object(
+            Bucket=services.storage.results_bucket, Key=rendition["key"], Body=b"jpeg"
+        )
+    owner_page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    n = int(re.search(r"stop working within (\d+) seconds", owner_page).group(1))
+    assert n <= 60
+    stranger = app.test_client()
+    page = stranger.get(link).get_data(as_text=True)
+    images = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page)]
+    routes = [html.unescape(href) for href in re.findall(r'href="(/shared/[^"]+)"', page)]
+    assert len(images) == 2 and len(routes) == 2
+    redirects = [stranger.get(route).headers["Location"] for route in routes]
+    clock = Clock()
+    gate = s3_gate(services.storage, clock)
+    assert [fetch(gate, url).status_code for url in images + redirects] == [200] * 4
+    assert post_form(client, form, "unshare").status_code == 303
+    clock.now += timedelta(seconds=n + 1)  # from a moment after the links were signed
+    assert [fetch(gate, url).status_code for url in images + redirects] == [403] * 4
+    assert [stranger.get(url).status_code for url in [link, *routes]] == [404] * 3
+
+
+def fetch(gate, url: str):
+    """GET a presigned S3 link through the gate, as a browser sends it (Host, path, query)."""
+    parts = urlsplit(url)
+    return gate.get(f"{parts.path}?{parts.query}", base_url=f"{parts.scheme}://{parts.netloc}")
+
+
+def post_form(client, form, action: str):
+    """Post one of the job page's forms (share, unshare, delete) with its CSRF token."""
+    token = csrf_token(form.html)
+    return client.post(f"/jobs/{form.ticket}/{action}", data={"csrf_token": token})
 
 
 def test_deleting_the_job_kills_its_share_link(app, client, services, shared):

@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from conftest import settings_for_tests
 
 from app import create_app, infra
 from app.imaging_formats import FORMATS_HINT, PLUGINS, READABLE
@@ -11,6 +10,7 @@ from app.jobs import DONE, LOOKS, PROCESSING
 from app.services import current_settings, services_for
 from app.web import FORMATS
 
+from conftest import settings_for_tests
 from support import SCRIPT, open_upload_page, put_upload
 
 KEY = "uploads/{job}/{owner}/river.jpg"

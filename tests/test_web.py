@@ -310,7 +310,7 @@ def test_production_sets_secure_cookies_and_hsts(aws):
 def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
     import click
 
-    from embedded_aws import create_app as local_site
+    from local import create_app as local_site
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "thumbs-dev")
     with pytest.raises(click.ClickException, match="Lambda"):
@@ -320,15 +320,15 @@ def test_the_embedded_aws_refuses_to_start_inside_lambda(monkeypatch):
 def test_a_busy_port_for_the_embedded_aws_names_the_setting_to_change():
     import socket
 
-    from embedded_aws import CREDENTIALS, LocalAWSError
-    from embedded_aws.server import EmbeddedAWS
+    from app.config import Settings
+    from local import LocalAWSError, Options, start
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(LocalAWSError, match=f"Port {port}.*LOCAL_AWS_PORT={port + 1}"):
-            EmbeddedAWS(port, CREDENTIALS).start_or_reuse()
+            start(Settings(), Options(local_aws_port=port))
 
 
 def script_token(client) -> str:
@@ -484,3 +484,76 @@ def test_aws_down_after_retries_is_told_plainly(client, services, monkeypatch):
     status = client.get(f"/jobs/{form.ticket}/status", headers=SCRIPT)
     assert status.status_code == 503
     assert "try again in a minute" in status.get_json()["message"]
+
+
+def gave_up(services, form, now: float, kept_until: float | None) -> None:
+    """Take the form's job through three attempts that failed on our side, at `now`."""
+    key = arrive(services, form, "a.jpg")
+    for attempt in (1, 2, 3):
+        services.jobs.claim(form.job_id, form.owner, key, "a.jpg", now + 60, 3, now=now)
+        if attempt < 3:
+            services.jobs.release(form.job_id, attempt, "MemoryError", now=now)
+    services.jobs.fail(
+        form.job_id, "gave_up", "failed 3 times", now=now, source_kept_until=kept_until
+    )
+
+
+@pytest.mark.parametrize(
+    ("kept_for", "offered"),
+    [(2 * 3600, True), (30 * 60, False), (-60, False)],
+    ids=["kept 2 more hours", "kept 30 more minutes", "already deleted"],
+)
+def test_try_again_is_offered_only_while_s3_keeps_the_upload(
+    client, services, monkeypatch, kept_for, offered
+):
+    """Judged from the date the worker recorded (S3's Expiration): an hour's margin lets
+    every attempt a retry starts find the upload."""
+    from app.events import Conversions
+
+    started = []
+    monkeypatch.setattr(Conversions, "start", lambda self, upload: started.append(upload))
+    form = open_upload_page(client)
+    gave_up(services, form, time.time(), time.time() + kept_for)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert (body["retry_url"] is not None) == offered
+    retried = client.post(f"/jobs/{form.ticket}/retry", data={"csrf_token": csrf_token(form.html)})
+    assert retried.status_code == (303 if offered else 400)
+    assert len(started) == (1 if offered else 0)
+    if not offered:
+        assert "Upload the image again" in retried.get_data(as_text=True)
+        assert services.jobs.get(form.job_id).retries == 0
+
+
+def test_a_retry_does_not_make_an_old_upload_look_kept_again(client, services):
+    """A job with no recorded date (no attempt got as far as reading it) is judged by when it
+    was recorded: a retry, which resets uploaded_at, does not extend it."""
+    form = open_upload_page(client)
+    day_ago = time.time() - 23.5 * 3600
+    gave_up(services, form, day_ago, None)
+    job = services.jobs.get(form.job_id)
+    assert not job.upload_kept()
+    assert job.upload_kept(now=day_ago + 22 * 3600)  # offered while the day lasted
+    services.jobs.retry(job, max_attempts=3, now=day_ago + 22 * 3600)
+    assert services.jobs.get(form.job_id).uploaded_at > day_ago
+    for _ in (1, 2, 3):  # the retry's attempts die too
+        services.jobs.claim(form.job_id, form.owner, job.source_key, "a.jpg", time.time() - 1, 3)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert (body["status"], body["retry_url"]) == ("failed", None)
+
+
+def test_a_failed_jobs_page_asks_s3_nothing(client, services):
+    form = open_upload_page(client)
+    gave_up(services, form, time.time(), time.time() + 5 * 3600)
+    calls = []
+
+    def count(model, **_):
+        calls.append(model.name)
+
+    services.storage.client.meta.events.register("before-call.s3", count)
+    try:
+        page = client.get(f"/jobs/{form.ticket}")
+        client.get(f"/jobs/{form.ticket}/status")
+    finally:
+        services.storage.client.meta.events.unregister("before-call.s3", count)
+    assert f'action="/jobs/{form.ticket}/retry"' in page.get_data(as_text=True)
+    assert calls == []

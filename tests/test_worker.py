@@ -1,9 +1,11 @@
 """The worker, fed S3 events on moto: claim, convert, store, finish, whatever the order."""
 
+import contextlib
 import io
 import json
 import secrets
 import time
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
@@ -284,3 +286,64 @@ def test_pillows_warnings_are_logged_once_with_the_job(services, upload, monkeyp
     (done,) = [line for line in lines if "Tag data" in json.dumps(line)]
     assert (done["event"], done["job_id"]) == ("job_done", job_id)
     assert done["image_warnings"] == ["Tag data larger than file", "Invalid APNG"]
+
+
+# Amazon S3 API Reference, GetObject, response header x-amz-expiration, as its example gives it.
+EXPIRATION = 'expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="picture-deletion-rule"'
+
+
+@pytest.fixture
+def expiring(worker_env):
+    """S3's answer to GetObject under a lifecycle rule: with its Expiration header, which moto
+    never sends. Added to the responses of the worker's own client, for this test only."""
+    from app.config import Settings
+    from app.services import services_for
+
+    def add_expiration(parsed, **_):
+        parsed["Expiration"] = EXPIRATION
+
+    events = services_for(Settings.from_env()).storage.client.meta.events
+    events.register("after-call.s3.GetObject", add_expiration)
+    yield datetime(2012, 12, 23, tzinfo=UTC).timestamp()
+    events.unregister("after-call.s3.GetObject", add_expiration)
+
+
+def test_a_job_that_failed_on_our_side_records_until_when_s3_keeps_its_upload(
+    services, upload, monkeypatch, expiring
+):
+    """Try again is judged from the record: the worker keeps the date S3 gave with the
+    upload, so no page view asks S3."""
+    job_id, key = upload(jpeg_bytes())
+    monkeypatch.setattr(imaging, "make_renditions", raising(MemoryError()))
+    with pytest.raises(MemoryError):
+        run(services, key)
+    assert services.jobs.get(job_id).source_kept_until == expiring  # released, with the date
+    for _ in (2, 3):
+        with contextlib.suppress(MemoryError):
+            run(services, key)
+    job = services.jobs.get(job_id)
+    assert (job.status, job.error_code, job.source_kept_until) == (FAILED, "gave_up", expiring)
+
+
+def test_without_an_expiration_header_the_uploads_rule_is_applied_as_s3_documents_it():
+    """S3 adds the rule's days to the object's creation time and rounds up to the next
+    midnight UTC (its Lifecycle page: created 10:30 on 15 January 2014 under a 3-day rule,
+    it expires at 00:00 on 19 January); under the uploads' 1-day rule, at 00:00 on the 17th."""
+    from app.storage import UPLOADS_KEPT_DAYS, kept_until
+
+    created = datetime(2014, 1, 15, 10, 30, tzinfo=UTC)
+    assert kept_until({"Expiration": EXPIRATION}) == datetime(2012, 12, 23, tzinfo=UTC).timestamp()
+    assert UPLOADS_KEPT_DAYS == 1
+    assert kept_until({"LastModified": created}) == datetime(2014, 1, 17, tzinfo=UTC).timestamp()
+    midnight = datetime(2014, 1, 15, tzinfo=UTC)
+    assert kept_until({"LastModified": midnight}) == datetime(2014, 1, 16, tzinfo=UTC).timestamp()
+
+
+def test_an_upload_s3_no_longer_keeps_fails_for_good_and_offers_no_retry(services, upload):
+    job_id, key = upload(jpeg_bytes())
+    services.storage.client.delete_object(Bucket=services.storage.uploads_bucket, Key=key)
+    run(services, key)  # nothing is raised: no retry could find it either
+    job = services.jobs.get(job_id)
+    assert (job.status, job.error_code) == (FAILED, "upload_gone")
+    assert "Upload it again" in job.error_message
+    assert not job.retryable(max_attempts=3)

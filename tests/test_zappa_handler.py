@@ -163,6 +163,15 @@ def test_a_host_missing_from_site_origin_gets_no_page(deployed):
     assert browser.get("/").status == 400
 
 
+def test_the_site_origins_host_on_another_port_gets_no_page(deployed):
+    """A signed redirect built on that port would send the visitor elsewhere."""
+    assert deployed.browser(host=f"{API_HOST}:8443").get("/dev/").status == 400
+    page = deployed.browser(host=f"{API_HOST}:443").get("/dev/")
+    assert page.status == 200
+    redirect = dict(upload_form(page.text)[1])["success_action_redirect"]
+    assert redirect.startswith(f"https://{API_HOST}/dev/jobs/"), redirect
+
+
 def test_an_s3_event_reaches_the_worker_only_from_the_uploads_bucket(deployed, caplog):
     other = s3_event(deployed.settings.results_bucket, "results/x/thumb.jpg", 10)
     assert deployed.handler(other, LambdaContext("thumbs-dev")) is None

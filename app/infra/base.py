@@ -20,6 +20,14 @@ class Clients:
     def __init__(self, settings: Settings, **given):
         self._settings = settings
         self._made = dict(given)
+        self._account: str | None = None
+
+    @property
+    def account(self) -> str:
+        """Return the id of the account the credentials belong to (asked of STS once)."""
+        if self._account is None:
+            self._account = self["sts"].get_caller_identity()["Account"]
+        return self._account
 
     def __getitem__(self, service: str):
         if service not in self._made:

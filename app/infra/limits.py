@@ -3,7 +3,7 @@
 Zappa 0.63 has no setting for a stage's throttling, so `flask infra up`, run after
 `zappa deploy`, sets it on the REST API Zappa made (named after the function). A stage served
 by a function URL has no API Gateway: its ceiling is the function's reserved concurrency
-(Zappa's `lambda_concurrency`; the README says when to set it).
+(Zappa's `lambda_concurrency`; docs/deploy.md says when to set it).
 """
 
 from __future__ import annotations

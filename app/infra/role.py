@@ -5,7 +5,21 @@ Zappa 0.63 creates its role `thumbs-<stage>-ZappaLambdaExecutionRole` and puts t
 `zappa deploy` fails on a new account (GetRole: NoSuchEntity) and `zappa update` never brings
 a changed policy to the role. `flask infra up` makes the role as Zappa would (its name, its
 trust policy, the inline policy `zappa-permissions`) with the least-privilege policy of
-`app/iam.py`, which `deploy/policy-<stage>.json` holds, and nothing else.
+`app/iam.py`, which `deploy/policy-<stage>.json` holds, for the account STS names, and nothing
+else.
+
+The trust policy is Zappa's, with no `aws:SourceAccount` condition, and must stay so. IAM puts
+that key in the request context only when the calling service passes it ("AWS global
+condition context keys", aws:SourceAccount, Availability), and a condition on a key that is
+absent fails: Lambda could no longer assume the role, and the function would not run. No page
+of AWS's documentation says that Lambda, API Gateway or EventBridge passes it when assuming a
+role given to it: Lambda's "Defining Lambda function permissions with an execution role"
+(lambda-intro-execution-role) shows the trust policy with no condition, and says that
+`aws:SourceArn` applies only to policies where the function is the target resource; API
+Gateway's "Control access to a REST API with IAM permissions" (permissions) and EventBridge's
+execution-role example (eb-service-cross-account) show theirs without one too. What keeps
+another account from using this role is `iam:PassRole`: only a principal of this account
+allowed to pass the role can hand it to a function, an API or a rule.
 """
 
 from __future__ import annotations
@@ -54,7 +68,7 @@ def up(settings: Settings, clients: Clients, log) -> list[str]:
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))[
             "Role"
         ]
-    manual = apply(_differences(settings, iam, role), quiet if created else log)
+    manual = apply(_differences(settings, iam, role, clients.account), quiet if created else log)
     if created:
         log(f"created role {name}: the function's least-privilege policy, and nothing else")
     return manual
@@ -68,7 +82,7 @@ def check(settings: Settings, clients: Clients) -> list[str]:
     role = _role(iam, name)
     if role is None:
         return [f"role {name} is missing"]
-    return [problem for problem, _ in _differences(settings, iam, role)]
+    return [problem for problem, _ in _differences(settings, iam, role, clients.account)]
 
 
 def down(settings: Settings, clients: Clients, log) -> None:
@@ -94,7 +108,7 @@ def _role(iam, name: str) -> dict | None:
         return None
 
 
-def _differences(settings: Settings, iam, role: dict) -> list[Difference]:
+def _differences(settings: Settings, iam, role: dict, account: str) -> list[Difference]:
     name, differences = role["RoleName"], []
     if _document(role["AssumeRolePolicyDocument"]) != TRUST_POLICY:
         differences.append(
@@ -105,7 +119,7 @@ def _differences(settings: Settings, iam, role: dict) -> list[Difference]:
                 ),
             )
         )
-    wanted = iam_policy(settings)
+    wanted = iam_policy(settings, account)
     inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
     have = (
         _document(iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)["PolicyDocument"])

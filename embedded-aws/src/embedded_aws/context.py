@@ -1,4 +1,4 @@
-"""The Lambda context object, as the runtime hands it to a handler (the parts Thumbs reads)."""
+"""The Lambda context object, as the runtime hands it to a handler."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ class LambdaContext:
 
     def __init__(
         self,
-        function_name: str = "thumbs-local",
+        function_name: str = "embedded-function",
         timeout_seconds: float = 60,
         memory_limit_in_mb: int = 1024,
     ):

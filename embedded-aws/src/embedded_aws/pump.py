@@ -1,5 +1,5 @@
-"""Feed events from the embedded AWS's queue to the worker, as Lambda's asynchronous invocation
-does: S3's events, and the function's own invocations (the reconciler's, Try again's)."""
+"""Feed events from a queue of the embedded AWS to a handler, as Lambda's asynchronous invocation
+does: S3's events, and the function's own asynchronous invocations."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-
-from app import logs
+from urllib.parse import quote_plus, unquote_plus
 
 from .context import LambdaContext
 
@@ -26,7 +25,7 @@ class Pump(threading.Thread):
     Like Lambda's asynchronous invocation, a failed event is tried again, up to
     `max_receives` times in all, then kept in the on-failure queue, in the record Lambda's
     destination writes. With `loss`, that share of S3's own events is dropped unseen, as a
-    lost notification is.
+    lost notification is, and `on_lost(event)` is told.
     """
 
     def __init__(
@@ -42,11 +41,16 @@ class Pump(threading.Thread):
         failed_queue_url: str | None = None,
         function_arn: str = "",
         loss: float = 0.0,
+        on_lost=None,
+        function_name: str = "embedded-function",
     ):
         super().__init__(name="embedded-aws-pump", daemon=True)
         self._sqs, self._queue_url, self._handler = sqs, queue_url, handler
         self._failed_queue_url, self._function_arn = failed_queue_url, function_arn
-        self._loss = loss
+        self._loss, self._on_lost, self._function_name = loss, on_lost, function_name
+        self._counting = threading.Lock()
+        self.in_flight = 0  # events received and not yet settled
+        self.failures: list[BaseException] = []  # the last error of each event given up on
         self._timeout, self._max_receives = timeout_seconds, max_receives
         # S3 delivers at least once: `copies` > 1 delivers every event that often, at once.
         self._copies = copies
@@ -78,6 +82,8 @@ class Pump(threading.Thread):
             messages = response.get("Messages", [])
             self._release(free - len(messages))
             for message in messages:
+                with self._counting:
+                    self.in_flight += 1
                 self._pool.submit(self._deliver_then_release, message)
 
     def _free_slots(self) -> int:
@@ -98,20 +104,30 @@ class Pump(threading.Thread):
         except Exception:  # SQS itself failed; the message comes back after its timeout
             logger.exception("embedded AWS: could not settle an S3 event")
         finally:
+            with self._counting:
+                self.in_flight -= 1
             self._slots.release()
 
     def _deliver(self, message: dict) -> None:
         body = json.loads(message["Body"])
+        if isinstance(body, dict) and body.get("Event") == "s3:TestEvent":
+            # S3 sends its test event to a queue it is told to notify, never to a function.
+            self._settle(message)
+            return
         invoked = isinstance(body, dict) and "invocation" in body
-        event = body["invocation"] if invoked else body
+        event = body["invocation"] if invoked else as_s3_sends(body)
         if not invoked and self._loss and random.random() < self._loss:
-            logs.event(logger, "event_lost", reason="LOCAL_EVENT_LOSS", keys=_keys(event))
+            logger.info(
+                "an S3 event was lost on purpose, as a lost notification is: %s", _keys(event)
+            )
+            if self._on_lost:
+                self._on_lost(event)
             self._settle(message)
             return
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         deliveries = [
             self._copy_pool.submit(
-                self._handler, event, LambdaContext("thumbs-local-worker", self._timeout)
+                self._handler, event, LambdaContext(self._function_name, self._timeout)
             )
             for _ in range(self._copies)
         ]
@@ -129,6 +145,7 @@ class Pump(threading.Thread):
                 )
                 return
             logger.exception("worker failed %d times; keeping the event", receives)
+            self.failures.append(error)
             self._keep_failed(event, error, receives)
         self._settle(message)
 
@@ -159,17 +176,36 @@ class Pump(threading.Thread):
         self._sqs.send_message(QueueUrl=self._failed_queue_url, MessageBody=json.dumps(record))
 
 
+def as_s3_sends(event: dict) -> dict:
+    """Return an S3 event with each key encoded as S3 encodes it.
+
+    S3's event message structure: "The object key name value is URL encoded. For example,
+    'red flower.jpg' becomes 'red+flower.jpg'" (form encoding, which leaves '/' alone); moto
+    also encodes '/' (`photos%2Fcat.jpg`), which S3 never sends.
+    """
+    for record in event.get("Records", []) if isinstance(event, dict) else []:
+        found = record.get("s3", {}).get("object", {})
+        if isinstance(found.get("key"), str):
+            found["key"] = quote_plus(unquote_plus(found["key"]), safe="/")
+    return event
+
+
 def _keys(event: dict) -> list[str]:
     return [r.get("s3", {}).get("object", {}).get("key") for r in event.get("Records", [])]
 
 
-def in_a_fresh_process(timeout_seconds: float):
-    """Return a handler that runs each event in its own process, killed at the timeout."""
+def in_a_fresh_process(handler: str, timeout_seconds: float, command=None):
+    """Return a handler that runs each event in its own process, killed at the timeout.
+
+    `handler` is the function to run, as `package.module:function`; `python -m
+    embedded_aws.invoke` runs it, unless `command` (a list) says what runs instead.
+    """
+    command = command or [sys.executable, "-m", "embedded_aws.invoke", handler]
 
     def invoke(event: dict, context) -> None:
         try:
             finished = subprocess.run(
-                [sys.executable, "-m", "embedded_aws.invoke", str(timeout_seconds)],
+                [*command, str(timeout_seconds)],
                 input=json.dumps(event),
                 text=True,
                 timeout=timeout_seconds,

@@ -11,6 +11,15 @@ page named beside it, so the rehearsal's logs are clean and `undeploy` leaves wh
 - API Gateway UpdateRestApi: a `binaryMediaTypes` patch names the type in its path, with no
   value; moto records `''` instead of the type (`*/*` for Zappa's binary support).
 - CloudFormation DeleteStack: moto leaves the stack's `AWS::ApiGateway::RestApi` behind.
+
+The last two patch moto's API Gateway models, which need packages only the test lock holds
+(`openapi-spec-validator`): they are applied when the first API Gateway or CloudFormation call
+arrives, so `make run`, which serves neither, starts from its own lock alone.
+
+One more concerns bucket policies: moto holds object requests to a bucket's policy, but with
+no request context, and takes any statement whose condition fails for a Deny, whatever its
+effect. A bucket whose policy says "deny every request without TLS" would then refuse every
+object request, TLS or not; such statements are left out of moto's check (see `install`).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ _URL_CONFIG = re.compile(r"^/2021-10-31/functions/[^/]+/url/?$")
 # PATCH /restapis/{restapi_id} (Amazon API Gateway REST API reference, UpdateRestApi).
 _REST_API = re.compile(r"^/restapis/[^/]+/?$")
 _BINARY_MEDIA_TYPES = "/binaryMediaTypes/"
+# The services whose calls may make or delete a REST API (Zappa's stack makes it).
+_NEED_REST_API_PATCH = frozenset({"apigateway", "cloudformation"})
 # ListFunctionUrlConfigs, Response Syntax: the fields of each FunctionUrlConfig.
 _URL_CONFIG_FIELDS = (
     "AuthType",
@@ -62,6 +73,8 @@ class MotoGaps:
         if service == "lambda" and method == "GET" and _URL_CONFIG.match(path):
             # GetFunctionUrlConfig, Response Syntax: "HTTP/1.1 200".
             return self.app(environ, _status(start_response, 201, "200 OK"))
+        if service in _NEED_REST_API_PATCH:
+            install_rest_api_deletion()
         if service == "apigateway" and method == "PATCH" and _REST_API.match(path):
             _name_binary_media_types(environ)
         return self.app(environ, start_response)
@@ -109,10 +122,18 @@ class MotoGaps:
 
 
 def install() -> None:
-    """Patch moto's models where a gap is in the model, not the HTTP answer (idempotent)."""
+    """Patch moto's models where a gap is in the model, not the HTTP answer (idempotent).
+
+    The API Gateway patch waits for the first call that needs it (`install_rest_api_deletion`).
+    """
+    _store_function_url_conditions()
+    _leave_out_conditional_bucket_statements()
+
+
+def install_rest_api_deletion() -> None:
+    """Let deleting a CloudFormation stack delete its REST API, as AWS does (idempotent)."""
     from moto.apigateway.models import RestAPI, apigateway_backends
 
-    _store_function_url_conditions()
     if "delete" in vars(RestAPI):
         return
 
@@ -136,7 +157,7 @@ def _store_function_url_conditions() -> None:
     """
     from moto.awslambda.policy import Policy
 
-    if getattr(Policy.decode_policy, "thumbs", False):
+    if getattr(Policy.decode_policy, "embedded_aws", False):
         return
     decode = Policy.decode_policy
 
@@ -155,8 +176,38 @@ def _store_function_url_conditions() -> None:
             statement["Condition"] = {**statement.get("Condition", {}), **conditions}
         return policy
 
-    decode_policy.thumbs = True
+    decode_policy.embedded_aws = True
     Policy.decode_policy = decode_policy
+
+
+def _leave_out_conditional_bucket_statements() -> None:
+    """Check object requests against a bucket policy's unconditional statements only.
+
+    IAM User Guide, "Policy evaluation logic": a statement applies only when its conditions
+    hold, in the request's context. moto has no context to give (aws:SecureTransport, the
+    caller's account...) and denies whenever a condition fails, Allow or Deny. Leaving such
+    statements out is what S3 does with the TLS-only Deny for a request over TLS; over the
+    embedded AWS's loopback HTTP, S3 would refuse it, and no request here is held to it.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    if getattr(FakeBucket.get_permission, "embedded_aws", False):
+        return
+
+    def get_permission(self, action: str, resource: str):
+        document = json.loads(self.policy) if self.policy else {"Statement": []}
+        statements = document["Statement"]
+        statements = statements if isinstance(statements, list) else [statements]
+        kept = [s for s in statements if "Condition" not in s]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+            action, resource
+        )
+
+    get_permission.embedded_aws = True
+    FakeBucket.get_permission = get_permission
 
 
 def _service(environ) -> str | None:

@@ -1,8 +1,8 @@
 """Injected AWS failures for resilience tests: the next N calls to a service fail as AWS does.
 
-Off unless LOCAL_FAULTS=1. `POST /__thumbs__/faults` with `{"service": "s3" | "dynamodb",
-"count": N, "kind": "throttle" | "unavailable"}` arms faults, `{"clear": true}` disarms them;
-`GET` tells how many were served.
+Off unless the server is made with `faults=True`. `POST /__embedded_aws__/faults` with
+`{"service": "s3" | "dynamodb", "count": N, "kind": "throttle" | "unavailable"}` arms faults,
+`{"clear": true}` disarms them; `GET` tells how many were served.
 Only SDK calls are hit (they retry with backoff); a browser's upload or download is not.
 """
 
@@ -12,7 +12,7 @@ import json
 import threading
 from collections import Counter
 
-PATH = "/__thumbs__/faults"
+PATH = "/__embedded_aws__/faults"
 
 _ANSWERS = {
     ("s3", "throttle"): (

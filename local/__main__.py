@@ -1,4 +1,4 @@
-"""Serve the embedded AWS alone, in the foreground: `python -m embedded_aws [--port N]`.
+"""Serve Thumbs's embedded AWS alone, in the foreground: `python -m local [--port N]`.
 
 Tests and the stress suite run it as a separate process, as Lambda runs the worker apart
 from the web function. It prints "embedded AWS ready on URL" once it serves.
@@ -18,7 +18,7 @@ from . import Options, start
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m embedded_aws", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument(
         "--port", type=int, help="port (default: LOCAL_AWS_PORT or 5100; 0: any free port)"
     )
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     options = Options.from_env()
     if args.port is not None:
         options = Options(**{**options.__dict__, "local_aws_port": args.port})
-    from .server import EmbeddedAWS
+    from embedded_aws import EmbeddedAWS
 
-    if options.local_aws_port and EmbeddedAWS(options.local_aws_port, {}).is_running():
+    if options.local_aws_port and EmbeddedAWS(options.local_aws_port).is_running():
         sys.exit(f"An embedded AWS already runs on port {options.local_aws_port}.")
     settings = start(Settings.from_env(), options)
     print(f"embedded AWS ready on {settings.aws_endpoint_url}", flush=True)

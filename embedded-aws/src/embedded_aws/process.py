@@ -1,4 +1,4 @@
-"""The embedded AWS in a process of its own, as the end-to-end tests and the rehearsal run it."""
+"""The embedded AWS in a process of its own: `python -m embedded_aws`, or a command like it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class NotReady(RuntimeError):
@@ -22,14 +19,15 @@ def running(
     environment: dict[str, str],
     log: Callable[[str], None],
     ready_seconds: float = 60,
-    command: tuple[str, ...] = (sys.executable, "-m", "embedded_aws"),
+    command: tuple[str, ...] = (sys.executable, "-m", "embedded_aws", "--port", "0"),
+    cwd: str | None = None,
 ) -> Iterator[str]:
-    """Run `python -m embedded_aws` with `environment` (its port: LOCAL_AWS_PORT, 0 for any
-    free one); hand each line it prints to `log`; yield its endpoint once it is ready. Stop it
-    on the way out, or when it is not ready in `ready_seconds` (NotReady)."""
+    """Run `command` (by default `python -m embedded_aws --port 0`) with `environment`; hand
+    each line it prints to `log`; yield its endpoint once it says "embedded AWS ready on URL".
+    Stop it on the way out, or when it is not ready in `ready_seconds` (NotReady)."""
     process = subprocess.Popen(
         list(command),
-        cwd=ROOT,
+        cwd=cwd,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,32 +1,20 @@
 """The embedded AWS answers the calls Zappa makes that moto 5.2.5 lacks or gets wrong, as AWS
-documents them, over HTTP with signed requests (embedded_aws/moto_gaps.py)."""
+documents them, over HTTP with signed requests (moto_gaps.py; docs/moto-gaps.md). These need
+moto's API Gateway and CloudFormation: `pip install embedded-aws[zappa]`."""
 
 import io
 import json
 import uuid
 import zipfile
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def aws(embedded_aws):
     """Make boto3 clients on the embedded AWS, with the gate's credentials."""
-
-    def make(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=embedded_aws["endpoint"],
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return make
+    return embedded_aws.client
 
 
 @pytest.fixture
