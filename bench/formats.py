@@ -262,10 +262,10 @@ def heic(runs: int) -> list[str]:
 
 
 HEIC_TEXT = (
-    "A photo of 4032×3024 (a phone's 12 MP) as HEIC (quality 80, as written by x265) and as "
-    "JPEG (quality 90). A JPEG decodes at 1/2 or 1/4 scale for these sizes; HEVC has no such "
-    "shortcut, so a HEIC decodes whole (libheif, libde265). The first HEIC of a process also "
-    "imports pi-heif: about 20 ms and 6 MiB, measured apart from this."
+    "A photo of 4032×3024 (a phone's 12 MP) as HEIC (quality 80, by x265, in tiles of 512×512 "
+    "as phones write it) and as JPEG (quality 90). A JPEG decodes at 1/2 or 1/4 scale for these "
+    "sizes; HEVC has no such shortcut, so a HEIC decodes whole (libheif, libde265). The first "
+    "HEIC of a process also imports pi-heif: about 20 ms and 6 MiB, measured apart from this."
 )
 
 

@@ -81,7 +81,7 @@ def phone_photo() -> tuple[Sample, Sample]:
     """Return one 12 MP photo as JPEG and as HEIC, generated if missing."""
     photo = corpus.photo((4032, 3024), seed=12)
     jpeg = Sample("JPEG 12 MP", "phone.jpg", lambda: _save([photo], "JPEG", quality=90))
-    heic = Sample("HEIC 12 MP", "phone.heic", lambda: _heic(photo))
+    heic = Sample("HEIC 12 MP", "phone-tiles.heic", lambda: _heic(photo))
     return jpeg.ensure(), heic.ensure()
 
 
@@ -103,7 +103,7 @@ def _heic(image: Image.Image) -> bytes:
     import pillow_heif  # the tests' encoder (x265): never shipped
 
     out = io.BytesIO()
-    pillow_heif.from_pillow(image).save(out, quality=80)
+    pillow_heif.from_pillow(image).save(out, quality=80, tile_size=512)  # as a phone writes it
     return out.getvalue()
 
 

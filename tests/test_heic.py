@@ -67,6 +67,17 @@ def test_a_heic_turned_by_irot_and_by_exif_orientation_6_comes_out_turned_once()
         assert close(got, expected, 12), (got, expected)
 
 
+def test_a_heic_of_tiles_as_phones_write_it_converts_whole():
+    data = heic.heic(images.quadrants((1200, 800)), tile_size=256)
+    assert b"grid" in data  # 5 × 4 tiles, joined by libheif
+    thumb, preview = make_renditions(data, [("thumb", 256), ("preview", 1024)], PNG_OUT)
+    for rendition in (thumb, preview):
+        image = decode(rendition.data)
+        assert image.size == (rendition.width, rendition.height)
+        for got, expected in zip(images.quadrant_colours(image), [RED, GREEN, BLUE, YELLOW]):
+            assert close(got, expected, 12), (got, expected)
+
+
 def test_a_display_p3_heic_keeps_its_colour_in_srgb():
     colour = (180, 40, 160)
     source = Image.new("RGB", (64, 64), colour)
