@@ -7,6 +7,7 @@ imaging_formats.py.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from contextlib import contextmanager
 
@@ -47,19 +48,21 @@ class Renditions(list):
         self.note = note
 
 
-def make_renditions(data: bytes, specs, options: Options | None = None) -> Renditions:
+def make_renditions(
+    data: bytes, specs, options: Options | None = None, deadline: float = math.inf
+) -> Renditions:
     """Decode `data` and return one rendition per `(name, max_side)` spec, in order; with the
     "auto" format, a transparent image shrunk also gets a lossless PNG of the largest size, last.
-    An animation gives animated WebP renditions where the options allow it, else its first frame
-    and a note saying so."""
+    An animation gives animated WebP renditions where the options allow it and they are done
+    by `deadline` (a `time.monotonic()` value), else its first frame and a note saying why."""
     options = options or Options()
     specs = _checked(specs)
     with _pillow_messages() as messages:
-        renditions, note = _convert(data, specs, options)
+        renditions, note = _convert(data, specs, options, deadline)
     return Renditions(renditions, tuple(messages), note)
 
 
-def _convert(data: bytes, specs, options: Options) -> tuple[list[Rendition], str | None]:
+def _convert(data: bytes, specs, options: Options, deadline: float) -> tuple[list, str | None]:
     source = identify(data)
     _check_size(source, options.max_pixels)
     note = None
@@ -67,9 +70,9 @@ def _convert(data: bytes, specs, options: Options) -> tuple[list[Rendition], str
         note = animation.held_still(source, options)
         if note is None:
             try:
-                return animation.render(source, specs, options), None
-            except animation.FrameDamaged:
-                source, note = identify(data), animation.DAMAGED
+                return animation.render(source, specs, options, deadline), None
+            except animation.Unfinished as unfinished:
+                source, note = identify(data), unfinished.note
     return _still(source, data, specs, options), note
 
 

@@ -1,15 +1,17 @@
 """Animations (GIF, WebP, APNG) made into animated WebP renditions, one frame at a time.
 
 Each size is encoded from its own pass over the frames, each frame decoded, resized and
-handed to the encoder before the next is read: memory holds a frame or two whatever the count,
-and `Options.max_animation_pixels` (frames × width × height) bounds the time. An animation
-beyond it, or one a deployment's format cannot move, is shown by its first frame, and the
-renditions say so. Knows nothing of Flask or AWS.
+handed to the encoder before the next is read: memory holds a frame or two whatever the count.
+`Options.max_animation_pixels` (frames × width × height) bounds the work before it starts, and
+a deadline bounds its time, whatever the frames hold. An animation beyond either, one a
+deployment's format cannot move, or one damaged after its first frame is shown by its first
+frame, and the renditions say so. Knows nothing of Flask or AWS.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 
 from PIL import Image
@@ -21,14 +23,19 @@ from .imaging_pixels import REDUCING_GAP, TRANSPOSE, fit, orientation, oriented,
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
 STILL = "This animation is shown still, by its first frame"
 DAMAGED = f"{STILL}: a later frame of it is damaged."
+SLOW = f"{STILL}: keeping it moving took longer than one image may take here."
 ALPHA_FLAG = 0x10  # of the VP8X chunk's flags, which start at byte 20 of an animated WebP
 # libwebp's fastest method: each frame costs what a still image costs, and a long animation
 # must fit the time limit. It writes about 10% more bytes than the default, in half the time.
 METHOD = 0
 
 
-class FrameDamaged(Exception):
-    """A frame after the first cannot be read."""
+class Unfinished(Exception):
+    """The animation could not be kept moving: a later frame is damaged, or time ran out."""
+
+    def __init__(self, note: str):
+        super().__init__(note)
+        self.note = note
 
 
 def is_animation(source: Image.Image) -> bool:
@@ -57,9 +64,10 @@ def held_still(source: Image.Image, options: Options) -> str | None:
     return None
 
 
-def render(source: Image.Image, specs, options: Options) -> list[Rendition]:
+def render(source: Image.Image, specs, options: Options, deadline: float) -> list[Rendition]:
     """Return one animated WebP rendition per `(name, max_side)` spec; a size that is the
-    whole animation is kept losslessly. Raise FrameDamaged if a frame cannot be read."""
+    whole animation is kept losslessly. Raise Unfinished if a frame cannot be read, or if
+    `time.monotonic()` passes `deadline` before the last frame."""
     turn = orientation(source)
     upright = oriented(source.size, turn)
     sizes = {side: fit(upright, side) for _, side in specs}
@@ -70,7 +78,7 @@ def render(source: Image.Image, specs, options: Options) -> list[Rendition]:
     made = {}
     with pillow_limit_as_refusal():
         for size in sorted(set(sizes.values()), reverse=True):
-            frames = _frames(source, indexes, oriented(size, turn), turn, to_srgb)
+            frames = _frames(source, indexes, oriented(size, turn), turn, to_srgb, deadline)
             made[size] = _encode(frames, len(indexes), loop, size == upright, options)
     return [Rendition(name, *sizes[side], "image/webp", made[sizes[side]]) for name, side in specs]
 
@@ -118,15 +126,17 @@ def _transparent(frame: Image.Image) -> bool:
     return frame.getextrema()[3][0] < 255
 
 
-def _frames(source: Image.Image, indexes, size, turn: int, to_srgb) -> Iterator:
+def _frames(source: Image.Image, indexes, size, turn: int, to_srgb, deadline: float) -> Iterator:
     """Yield each frame, composited, resized to `size` (before it is turned), upright and
     sRGB, with its duration."""
     for index in indexes:
+        if index > indexes[0] and time.monotonic() > deadline:
+            raise Unfinished(SLOW)
         try:
             source.seek(index)
             frame = source.convert("RGBA")  # loads it onto what the frames before it left
         except DECODE_ERRORS as error:
-            raise FrameDamaged(f"frame {index}") from error
+            raise Unfinished(DAMAGED) from error
         duration = source.info.get("duration", 0)  # WebP's is known once the frame is loaded
         if frame.size != size:
             frame = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)

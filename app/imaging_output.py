@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from PIL import Image
 
 OUTPUT_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-# Frames × width × height an animation may have and still move: about 40 s of one Lambda
-# core at 1 GB for the slowest kind measured (bench/formats.py, "animations").
+# Frames × width × height an animation may have and still move: the work a conversion may
+# start. Screen recordings, stickers and video clips cost 0.1 to 0.35 s a megapixel on the
+# bench's machine (bench/formats.py), 5 to 18 s here at this limit, under half of a 1 GB
+# Lambda's 60 s; a photo clip whose every frame is new, kept lossless, costs up to 0.6 s, and
+# the worker's deadline shows such a one by its first frame when it would not finish in time.
 MAX_ANIMATION_PIXELS = 50_000_000
 
 

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 # A claim outlives its invocation by this much, so no retry takes a job still converting.
 _DEADLINE_MARGIN = 1.0
+ANIMATION_SHARE = 0.5  # of the invocation's time left, the most an animation may take
 # The metrics a finished job's line carries (CloudWatch's Embedded Metric Format).
 DONE_METRICS = {"conversion_ms": "Milliseconds", "total_ms": "Milliseconds", "conversions": "Count"}
 FAILED_METRICS = {"failures": "Count"}
@@ -72,7 +73,7 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     source: Source | None = None
     try:
         source = services.storage.read_source(upload.key)
-        renditions, warnings, note = _convert(services, job_id, source.data)
+        renditions, warnings, note = _convert(services, job_id, source.data, deadline)
         finished = jobs.finish(job_id, renditions, note)
     except (imaging.ImageRejected, SourceGone) as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
@@ -130,9 +131,9 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     )
 
 
-def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], tuple, str | None]:
-    """Make and store the renditions; return what to record of them, Pillow's warnings, and
-    what the person is told of them."""
+def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> tuple:
+    """Make and store the renditions by the claim's `deadline`; return what to record of
+    them, Pillow's warnings, and what the person is told of them."""
     settings, storage = services.settings, services.storage
     if len(data) > settings.max_upload_bytes:
         raise imaging.ImageRejected(
@@ -145,7 +146,12 @@ def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], 
         max_pixels=settings.max_pixels,
         max_animation_pixels=settings.max_animation_pixels,
     )
-    made = imaging.make_renditions(data, settings.rendition_specs, options)
+    # An animation may take half of what is left: its first frame, made and stored instead,
+    # fits in the rest, where a timeout would leave the job to be tried again to no end.
+    left = deadline - _DEADLINE_MARGIN - time.time()
+    made = imaging.make_renditions(
+        data, settings.rendition_specs, options, time.monotonic() + left * ANIMATION_SHARE
+    )
     stored = [
         {
             "name": rendition.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,15 @@ def test_a_format_that_cannot_move_shows_the_first_frame_and_says_so(output_form
     for rendition in renditions:
         image = decode(rendition.data)
         assert image.format == output_format.upper() and getattr(image, "n_frames", 1) == 1
+
+
+def test_an_animation_not_done_by_its_deadline_shows_its_first_frame_and_says_why():
+    data = animation("GIF")
+    renditions = make_renditions(data, SPECS, deadline=0.0)  # passed before it began
+    assert "took longer than one image may take" in renditions.note
+    for rendition in renditions:
+        assert getattr(decode(rendition.data), "n_frames", 1) == 1
+    assert make_renditions(data, SPECS, deadline=math.inf).note is None
 
 
 def test_webp_output_keeps_the_animation_moving():

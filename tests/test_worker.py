@@ -260,6 +260,21 @@ def test_an_animation_beyond_the_limit_is_done_still_and_its_record_says_so(
     assert done["note"] == job.note
 
 
+class NoTimeLeft:
+    """A Lambda context whose invocation has no time left."""
+
+    def get_remaining_time_in_millis(self):
+        return 0
+
+
+def test_an_animation_is_kept_moving_only_within_half_the_time_left(services, upload):
+    job_id, key = upload(animated_gif(), "dance.gif")
+    worker.handle_s3_event(s3_event(services.storage.uploads_bucket, key, 1000), NoTimeLeft())
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and "took longer than one image may take" in job.note
+    assert result(services, job.renditions[0]["key"]).format == "JPEG"
+
+
 def test_a_heic_from_a_phone_becomes_renditions(services, upload):
     from tests import heic
 
