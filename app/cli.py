@@ -8,6 +8,7 @@ which a first deploy does not know yet when `flask infra up` must run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -16,7 +17,7 @@ from flask.cli import with_appcontext
 
 from . import services
 from .config import Settings
-from .events import FailedEvents, describe_failure
+from .events import FailedEvents, ForeignEvent, describe_failure, stage_uploads
 from .services import client, current_settings, services_for
 
 # infra and iam are imported by the commands that use them: every cold start builds the app,
@@ -99,26 +100,38 @@ def jobs_cli():
 
 @jobs_cli.command("failed-events")
 @stage_option
-@click.option("--replay", is_flag=True, help="invoke the worker again with each, then forget it")
+@click.option(
+    "--replay", is_flag=True, help="start each upload's conversion again, then forget its event"
+)
 @with_appcontext
 def failed_events(stage, replay):
-    """List the events Lambda kept after the worker failed on them; --replay tries them again."""
+    """List the events Lambda kept after the worker failed on them; --replay starts again the
+    uploads to this stage they announce, and leaves any other event in the queue."""
     settings = _settings(stage)
     conversions = services_for(settings).conversions
     kept = FailedEvents(client("sqs", settings), settings.failed_events_queue)
-    count = 0
+    count, replayed = 0, 0
     for message, record in kept.read():
         count += 1
-        click.echo(describe_failure(record))
-        if replay:
-            conversions.replay(record["requestPayload"])
+        try:
+            uploads, foreign = stage_uploads(record.get("requestPayload"), settings), None
+        except ForeignEvent as error:
+            uploads, foreign = [], str(error)
+        click.echo(describe_failure(record, uploads))
+        if replay and not foreign:
+            # Made anew from what was checked: never the kept payload, which anything allowed
+            # to write to the queue may have written.
+            for upload in uploads:
+                conversions.start(dataclasses.replace(upload, started_by="replay"))
             kept.forget(message)
+            replayed += 1
             click.echo("  replayed")
-        else:
-            kept.keep(message)
-    click.echo(
-        f"{count} failed event{'s' if count != 1 else ''}" + (", replayed" if replay else "")
-    )
+            continue
+        kept.keep(message)
+        if foreign:
+            click.echo(f"  not an upload to stage {settings.stage} ({foreign}): left in the queue")
+    summary = f"{count} failed event{'s' if count != 1 else ''}"
+    click.echo(summary + (f", {replayed} replayed" if replay else ""))
 
 
 def operator_app() -> Flask:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 # Used only in local and test mode; production refuses to start with it.
 LOCAL_SECRET_KEY = "thumbs-local-secret-not-for-production"
 _TRUE = {"1", "true", "yes", "on"}
+SERVED_BY = ("api_gateway", "function_url")  # the ways in a stage may have
 
 
 class ConfigError(RuntimeError):
@@ -39,6 +40,9 @@ class Settings:
     function_name: str = ""
     # The site's origins ("https://host", comma-separated): CORS rules and trusted hosts.
     site_origin: tuple[str, ...] = ()
+    # What brings the site its requests in AWS: "api_gateway" (a REST API) or "function_url".
+    # The function's entry point serves that one kind of HTTP event and refuses the other.
+    served_by: str = "api_gateway"
     max_upload_mb: int = 20
     upload_expires_seconds: int = 600
     ticket_max_age_seconds: int = 7 * 24 * 3600
@@ -92,6 +96,11 @@ class Settings:
                 object.__setattr__(self, kind, name)
         # "https://host/" and "https://host" are one origin.
         object.__setattr__(self, "site_origin", tuple(o.rstrip("/") for o in self.site_origin))
+        if self.served_by not in SERVED_BY:
+            # Else the entry point would refuse every request, each as the other kind's.
+            raise ConfigError(
+                f"SERVED_BY is {self.served_by!r}: set it to {' or '.join(SERVED_BY)}."
+            )
 
     def for_stage(self, stage: str) -> Settings:
         """Return these settings for another stage: its own buckets, table and secret."""

@@ -130,6 +130,21 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ClientError, _aws_unavailable)
     app.register_error_handler(BotoCoreError, _aws_unavailable)
     app.register_error_handler(HTTPException, _http_error)
+    app.log_exception = _log_unhandled
+
+
+def _log_unhandled(exc_info) -> None:
+    """Log an error no handler took as one line naming its endpoint: Flask's own line names
+    the path, which holds a ticket or a share token."""
+    logs.event(
+        logger,
+        "unhandled_error",
+        logging.ERROR,
+        exc_info=exc_info,
+        endpoint=request.endpoint,
+        method=request.method,
+        job_id=g.get("job_id"),
+    )
 
 
 def _aws_unavailable(error: Exception):

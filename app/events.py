@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote_plus, unquote_plus
 
+from .config import Settings
+from .storage import UploadKey
+
+# Who may start a conversion besides S3 itself (an Upload's `started_by`).
+STARTED_BY = (None, "reconciler", "retry", "replay")
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -47,6 +53,49 @@ def uploads_in(event: dict) -> list[Upload]:
     return uploads
 
 
+class ForeignEvent(ValueError):
+    """An event that announces something else than uploads to this stage; the message says
+    which check it failed, in words of its own (never the event's)."""
+
+
+def stage_uploads(event, settings: Settings) -> list[Upload]:
+    """Return the uploads an S3 notification announces, if it holds only ObjectCreated records
+    of this stage's uploads bucket, under uploads/<job>/<owner>/; else raise ForeignEvent."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if set(event or ()) != {"Records"} or not isinstance(records, list) or not records:
+        raise ForeignEvent("not an S3 notification")
+    for record in records:
+        _check_upload_record(record, settings)
+    return uploads_in(event)
+
+
+def _check_upload_record(record, settings: Settings) -> None:
+    if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+        raise ForeignEvent("a record that is not S3's")
+    name = record.get("eventName")
+    if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
+        raise ForeignEvent("an S3 record of no ObjectCreated event")
+    if record.get("awsRegion") != settings.aws_region:
+        raise ForeignEvent("an S3 record from another region")
+    s3 = record.get("s3") if isinstance(record.get("s3"), dict) else {}
+    bucket = s3.get("bucket") if isinstance(s3.get("bucket"), dict) else {}
+    wanted = settings.uploads_bucket
+    if (bucket.get("name"), bucket.get("arn")) != (wanted, f"arn:aws:s3:::{wanted}"):
+        raise ForeignEvent("an S3 record from another bucket")
+    # Zappa names its notification after the function; Zappa's own handler would run the
+    # function named after a ":" in it.
+    if s3.get("configurationId") not in (None, settings.function_name):
+        raise ForeignEvent("an S3 record of another notification")
+    stored = s3.get("object") if isinstance(s3.get("object"), dict) else {}
+    key, size = stored.get("key"), stored.get("size")
+    if not isinstance(key, str) or UploadKey.parse(unquote_plus(key)) is None:
+        raise ForeignEvent("an S3 record of a key outside uploads/<job>/<owner>/")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise ForeignEvent("an S3 record with no size")
+    if record.get("thumbsStartedBy") not in STARTED_BY:
+        raise ForeignEvent("an S3 record started by no one known")
+
+
 def conversion_event(upload: Upload, region: str) -> dict:
     """Return the S3 event that starts `upload`'s conversion, as S3's trigger would send it."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -58,7 +107,7 @@ def conversion_event(upload: Upload, region: str) -> dict:
                 "awsRegion": region,
                 "eventTime": now,
                 "eventName": "ObjectCreated:Post",
-                # Zappa's handler picks the function by the bucket's ARN.
+                # The bucket's name and ARN, as S3 sends them: the entry point checks both.
                 "s3": {
                     "bucket": {"name": upload.bucket, "arn": f"arn:aws:s3:::{upload.bucket}"},
                     "object": {"key": quote_plus(upload.key), "size": upload.size},
@@ -85,14 +134,6 @@ class Conversions:
             Payload=json.dumps(conversion_event(upload, self._region)).encode(),
         )
 
-    def replay(self, event: dict) -> None:
-        """Invoke the worker with an event as it was first sent (a failed event, kept)."""
-        self.client.invoke(
-            FunctionName=self.function_name,
-            InvocationType="Event",
-            Payload=json.dumps(event).encode(),
-        )
-
 
 class FailedEvents:
     """The on-failure queue, where Lambda keeps an event its retries could not process."""
@@ -102,7 +143,9 @@ class FailedEvents:
         self._url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
 
     def read(self):
-        """Yield each kept event, as `(message, Lambda's destination record)`, once."""
+        """Yield each kept event, as `(message, Lambda's destination record)`, once. Anything
+        may write to the queue that the function's role may: a body that is no JSON object
+        is yielded as an empty record."""
         seen = set()
         while True:
             messages = self._sqs.receive_message(
@@ -116,7 +159,7 @@ class FailedEvents:
                 return
             for message in fresh:
                 seen.add(message["MessageId"])
-                yield message, json.loads(message["Body"])
+                yield message, _json_object(message["Body"])
 
     def keep(self, message: dict) -> None:
         """Leave a message in the queue, visible again at once."""
@@ -128,17 +171,29 @@ class FailedEvents:
         self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def describe_failure(record: dict) -> str:
-    """Return one line about a kept event: when, which uploads, and why it failed."""
-    payload = record.get("requestPayload") or {}
-    keys = ", ".join(upload.key for upload in uploads_in(payload)) or "no upload"
-    context = record.get("requestContext", {})
-    error = record.get("responsePayload") or {}
-    return (
+def describe_failure(record: dict, uploads: list[Upload]) -> str:
+    """Return one line about a kept event: when, which uploads, and why it failed. What the
+    record says is printed escaped: a key is a visitor's file name, and a terminal obeys the
+    control characters in what it prints."""
+    keys = ", ".join(upload.key for upload in uploads) or "no upload"
+    context, error = _object(record.get("requestContext")), _object(record.get("responsePayload"))
+    line = (
         f"{record.get('timestamp', '?')} {keys}: {context.get('condition', 'failed')} after "
         f"{context.get('approximateInvokeCount', '?')} attempts "
         f"({error.get('errorType', 'error')}: {error.get('errorMessage', '')})"
     )
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+
+
+def _json_object(text: str) -> dict:
+    try:
+        return _object(json.loads(text))
+    except ValueError:
+        return {}
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _timestamp(record: dict) -> float | None:

@@ -70,13 +70,21 @@ def check_host() -> None:
     redirect, a share link) are built from the Host as sent, port and all.
     """
     origins = current_settings().site_origin
-    if origins and request.host.lower() not in {_host_and_port(o) for o in origins}:
+    if not origins:
+        return
+    # `Host: thumbs.example.org:443` on https is the same origin as no port at all.
+    asked = _host_and_port(f"{request.scheme}://{request.host}")
+    if asked not in {_host_and_port(o) for o in origins}:
         raise SecurityError("Unknown host or port.")
 
 
 def _host_and_port(origin: str) -> str:
     """Return an origin's host as Werkzeug reports a request's: no port if the default."""
     parts = urlsplit(origin.lower())
-    if parts.port is None or parts.port == _DEFAULT_PORTS.get(parts.scheme):
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: no origin of ours
+        return "?"
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
         return parts.hostname or ""
-    return f"{parts.hostname}:{parts.port}"
+    return f"{parts.hostname}:{port}"

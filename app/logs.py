@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -37,6 +38,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+# The path segment after /jobs/ is a ticket, after /shared/ a share token: each is as good as a
+# key to what it names.
+_SECRET_SEGMENT = re.compile(r"/(jobs|shared)/[^/\s?#\"']+")
+_PLACEHOLDER = {"jobs": "/jobs/<ticket>", "shared": "/shared/<token>"}
+
+
+def redact_paths(text: str) -> str:
+    """Return `text` with the ticket or share token of every site path in it replaced."""
+    return _SECRET_SEGMENT.sub(lambda match: _PLACEHOLDER[match.group(1)], text)
+
+
+class RedactedPaths(logging.Filter):
+    """Log a record's message with its paths redacted (a server's access line, say)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_paths(record.getMessage()), ()
+        return True
 
 
 class _Stdout(logging.StreamHandler):

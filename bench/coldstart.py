@@ -1,11 +1,12 @@
 """Cold start as Lambda sees it: `python -m bench.coldstart [--quick] [--runs N]`.
 
 On the package `make package` builds (rebuilt first if a source changed), unpacked, on the
-Python 3.12 it was built with: a fresh process imports Zappa's `handler`, builds its
-`LambdaHandler` and serves a first `GET /` API Gateway event, to the first byte of the response
-(the page rendered, the job store's client built, the secret read from a stub SSM). The same is
-done for a bare Flask + boto3 function packaged the same way, and the two are run in turns, so
-a busy machine slows both alike. Target: at most 1.1x the bare function.
+Python 3.12 it was built with: a fresh process imports the function's entry point, builds
+Zappa's `LambdaHandler` and serves a first `GET /` API Gateway event, to the first byte of the
+response (the page rendered, the job store's client built, the secret read from a stub SSM).
+The same is done for a bare Flask + boto3 function packaged the same way (Zappa's own handler
+its entry point), and the two are run in turns, so a busy machine slows both alike. Target: at
+most 1.1x the bare function.
 
 Each time is the median of `--runs` fresh processes, and the ratio the median of each turn's
 ratio; the whole is run twice and both repeats are printed, so a reader sees whether they
@@ -37,7 +38,7 @@ REPEATS = 2
 AGREE = 0.05  # repeats must agree within 5%
 IMPORT_RUNS = 3
 PHASES = {
-    "import_handler": "import handler",
+    "import_handler": "import the handler Lambda calls",
     "build_handler": "build LambdaHandler (imports wsgi: the app)",
     "first_response": "serve the first GET /",
 }
@@ -205,9 +206,9 @@ def packaged(runs: int) -> list[float]:
             env = lambda_environment(ssm.url)
             print(
                 f"Cold start as Lambda sees it: {PACKAGE.relative_to(ROOT)} on Python 3.12, "
-                f"import handler to the first byte of GET / (median of {runs} fresh processes "
-                "each, the two in turns; SSM stubbed on 127.0.0.1; load average "
-                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+                "import of the handler to the first byte of GET / "
+                f"(median of {runs} fresh processes each, the two in turns; SSM stubbed on "
+                f"127.0.0.1; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
             )
             repeats = [measure(PYTHON312, tasks, event, env, runs) for _ in range(REPEATS)]
             reads = ssm.calls

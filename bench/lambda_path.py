@@ -1,7 +1,8 @@
 """Lambda's path to a first response, offline: the two packages, a stub SSM, one fresh process.
 
-Lambda's Python runtime puts the task folder first on the path, imports `handler` (the file
-Zappa copies to the package's root), and on the first event calls `handler.lambda_handler`,
+Lambda's Python runtime puts the task folder first on the path, imports the module of the
+function's handler (`_HANDLER`: Thumbs' entry point, `app.entry.lambda_handler`; for a plain
+Zappa package, the `handler.py` Zappa copies to its root), and on the first event calls it,
 which builds Zappa's `LambdaHandler` (importing `wsgi`, so building the app) and serves the
 event. `DRIVER` does exactly that in a fresh process, timing each phase, and prints them.
 
@@ -42,10 +43,14 @@ def hello():
     return "<!doctype html><title>hello</title><p>hello"
 '''
 
+# What Lambda calls in each package: Thumbs' entry point; Zappa's own handler in the bare one.
+THUMBS_HANDLER = "app.entry.lambda_handler"
+ZAPPAS_HANDLER = "handler.lambda_handler"
+
 DRIVER = """
 import time
 started, cpu = time.perf_counter(), time.process_time()
-import json, sys
+import importlib, json, os, sys
 sys.path.insert(0, sys.argv[1])  # Lambda's /var/task
 snapstart = sys.argv[3:] == ["snapstart"]
 if snapstart:
@@ -73,9 +78,11 @@ def lap(name):
     phases[name], last = now - last, now
 
 
-import handler
+module, _, function = os.environ["_HANDLER"].rpartition(".")
+entry = getattr(importlib.import_module(module), function)
 lap("import_handler")
-handler.LambdaHandler()
+import zappa.handler
+zappa.handler.LambdaHandler()
 lap("build_handler")
 if snapstart:
     for f, a, k in reversed(hooks.before):
@@ -85,7 +92,7 @@ if snapstart:
     for f, a, k in hooks.after:
         f(*a, **k)
     lap("after_restore")
-result = handler.lambda_handler(json.loads(sys.argv[2]), Context())
+result = entry(json.loads(sys.argv[2]), Context())
 lap("first_response")
 print("@@", json.dumps({
     **phases,
@@ -102,9 +109,10 @@ def lay_out(package: Path, folder: Path, python: Path | str) -> tuple[Path, Path
     """Lay out Thumbs' unpacked `package` and the bare function beside it, in `folder`.
 
     The bare function's package is Thumbs' with its app swapped for `BARE_APP`: the same
-    libraries and hash-checked .pyc files (hard links, so the very same files), the same Zappa
-    handler and settings module, with APP_MODULE naming the bare app. Returns both task
-    folders; `package` must be a folder in `folder`, where the driver is written.
+    libraries and hash-checked .pyc files (hard links, so the very same files), the same
+    settings module, with APP_MODULE naming the bare app, and Zappa's handler at its root, as
+    `zappa package` puts it. Returns both task folders; `package` must be a folder in
+    `folder`, where the driver is written.
     """
     bare = folder / "bare"
     bare.mkdir()
@@ -118,11 +126,8 @@ def lay_out(package: Path, folder: Path, python: Path | str) -> tuple[Path, Path
         re.sub(r"^APP_MODULE=.*$", "APP_MODULE='hello'", settings, flags=re.M)
     )
     (bare / "hello.py").write_text(BARE_APP)
-    cache = bare / "__pycache__"
-    cache.mkdir()
-    for compiled in (package / "__pycache__").glob("handler.*.pyc"):
-        shutil.copy2(compiled, cache / compiled.name)
-    _compile(python, [bare / "hello.py", bare / "zappa_settings.py"])
+    shutil.copy2(package / "zappa" / "handler.py", bare / "handler.py")
+    _compile(python, [bare / "hello.py", bare / "zappa_settings.py", bare / "handler.py"])
     _compile(python, [package / "zappa_settings.py"])
     (folder / "bootstrap.py").write_text(DRIVER)
     return package, bare
@@ -160,7 +165,7 @@ def first_response(
     done = subprocess.run(
         command + (["snapstart"] if snapstart else []),
         cwd=task,
-        env={**env, "LAMBDA_TASK_ROOT": str(task)},
+        env=task_environment(task, env),
         capture_output=True,
         text=True,
     )
@@ -168,6 +173,12 @@ def first_response(
     if done.returncode or not lines:
         raise RuntimeError(f"{task.name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return json.loads(lines[-1])
+
+
+def task_environment(task: Path, env: dict) -> dict:
+    """Return `env` as Lambda's runtime completes it for `task`: its folder and its handler."""
+    handler = ZAPPAS_HANDLER if (task / "handler.py").exists() else THUMBS_HANDLER
+    return {**env, "LAMBDA_TASK_ROOT": str(task), "_HANDLER": handler}
 
 
 def import_times(python: Path | str, task: Path, event: dict, env: dict) -> dict[str, float]:
@@ -180,7 +191,7 @@ def import_times(python: Path | str, task: Path, event: dict, env: dict) -> dict
     done = subprocess.run(
         [str(python), "-X", "importtime", str(driver), str(task), json.dumps(event)],
         cwd=task,
-        env={**env, "LAMBDA_TASK_ROOT": str(task)},
+        env=task_environment(task, env),
         capture_output=True,
         text=True,
         check=True,

@@ -6,8 +6,10 @@ Lambda runs, and nothing else:
 - the app's files that git tracks (app/, templates/, static/, wsgi.py);
 - the packages of the lock `requirements.txt`, for Lambda's python3.12 on x86_64, with pip's
   hash checking, and Zappa's handler alone (`requirements/handler.txt`);
-- Zappa's `handler.py` at the root and the stage's `zappa_settings.py`, as `zappa package`
-  writes them;
+- the stage's `zappa_settings.py`, as `zappa package` writes it. Not the copy of Zappa's
+  `handler.py` that `zappa package` puts at the root: Lambda calls `app.entry.lambda_handler`
+  (the `lambda_handler` setting), which refuses the events the stage does not serve, and a
+  function still configured for Zappa's own handler fails to start rather than run them;
 - of botocore's service models, only those of the services the function calls, cut to the
   operations it calls (`FUNCTION_OPERATIONS`), without their documentation: the SDK is the
   tested one, at a fraction of its size, and each client it builds at a cold start reads a
@@ -224,7 +226,6 @@ def build(stage: str, out: Path, root: Path = ROOT, cache: Path | None = None) -
         target = staging / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, target)
-    shutil.copy2(staging / "zappa" / "handler.py", staging / "handler.py")
     (staging / "zappa_settings.py").write_text(settings_module(stage))
     _compile(staging)
     _zip(staging, out)

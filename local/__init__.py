@@ -84,6 +84,10 @@ def create_app():
         settings = start(Settings.from_env().replace(local_aws=True), Options.from_env())
     except EmbeddedAWSError as error:
         raise click.ClickException(str(error)) from error
+    # The development server's access line names each path: never a ticket or a share token.
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, logs.RedactedPaths) for f in werkzeug.filters):
+        werkzeug.addFilter(logs.RedactedPaths())
     if site:
         click.echo(welcome(f"http://{site[0]}:{site[1]}", settings.aws_endpoint_url))
     return app.create_app({"LOCAL_AWS": True, "AWS_ENDPOINT_URL": settings.aws_endpoint_url})
@@ -184,6 +188,8 @@ def _deliver_uploads(settings: Settings, options: Options) -> S3Events:
         worker or handle_s3_event,
         prefix=UPLOADS_PREFIX,
         queue_name=f"thumbs-{settings.stage}-events",
+        # Named after the function, as Zappa names the trigger it makes in AWS.
+        notification_id=settings.function_name,
         timeout_seconds=timeout,
         copies=options.local_event_copies,
         loss=options.local_event_loss,

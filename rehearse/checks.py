@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HANDLER = "handler.lambda_handler"  # Zappa's handler, at the package's root
+HANDLER = "app.entry.lambda_handler"  # the one entry point (Zappa's `lambda_handler` setting)
 ZAPPA_POLICY_NAME = "zappa-permissions"
 S3_STATEMENT_ID = "thumbs-uploads-bucket"  # the one S3 permission flask infra up leaves
 ASYNC_RETRIES = 2
@@ -109,12 +109,17 @@ def function_is_configured_as_the_stage(deployed: Deployed) -> list[str]:
 
 
 def package_is_built_for_the_stage(deployed: Deployed) -> list[str]:
-    """The package's Zappa settings name this stage: its handler routes by them."""
+    """The package's Zappa settings name this stage, and it holds the entry point's module."""
     with zipfile.ZipFile(deployed.package) as archive:
         baked = archive.read("zappa_settings.py").decode()
+        names = set(archive.namelist())
+    problems = []
     if f"API_STAGE={deployed.stage!r}" not in baked.splitlines():
-        return [f"{deployed.package.name} was built for another stage (zappa package STAGE)"]
-    return []
+        problems.append(f"{deployed.package.name} was built for another stage (zappa package)")
+    module = HANDLER.rsplit(".", 1)[0].replace(".", "/")
+    if not {f"{module}.py", f"{module}.pyc"} & names:
+        problems.append(f"{deployed.package.name} holds no {module}.py, the entry point")
+    return problems
 
 
 def reserved_concurrency_is_as_set(deployed: Deployed) -> list[str]:
@@ -308,6 +313,9 @@ def api_is_throttled(deployed: Deployed) -> list[str]:
     have = (method.get("throttlingRateLimit"), method.get("throttlingBurstLimit"))
     return [] if have == wanted else [f"the API is throttled to {have}, not {wanted}"]
 
+
+# What must hold right after each Zappa command, before `flask infra up` runs.
+RIGHT_AFTER_ZAPPA = (nobody_invokes_the_function_but_through_its_url,)
 
 # What a deployed stage must hold after `flask infra up` follows each deploy and update.
 DEPLOYED = (

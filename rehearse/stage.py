@@ -219,10 +219,15 @@ class StageRehearsal:
             self.endpoint,
             VIRTUAL_ENV=str(VENV312),
             PATH=f"{VENV312 / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            # Run from the checkout, as the README does, Zappa imports its callback from
+            # deploy/; from the rehearsal's folder it finds it on the path.
+            PYTHONPATH=str(ROOT),
         )
         line = [str(VENV312 / "bin" / "zappa"), command, self.stage, *args]
         output = self._run([*line, "-s", str(self.settings_file)], self.workdir, environment)
         self.report.check(f"zappa {command} logs no error", _errors(output))
+        # Before flask infra up may narrow anything: Zappa's own step leaves no window.
+        self.verify(f"right after zappa {command}", checks.RIGHT_AFTER_ZAPPA)
         return output
 
     def _run(self, command: list[str], cwd: Path, environment: dict) -> str:

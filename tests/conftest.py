@@ -19,7 +19,7 @@ from embedded_aws.moto_gaps import install, install_rest_api_deletion
 from embedded_aws.process import NotReady, running
 from local import LOCAL_COMMAND
 
-from deployed import deployed, deployed_direct  # noqa: F401  (the real Zappa handler on moto)
+from deployed import deployed, deployed_direct, function_log  # noqa: F401  (Zappa's handler)
 from support import BROWSER_ACCEPT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -38,9 +39,10 @@ class Deployed:
     settings: dict
     environment: dict
 
-    @staticmethod
-    def handler(event, context):
-        return zappa.handler.lambda_handler(event, context)
+    def handler(self, event, context):
+        """Call what Lambda calls: the function the stage's `lambda_handler` setting names."""
+        module, _, function = self.stage_config["lambda_handler"].rpartition(".")
+        return getattr(importlib.import_module(module), function)(event, context)
 
     def browser(self, **options) -> Browser:
         return Browser(self.handler, **options)
@@ -55,6 +57,35 @@ class Deployed:
         """Change the function's environment before its cold start (the fixture restores it)."""
         os.environ.update(variables)
         self.environment.update(variables)
+
+
+class FunctionLog:
+    """What the function writes and logs, as its CloudWatch log group would keep it."""
+
+    def __init__(self, capsys, caplog):
+        self._capsys, self._caplog = capsys, caplog
+
+    def lines(self) -> list[str]:
+        """Return every line written or logged since the last call, and forget them: stdout,
+        stderr (Lambda keeps both), and the records of loggers other than the app's (which
+        writes its own to stdout) at the stage's level."""
+        written = self._capsys.readouterr()
+        lines = (written.out + written.err).splitlines()
+        lines += [
+            f"{record.levelname}:{record.name}:{record.getMessage()}"
+            for record in self._caplog.records
+            if record.name != "app" and not record.name.startswith("app.")
+        ]
+        self._caplog.clear()
+        return [line for line in lines if line.strip()]
+
+
+@pytest.fixture
+def function_log(capsys, caplog) -> FunctionLog:
+    """Every line the function logs from now on, at INFO (the stages' `log_level`)."""
+    caplog.set_level(logging.INFO)
+    capsys.readouterr()
+    return FunctionLog(capsys, caplog)
 
 
 def reset_lambda() -> None:
@@ -86,7 +117,7 @@ def deploy_stage(stage: str, origin: str, monkeypatch, tmp_path):
     environment = {**lambda_environment(stage_config, f"thumbs-{stage}"), "SITE_ORIGIN": origin}
     os.environ.update(environment)
     settings = Settings.from_env()
-    deploy_function(settings)
+    deploy_function(settings, stage_config["lambda_handler"])
     infra.up(settings, log=lambda m: None)
     client("ssm", settings).put_parameter(
         Name=environment["SECRET_KEY_PARAMETER"], Value=SECRET, Type="SecureString"
@@ -100,7 +131,7 @@ def deploy_stage(stage: str, origin: str, monkeypatch, tmp_path):
     logging.getLogger().setLevel(root_level)
 
 
-def deploy_function(settings: Settings) -> None:
+def deploy_function(settings: Settings, handler: str) -> None:
     """Create the stage's function in moto, as zappa deploy would (moto runs nothing)."""
     import io
     import zipfile
@@ -111,12 +142,12 @@ def deploy_function(settings: Settings) -> None:
     )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+        archive.writestr("app/entry.py", "def lambda_handler(event, context): pass\n")
     client("lambda", settings).create_function(
         FunctionName=settings.function_name,
         Runtime="python3.12",
         Role=role,
-        Handler="handler.lambda_handler",
+        Handler=handler,
         Code={"ZipFile": code.getvalue()},
     )
 

@@ -23,11 +23,12 @@ FUNCTION_URL_HOST = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aw
 ACCOUNT = "123456789012"
 
 
-def zappa_cli(stage: str) -> ZappaCLI:
-    """Load zappa_settings.json for `stage` as `zappa package` does (no credentials)."""
+def zappa_cli(stage: str, load_credentials: bool = False) -> ZappaCLI:
+    """Load zappa_settings.json for `stage` as `zappa package` does (no credentials), or as
+    the other commands do (its clients then reach moto, inside `mock_aws`)."""
     cli = ZappaCLI()
     cli.api_stage = stage
-    cli.load_credentials = False
+    cli.load_credentials = load_credentials
     cli.load_settings(str(ROOT / "zappa_settings.json"))
     return cli
 
@@ -146,6 +147,22 @@ def url_event(
         },
         "body": base64.b64encode(body).decode() if body else None,
         "isBase64Encoded": bool(body),
+    }
+
+
+def scheduled_event(rule: str, account: str = ACCOUNT, region: str = "us-east-1") -> dict:
+    """Return what Zappa's scheduled rule `rule` sends the function (its input template)."""
+    return {
+        "time": "2026-11-27T09:16:00Z",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "region": region,
+        "detail": {},
+        "version": "0",
+        "resources": [f"arn:aws:events:{region}:{account}:rule/{rule}"],
+        "id": str(uuid.uuid4()),
+        "kwargs": {},
     }
 
 

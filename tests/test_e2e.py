@@ -1,14 +1,24 @@
 """The whole flow over real HTTP: the site, the embedded AWS with its gate, and the worker."""
 
+import html
 import io
+import os
 import re
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from PIL import Image
 
 from support import jpeg_bytes, upload_form
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.e2e
 
@@ -192,3 +202,62 @@ def test_a_link_fetched_after_its_presigned_lifetime_still_gives_the_image(live_
         assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).width > 0
         if name:
             assert name in image.headers["Content-Disposition"]
+
+
+@contextmanager
+def make_run():
+    """Run the site as `make run` does (`flask run`, FLASK_APP from .flaskenv: the embedded
+    AWS in the same process), on free ports; yield its URL and the lines it prints."""
+    environment = {
+        **{n: v for n, v in os.environ.items() if not n.startswith("FLASK_")},
+        "LOCAL_AWS_PORT": "0",
+        "RECONCILE_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "run", "--port", "0"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            printed.append(line)
+            if "Running on http://" in line:
+                started.set()
+        started.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        started.wait(120)  # a guard against a server that never starts, not a measure
+        running = [line for line in printed if "Running on http://" in line]
+        assert running, "".join(printed)
+        yield running[0].split("Running on ")[1].strip(), printed
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_make_runs_output_names_no_ticket_or_share_token():
+    with make_run() as (site, printed):
+        browser = requests.Session()
+        landed = upload(site, browser, "holiday.jpg", jpeg_bytes())
+        assert wait_until_finished(browser, landed.url)["status"] == "done"
+        page = browser.get(landed.url).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        share = re.search(r'<form method="post" action="([^"]+/share)"', page).group(1)
+        assert browser.post(site + share, data={"csrf_token": token}).status_code == 200
+        link = re.search(r'id="share-link"[^>]*value="([^"]+)"', browser.get(landed.url).text)
+        shared = requests.get(html.unescape(link.group(1)))
+        download = re.search(r'href="([^"]+/files/[^"]+)"', shared.text).group(1)
+        assert requests.get(site + html.unescape(download)).status_code == 200
+        output = "".join(printed)
+    ticket = urlsplit(landed.url).path.split("/")[2]
+    share_token = urlsplit(html.unescape(link.group(1))).path.split("/")[2]
+    assert "/jobs/<ticket>/status" in output and "/shared/<token>/files/" in output
+    assert ticket not in output and share_token not in output

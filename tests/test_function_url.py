@@ -1,13 +1,18 @@
 """The direct stage: the real Zappa handler fed a Lambda function URL's events (payload 2.0,
 cookies in their own list, no stage in the path), on moto."""
 
+import json
 import re
 
+import pytest
+
+from app.config import Settings
+from app.infra.permission import VIA_URL_ONLY
 from app.jobs import DONE, UPLOADED
 from embedded_aws.context import LambdaContext
 
 from deployed import post_to_s3
-from lambda_stage import FUNCTION_URL_HOST, site_urls
+from lambda_stage import FUNCTION_URL_HOST, ROOT, site_urls, zappa_cli
 from support import jpeg_bytes, s3_event, upload_form
 
 
@@ -108,3 +113,97 @@ def test_after_infra_up_nobody_may_invoke_the_function_but_through_its_url(deplo
     url = statements["FunctionURLAllowPublicAccess"]
     assert url["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
     assert not [p for p in infra.check(settings) if "invoke" in p]
+
+
+# Zappa 0.63 imports a callback from the working folder with importlib's load_module().
+ZAPPAS_CALLBACK_LOADER = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
+
+
+@pytest.fixture
+def zappa_on_moto(aws, monkeypatch):
+    """Zappa's command line for the direct stage, its function made on moto, as `zappa
+    deploy` has it just before it makes the function URL; and every resource policy the
+    function's statements went through."""
+    from deployed import deploy_function
+
+    monkeypatch.chdir(ROOT)  # where the README runs zappa, and Zappa finds its callback
+    cli = zappa_cli("direct", load_credentials=True)
+    settings = Settings(stage="direct")
+    deploy_function(settings, cli.stage_config["lambda_handler"])
+    lambda_ = cli.zappa.lambda_client
+    policies: list[list[dict]] = []
+
+    def watched(call):
+        def change(**arguments):
+            answer = call(**arguments)
+            policies.append(_statements(lambda_, "thumbs-direct"))
+            return answer
+
+        return change
+
+    monkeypatch.setattr(lambda_, "add_permission", watched(lambda_.add_permission))
+    monkeypatch.setattr(lambda_, "remove_permission", watched(lambda_.remove_permission))
+    return cli, lambda_.get_function(FunctionName="thumbs-direct")["Configuration"], policies
+
+
+def _statements(lambda_, name: str) -> list[dict]:
+    return json.loads(lambda_.get_policy(FunctionName=name)["Policy"])["Statement"]
+
+
+def _open_to_anyone(statements: list[dict]) -> list[str]:
+    return [
+        s["Sid"]
+        for s in statements
+        if s.get("Principal") == "*"
+        and s.get("Action") == "lambda:InvokeFunction"
+        and s.get("Condition") != VIA_URL_ONLY
+    ]
+
+
+@ZAPPAS_CALLBACK_LOADER
+def test_zappas_deploy_and_update_never_let_anyone_invoke_but_through_the_url(zappa_on_moto):
+    cli, function, policies = zappa_on_moto
+    cli.callback("settings")  # as every zappa command does, after loading the settings
+    cli.zappa.deploy_lambda_function_url(function["FunctionArn"], cli.function_url_config)
+    cli.zappa.update_function_url_policy(function["FunctionArn"], cli.function_url_config)
+    assert len(policies) == 2  # the update found both statements, and added none
+    assert not [sids for statements in policies if (sids := _open_to_anyone(statements))]
+    final = {s["Sid"]: s for s in policies[-1]}
+    assert final["FunctionURLAllowPublicAccessInvoke"]["Condition"] == VIA_URL_ONLY
+    assert final["FunctionURLAllowPublicAccess"]["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}
+    }
+
+
+def test_without_the_callback_zappas_deploy_opens_the_window(zappa_on_moto):
+    cli, function, policies = zappa_on_moto
+    cli.zappa.deploy_lambda_function_url(function["FunctionArn"], cli.function_url_config)
+    assert _open_to_anyone(policies[-1]) == ["FunctionURLAllowPublicAccessInvoke"]
+
+
+@ZAPPAS_CALLBACK_LOADER
+def test_an_update_with_the_callback_closes_a_window_an_older_deploy_left(zappa_on_moto):
+    cli, function, policies = zappa_on_moto
+    cli.zappa.deploy_lambda_function_url(function["FunctionArn"], cli.function_url_config)
+    cli.callback("settings")
+    cli.zappa.update_function_url_policy(function["FunctionArn"], cli.function_url_config)
+    assert _open_to_anyone(policies[-1]) == []
+    assert len(policies[-1]) == 2
+
+
+def test_the_callback_refuses_a_zappa_that_grants_the_url_some_other_way():
+    from deploy.zappa_callbacks import ZappaChanged, guard_function_url
+
+    class Cli:
+        zappa = object()
+
+    with pytest.raises(ZappaChanged, match="update_function_url_policy"):
+        guard_function_url(Cli())
+
+
+def test_the_callback_and_flask_infra_grant_the_url_alike():
+    from app.infra import permission
+    from deploy import zappa_callbacks
+
+    assert zappa_callbacks.VIA_URL_ONLY == permission.VIA_URL_ONLY
+    assert zappa_callbacks.INVOKE_ID == permission.URL_INVOKE_ID

@@ -101,6 +101,7 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
         "deploy, to keep the events it fails on",
         "created alarm thumbs-dev-failures",
         "created alarm thumbs-dev-slow-conversions",
+        "created alarm thumbs-dev-refused-events",
     ]
     assert stage.check() == ["function thumbs-dev is not deployed (zappa deploy)"]
     deploy_function(stage)
@@ -385,6 +386,7 @@ def test_check_reports_what_is_missing(stage):
         "function thumbs-dev is not deployed (zappa deploy)",
         "alarm thumbs-dev-failures is missing",
         "alarm thumbs-dev-slow-conversions is missing",
+        "alarm thumbs-dev-refused-events is missing",
     ]
 
 
@@ -449,7 +451,8 @@ def test_down_removes_every_object_version_the_buckets_the_table_and_the_queue(s
         "deleted table thumbs-dev-jobs",
         "deleted role thumbs-dev-ZappaLambdaExecutionRole",
         "deleted queue thumbs-dev-failed-events",
-        "deleted alarms thumbs-dev-failures, thumbs-dev-slow-conversions",
+        "deleted alarms thumbs-dev-failures, thumbs-dev-slow-conversions, "
+        "thumbs-dev-refused-events",
     ]
     assert s3.list_buckets()["Buckets"] == [] and dynamodb.list_tables()["TableNames"] == []
     infra.down(settings, stage_up.clients, log=said.append)
@@ -501,7 +504,7 @@ def test_the_cli_prints_the_policy_file_zappa_attaches(runner, stage_name, monke
     assert json.loads(printed.output) == on_disk
 
 
-def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(stage):
+def test_the_alarms_watch_failures_slow_conversions_and_refusals_and_notify_the_topic(stage):
     topic = "arn:aws:sns:us-east-1:123456789012:thumbs-alerts"
     stage.up(settings=stage.settings.replace(alarm_topic_arn=topic))
     found = {
@@ -519,7 +522,13 @@ def test_the_alarms_watch_failures_and_slow_conversions_and_notify_the_topic(sta
         "p95",
         5000.0,
     )
-    for alarm in (failures, slow):
+    refused = found["thumbs-dev-refused-events"]
+    assert (refused["MetricName"], refused["Statistic"], refused["Threshold"]) == (
+        "refused_events",
+        "Sum",
+        1.0,
+    )
+    for alarm in (failures, slow, refused):
         assert alarm["Dimensions"] == [{"Name": "stage", "Value": "dev"}]
         assert alarm["AlarmActions"] == [topic]
 
@@ -530,7 +539,7 @@ def test_the_documented_alarm_commands_make_the_alarms_infra_up_makes(stage):
     section = page[page.index("## Metrics and alarms") :]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
     commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
-    assert [c[:3] for c in commands] == [["aws", "cloudwatch", "put-metric-alarm"]] * 2
+    assert [c[:3] for c in commands] == [["aws", "cloudwatch", "put-metric-alarm"]] * 3
     documented = [_alarm_arguments(command[3:]) for command in commands]
     expected = [
         {

@@ -17,20 +17,12 @@ from rehearse.checks import policy_for_account
 
 from deployed import ROOT, upload_photo
 from iam_check import OWNED, Access, Recorder, allowing, arn_matches, unused_grants
-from lambda_stage import ACCOUNT, site_urls
+from lambda_stage import ACCOUNT, scheduled_event, site_urls
 from support import s3_event
 
 # The runtime writes the logs with the role; Lambda sends failed events to their queue with it.
 RUNTIME_ONLY = {"Logs", "FailedEvents"}
-SCHEDULED = {
-    "version": "0",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "resources": [
-        "arn:aws:events:us-east-1:123456789012:rule/thumbs-dev-app.reconciler.handle_schedule"
-    ],
-    "detail": {},
-}
+SCHEDULED = scheduled_event("thumbs-dev-app.reconciler.handle_schedule")
 
 
 @pytest.fixture

@@ -1,13 +1,22 @@
 """Logs are JSON lines with the job id and the visitor's owner tag (a keyed digest), never
 the visitor id, a ticket or a presigned link."""
 
+import html
 import json
+import logging
+import re
+import sys
+from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.exceptions import HTTPException
 
 from app import worker
+from app.jobs import JobStore
+from embedded_aws.context import LambdaContext
 
-from support import SCRIPT, jpeg_bytes, open_upload_page, put_upload, s3_event
+from deployed import upload_photo
+from support import SCRIPT, jpeg_bytes, open_upload_page, put_upload, raising, s3_event
 
 
 def lines(capsys) -> list[dict]:
@@ -120,3 +129,98 @@ def test_only_the_first_invocation_of_a_process_is_its_cold_start(capsys):
     first, second = [line for line in lines(capsys) if line["event"] == "probe"]
     assert (first["aws_request_id"], first["cold_start"]) == ("request-0", True)
     assert (second["aws_request_id"], second["cold_start"]) == ("request-1", False)
+
+
+def test_no_line_the_function_logs_holds_a_ticket_or_a_share_token(
+    deployed, function_log, monkeypatch
+):
+    """Every route that takes a ticket or a share token, through Lambda's entry point and
+    Zappa's handler, an error no handler takes included; then every line written or logged."""
+    browser = deployed.browser()
+    walk_every_route_with_a_secret_in_its_path(deployed, browser, monkeypatch)
+    lines = function_log.lines()
+    secrets = secrets_in_paths(browser)
+    requests = [line for line in lines if '"event": "request"' in line]
+    assert len(secrets) >= 4 and len(requests) == len(browser.log)  # one line each
+    assert not [line for line in lines if any(secret in line for secret in secrets)]
+    assert any('"event": "unhandled_error"' in line for line in lines)
+    # And the check would see it: Zappa's own access line names the path.
+    zappa_access = logging.getLogger("zappa.wsgi")
+    level, _ = zappa_access.level, zappa_access.setLevel(logging.INFO)
+    try:
+        browser.get("/dev/jobs/forged.ticket.value")
+    finally:
+        zappa_access.setLevel(level)
+    assert any("forged.ticket.value" in line for line in function_log.lines())
+
+
+def walk_every_route_with_a_secret_in_its_path(deployed, browser, monkeypatch) -> None:
+    """Upload, look, convert, download, share and open the shared link, try again, delete,
+    follow a forged link, and meet an error no handler takes."""
+    from app import web
+
+    _, landed, key = upload_photo(browser)
+    job_url = landed.header("Location")
+    browser.get(job_url)
+    size = deployed.s3().head_object(Bucket=deployed.settings.uploads_bucket, Key=key)
+    deployed.handler(
+        s3_event(deployed.settings.uploads_bucket, key, size["ContentLength"]),
+        LambdaContext("thumbs-dev"),
+    )
+    for rendition in browser.get(job_url + "/status").json()["renditions"]:
+        assert browser.get(rendition["download_url"]).status == 302
+    assert post_form(browser, job_url, "/share").status == 303
+    link = re.search(r'id="share-link"[^>]*value="([^"]+)"', browser.get(job_url).text).group(1)
+    shared = browser.get(urlsplit(link).path)
+    for download in re.findall(r'href="([^"]+/files/[^"]+)"', shared.text):
+        assert browser.get(html.unescape(download)).status == 302
+    assert post_form(browser, job_url, "/unshare").status == 303
+    assert browser.get(urlsplit(link).path).status == 404
+    _, crashed, crashed_key = upload_photo(browser, "crashes.jpg")
+    job_id, owner = crashed_key.split("/")[1:3]
+    jobs = JobStore(deployed.dynamodb(), deployed.settings.jobs_table)
+    for _ in range(deployed.settings.max_attempts):
+        jobs.claim(job_id, owner, crashed_key, "crashes.jpg", 0.0, deployed.settings.max_attempts)
+    assert post_form(browser, crashed.header("Location"), "/retry").status == 303
+    assert browser.get("/dev/jobs/forged.ticket.value/status").status == 404
+    with monkeypatch.context() as patched:
+        patched.setattr(web, "present", raising(RuntimeError("no handler takes this")))
+        assert browser.get(job_url + "/status", headers=SCRIPT).status == 500
+    assert post_form(browser, job_url, "/delete").status == 303
+    reached = {route_of(method, url) for method, url, _ in browser.log}
+    with_secret = {
+        rule.endpoint
+        for rule in sys.modules["wsgi"].app.url_map.iter_rules()
+        if "<ticket>" in rule.rule or "<token>" in rule.rule
+    }
+    assert with_secret <= reached, f"the walk misses {with_secret - reached}"
+
+
+def post_form(browser, page_url: str, action_ends: str):
+    """Submit the form of the page at `page_url` whose action ends with `action_ends`."""
+    page = browser.get(page_url).text
+    action = re.search(rf'<form method="post" action="([^"]+{action_ends})"', page).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return browser.request(
+        "POST",
+        html.unescape(action),
+        body=f"csrf_token={token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def route_of(method: str, url: str) -> str | None:
+    adapter = sys.modules["wsgi"].app.url_map.bind("localhost")
+    try:
+        return adapter.match(urlsplit(url).path.removeprefix("/dev") or "/", method=method)[0]
+    except HTTPException:
+        return None
+
+
+def secrets_in_paths(browser) -> set[str]:
+    """Return every ticket and share token the browser's requests carried in their paths."""
+    return {
+        secret
+        for _, url, _ in browser.log
+        for secret in re.findall(r"/(?:jobs|shared)/([^/?#]+)", urlsplit(url).path)
+    }

@@ -37,7 +37,6 @@ SHIPPED = {
     "templates",
     "static",
     "wsgi.py",
-    "handler.py",
     "zappa_settings.py",
     "__pycache__",
 }
@@ -77,20 +76,23 @@ BOTO3_AND_ITS_DEPENDENCIES = {
 }
 SECRET = "packaged-secret-key-0123456789-abcdefghijklmnop"
 
-# Lambda's bootstrap: /var/task first on the path, then `handler.lambda_handler(event, context)`.
+# Lambda's bootstrap: /var/task first on the path, then the function the settings' handler names
+# (`module.function`), called with (event, context).
 DRIVER = """
-import json, sys
+import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
 
 class Context:
     function_name = "thumbs-dev"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:thumbs-dev"
     aws_request_id = "00000000-0000-0000-0000-000000000000"
     def get_remaining_time_in_millis(self):
         return 60000
 
-import handler
+module, _, function = sys.argv[2].rpartition(".")
+handler = getattr(importlib.import_module(module), function)
 for line in sys.stdin:
-    result = handler.lambda_handler(json.loads(line), Context())
+    result = handler(json.loads(line), Context())
     print("@@", json.dumps({"result": result}), flush=True)
 import boto3
 print("@@", json.dumps({"modules": sorted(sys.modules), "boto3": boto3.__file__}), flush=True)
@@ -168,15 +170,20 @@ def test_the_package_is_small_enough_for_lambda(package):
 
 def test_the_package_holds_the_app_and_nothing_of_development(package):
     names = set(package.namelist())
+    handler_module = zappa_cli("dev").stage_config["lambda_handler"].rpartition(".")[0]
     assert {
-        "handler.py",
+        handler_module.replace(".", "/") + ".py",
         "zappa_settings.py",
         "wsgi.py",
         "app/__init__.py",
         "app/web.py",
         "app/worker.py",
+        "zappa/handler.py",
         "templates/base.html",
     } <= names
+    # Not Zappa's handler at the root, which serves whatever an event names: a function
+    # configured for it fails to start instead.
+    assert "handler.py" not in names
     assert {n for n in names if n.startswith("static/")} >= {
         f"static/{p.name}" for p in (ROOT / "static").iterdir() if p.is_file()
     }
@@ -262,7 +269,7 @@ def test_the_package_is_the_same_byte_for_byte_from_the_same_inputs(package, tmp
 def test_every_module_is_compiled_for_python_312_with_checked_hashes(package):
     names = package.namelist()
     assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
-    for source in ("wsgi.py", "app/web.py", "handler.py", "flask/app.py"):
+    for source in ("wsgi.py", "app/web.py", "app/entry.py", "flask/app.py"):
         folder, _, module = source.rpartition("/")
         cached = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.cpython-312.pyc"
         flags = int.from_bytes(package.read(cached)[4:8], "little")
@@ -348,6 +355,23 @@ def test_the_packaged_handler_converts_a_heic_with_the_packaged_decoder(
     assert not [m for m in modules["modules"] if m.startswith("pillow_heif")]
 
 
+def test_the_packaged_handler_refuses_zappas_commands_and_runs_nothing(
+    package, lambda_python, site_aws, tmp_path
+):
+    task, marker = tmp_path / "task", tmp_path / "ran"
+    package.extractall(task)
+    dev_stage_on(site_aws["endpoint"])
+    commands = [
+        {"raw_command": f"open({str(marker)!r}, 'w').close()"},
+        {"command": "app.cli.operator_app"},
+        {"Records": [{"s3": {"configurationId": "x:app.cli.operator_app"}}]},
+    ]
+    results, modules = run_in_lambda(lambda_python, task, commands, site_aws["endpoint"])
+    assert [result["statusCode"] for result in results] == [400, 400, 400]
+    assert not marker.exists()
+    assert not {"wsgi", "app.cli", "app.worker"} & set(modules["modules"])  # nothing built
+
+
 def dev_stage_on(endpoint: str) -> dict:
     """Create the dev stage's buckets, table and secret on the embedded AWS; its settings."""
     settings = Settings(stage="dev", aws_endpoint_url=endpoint)
@@ -376,7 +400,7 @@ def run_in_lambda(python: Path, task: Path, events: list, endpoint: str):
     driver = task.parent / "bootstrap.py"
     driver.write_text(DRIVER)
     done = run(
-        [str(python), str(driver), str(task)],
+        [str(python), str(driver), str(task), stage_config["lambda_handler"]],
         cwd=task,
         env=environment,
         input="".join(json.dumps(e) + "\n" for e in events),

@@ -88,7 +88,7 @@ def deployed(site_aws, tmp_path) -> checks.Deployed:
     package = tmp_path / f"thumbs-{stage}.zip"
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("zappa_settings.py", f"API_STAGE={stage!r}\n")
-        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+        archive.writestr("app/entry.py", "def lambda_handler(event, context): pass\n")
     arn = client("lambda").create_function(
         FunctionName=f"thumbs-{stage}",
         Runtime=config["runtime"],
@@ -219,6 +219,24 @@ BREAKAGES = {
         "failed_events_go_to_the_queue",
         "no on-failure destination",
     ),
+    "Zappa's own handler, which runs what an event names": (
+        lambda d: d.client("lambda").update_function_configuration(
+            FunctionName=d.function_name, Handler="handler.lambda_handler"
+        ),
+        "function_is_configured_as_the_stage",
+        "the function's Handler is 'handler.lambda_handler', not 'app.entry.lambda_handler'",
+    ),
+    "anyone may invoke it, not only through a function URL": (
+        lambda d: d.client("lambda").add_permission(
+            FunctionName=d.function_name,
+            StatementId="FunctionURLAllowPublicAccessInvoke",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        ),
+        "nobody_invokes_the_function_but_through_its_url",
+        "statement FunctionURLAllowPublicAccessInvoke lets anyone invoke it",
+        "resource_policy_does_not_grow",
+    ),
     "the schedule disabled": (
         lambda d: d.client("events").disable_rule(
             Name=f"{d.function_name}-app.reconciler.handle_schedule"
@@ -290,3 +308,14 @@ def test_the_way_in_is_checked_for_the_stage_s_kind(deployed):
         FunctionName=deployed.function_name, AuthType="NONE"
     )
     assert checks.site_is_served_by_its_rest_api_or_url(deployed) == []
+
+
+def test_a_package_without_the_entry_point_fails_its_check(deployed, tmp_path):
+    package = tmp_path / "old.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("zappa_settings.py", f"API_STAGE={deployed.stage!r}\n")
+        archive.writestr("handler.py", "def lambda_handler(event, context): pass\n")
+    deployed.package = package
+    assert checks.package_is_built_for_the_stage(deployed) == [
+        "old.zip holds no app/entry.py, the entry point"
+    ]

@@ -11,7 +11,7 @@ from app.services import client, current_settings
 from embedded_aws.context import LambdaContext
 
 from iam_check import Recorder
-from support import s3_event
+from support import jpeg_bytes, s3_event
 
 OLD, NEW, OTHER = ("old-key-" + "o" * 40, "new-key-" + "n" * 40, "other-key-" + "x" * 40)
 PARAMETER = "/thumbs/test/secret-key"
@@ -70,9 +70,10 @@ def test_the_secret_is_read_once_per_cold_start_not_per_request(deployed, monkey
     for _ in range(3):
         assert browser.get("/dev/").status == 200
     assert browser.get("/dev/healthz").status == 200
+    key, photo = "uploads/x/owner/y.jpg", jpeg_bytes()
+    deployed.s3().put_object(Bucket=deployed.settings.uploads_bucket, Key=key, Body=photo)
     deployed.handler(
-        s3_event(deployed.settings.uploads_bucket, "uploads/x/y.jpg", 1),
-        LambdaContext("thumbs-dev"),
+        s3_event(deployed.settings.uploads_bucket, key, len(photo)), LambdaContext("thumbs-dev")
     )
     reads = [a for a in recorder.accesses if a.action == "ssm:GetParameter"]
     assert len(reads) == 1, reads

@@ -224,3 +224,27 @@ def test_a_host_on_another_port_than_site_origins_gets_a_400(aws, origin, base_u
     _, fields = upload_form(response.get_data(as_text=True))
     redirect = dict(fields)["success_action_redirect"]
     assert redirect.startswith(origin.removesuffix(":443") + "/jobs/"), redirect
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("thumbs.example.org:443", 200),
+        ("THUMBS.example.org", 400),  # browsers send host names in lower case
+        ("thumbs.example.org:abc", 400),
+        ("thumbs.example.org:", 400),
+        ("thumbs.example.org:99999", 400),
+        ("thumbs.example.org:8443", 400),
+    ],
+)
+def test_a_host_header_is_judged_as_an_origin_never_with_a_500(aws, host, status):
+    site = create_app({"SECRET_KEY": "s" * 48, "SITE_ORIGIN": "https://thumbs.example.org"})
+    from app import infra
+    from app.services import current_settings
+
+    with site.app_context():
+        infra.up(current_settings(), log=lambda m: None)
+    response = site.test_client().get(
+        "/", base_url="https://thumbs.example.org", headers={"Host": host}
+    )
+    assert response.status_code == status, response.get_data(as_text=True)[:300]

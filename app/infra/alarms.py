@@ -1,5 +1,6 @@
 """The stage's alarms, on the metrics its log lines carry (Embedded Metric Format): too many
-failed jobs, and slow conversions. No log query runs for them, so none is billed."""
+failed jobs, slow conversions, and any event the function refused. No log query runs for
+them, so none is billed."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def alarms(settings: Settings) -> list[dict]:
             "ComparisonOperator": "GreaterThanThreshold",
             "EvaluationPeriods": 3,
             "DatapointsToAlarm": 3,
+        },
+        {
+            **common,
+            # Nothing the stage runs sends an event it refuses: one is someone trying.
+            "AlarmName": f"thumbs-{settings.stage}-refused-events",
+            "AlarmDescription": "The function refused an event it does not serve.",
+            "MetricName": "refused_events",
+            "Statistic": "Sum",
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 1,
         },
     ]
 

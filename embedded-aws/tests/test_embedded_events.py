@@ -45,6 +45,22 @@ def test_each_new_object_under_the_prefix_reaches_the_handler_once(aws):
     assert contexts[0].aws_request_id
 
 
+def test_each_record_names_the_notification_as_the_deployment_named_it(aws):
+    s3 = _bucket(aws, "events-named")
+    named = []
+
+    def handler(event, context):
+        named.extend(record["s3"]["configurationId"] for record in event["Records"])
+
+    events = S3Events(aws.endpoint, "events-named", handler, notification_id="thumbs-x").start()
+    try:
+        s3.put_object(Bucket="events-named", Key="a.jpg", Body=b"1")
+        events.settle()
+    finally:
+        events.stop()
+    assert named == ["thumbs-x"]
+
+
 def test_a_handler_that_keeps_failing_is_tried_three_times_then_kept(aws):
     s3 = _bucket(aws, "events-failing")
     sqs = client("sqs", aws.endpoint)

@@ -54,6 +54,7 @@ class S3Events:
         suffix: str = "",
         events: Iterable[str] = ("s3:ObjectCreated:*",),
         queue_name: str | None = None,
+        notification_id: str | None = None,
         credentials: dict[str, str] | None = None,
         timeout_seconds: float = 60,
         **pump_options,
@@ -61,6 +62,7 @@ class S3Events:
         self.endpoint, self.bucket, self.handler = endpoint, bucket, handler
         self.prefix, self.suffix, self.events = prefix, suffix, list(events)
         self.queue_name = queue_name or f"{bucket}-events"
+        self.notification_id = notification_id  # each record's configurationId (S3's Id)
         self.timeout_seconds = timeout_seconds
         self._credentials = credentials
         self._pump_options = pump_options
@@ -80,6 +82,8 @@ class S3Events:
         rules = [{"Name": "prefix", "Value": self.prefix}] if self.prefix else []
         rules += [{"Name": "suffix", "Value": self.suffix}] if self.suffix else []
         queue = {"QueueArn": arn["Attributes"]["QueueArn"], "Events": self.events}
+        if self.notification_id:
+            queue["Id"] = self.notification_id
         if rules:
             queue["Filter"] = {"Key": {"FilterRules": rules}}
         s3 = client("s3", self.endpoint, self._credentials)

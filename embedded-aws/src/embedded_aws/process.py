@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import queue
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+_ANNOUNCED = re.compile(r"ready on (http://[\w.-]+:\d+)")
 
 
 class NotReady(RuntimeError):
@@ -57,8 +60,10 @@ def _ready(lines: queue.Queue, seconds: float) -> str:
     """Return the endpoint announced in "embedded AWS ready on http://127.0.0.1:PORT"."""
     try:
         while (line := lines.get(timeout=seconds)) is not None:
-            if "ready on" in line:
-                return line.split("ready on", 1)[1].strip()
+            # print() writes the line and its newline apart: a log line of another thread may
+            # land between them, on the same line.
+            if announced := _ANNOUNCED.search(line):
+                return announced.group(1)
     except queue.Empty:
         raise NotReady(f"the embedded AWS did not say it was ready within {seconds} s") from None
     raise NotReady("the embedded AWS stopped before it was ready")
