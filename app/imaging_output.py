@@ -13,10 +13,10 @@ from PIL import Image
 
 OUTPUT_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 # Frames × width × height an animation may have and still move: the work a conversion may
-# start. Screen recordings, stickers and video clips cost 0.1 to 0.35 s a megapixel on the
-# bench's machine (bench/formats.py), 5 to 18 s here at this limit, under half of a 1 GB
-# Lambda's 60 s; a photo clip whose every frame is new, kept lossless, costs up to 0.6 s, and
-# the worker's deadline shows such a one by its first frame when it would not finish in time.
+# start. The kinds bench/formats.py measures cost 0.08 to 0.32 s a megapixel (the most for a
+# photo clip whose every frame is new, kept lossless): 4 to 16 s at this limit, 7 to 27 s of
+# a 1 GB Lambda, under half of its 60 s. The worker's deadline catches what a busier host
+# would not finish in time, and shows its first frame.
 MAX_ANIMATION_PIXELS = 50_000_000
 
 
