@@ -21,6 +21,7 @@ import html.parser
 import http.cookiejar
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -78,9 +79,17 @@ def say(message: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below the ephemeral range, where the system hands no port out by itself:
+    the restart reuses it, and no other program may take it while it lies in TIME_WAIT."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 8000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise FrontDoorShut("no free port below the ephemeral range")
 
 
 def time_wait(*ports: int) -> int:

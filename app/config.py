@@ -61,6 +61,9 @@ class Settings:
     jpeg_quality: int = 85
     background: str = "#ffffff"
     max_pixels: int = 100_000_000
+    # Frames × width × height an animation may have and still move (imaging_output.py says
+    # why this much); beyond it, its first frame is shown and the person is told.
+    max_animation_pixels: int = 50_000_000
     aws_max_attempts: int = 5
     # API Gateway's throttling of the stage (flask infra up sets it after zappa deploy): the
     # ceiling on what a flood of requests can cost.

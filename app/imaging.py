@@ -6,113 +6,100 @@ imaging_formats.py.
 
 from __future__ import annotations
 
-import io
 import logging
+import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from PIL import Image
 
+from . import imaging_animation as animation
 from .imaging_formats import (
-    DECODE_ERRORS,
     ImageRejected,
+    decode_errors,
+    format_name,
     identify,
     pillow_limit_as_refusal,
     shrinks_on_load,
 )
+from .imaging_output import OUTPUT_FORMATS, Encoding, Options, Rendition, encode, encoding
+from .imaging_pixels import REDUCING_GAP, finish, fit, orientation, oriented, resizable
 
-__all__ = ["ImageRejected", "Options", "Rendition", "Renditions", "make_renditions"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "ImageRejected",
+    "Options",
+    "Rendition",
+    "Renditions",
+    "make_renditions",
+]
 
-OUTPUT_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-# Box-reduce by whole factors while the shrink left for Lanczos stays above this. At 1.4 a
-# thumbnail is within 47 dB PSNR of a fair Lanczos on photos, and made twice as fast as at 2.0.
-REDUCING_GAP = 1.4
 STRIP_ROWS = 64  # rows premultiplied at a time when reducing an image with alpha
-TRANSPOSE = {  # EXIF orientation → the transposition that makes the image upright
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-@dataclass(frozen=True)
-class Options:
-    """How renditions are made; one set per deployment."""
-
-    # "auto": JPEG when opaque; WebP with alpha when transparent, plus a lossless PNG to download
-    output_format: str = "auto"
-    quality: int = 85
-    background: tuple[int, int, int] = (255, 255, 255)  # what transparency becomes in a JPEG
-    max_pixels: int = 100_000_000
-
-    def __post_init__(self):
-        if self.output_format not in ("auto", *OUTPUT_FORMATS):
-            raise ValueError(
-                f"output_format must be auto, jpeg, png or webp, not {self.output_format!r}"
-            )
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be between 1 and 100, not {self.quality}")
-        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
-            raise ValueError(
-                f"background must be three values from 0 to 255, not {self.background!r}"
-            )
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
-
-
-@dataclass(frozen=True)
-class Rendition:
-    name: str
-    width: int
-    height: int
-    content_type: str
-    data: bytes
-    shown: bool = True  # False: offered for download only, never shown in a page
-
-    @property
-    def extension(self) -> str:
-        return self.content_type.split("/")[1].replace("jpeg", "jpg")
+FLAT_FORMATS = ("PNG", "GIF")  # drawn more often than photographed: screenshots, logos
 
 
 class Renditions(list):
-    """The renditions of one upload, and what Pillow warned of while reading it."""
+    """The renditions of one upload, what Pillow warned of while reading it, and what the
+    person is told of them (an animation shown still, and why), if anything."""
 
-    def __init__(self, renditions=(), warnings: tuple[str, ...] = ()):
+    def __init__(self, renditions=(), warnings: tuple[str, ...] = (), note: str | None = None):
         super().__init__(renditions)
         self.warnings = warnings
+        self.note = note
 
 
-def make_renditions(data: bytes, specs, options: Options | None = None) -> Renditions:
-    """Decode `data` once and return one rendition per `(name, max_side)` spec, in order; with
-    the "auto" format, a transparent image also gets a lossless PNG of the largest size, last."""
+def make_renditions(
+    data: bytes, specs, options: Options | None = None, deadline: float = math.inf
+) -> Renditions:
+    """Decode `data` and return one rendition per `(name, max_side)` spec, in order; with the
+    "auto" format, a transparent image shrunk also gets a lossless PNG of the largest size, last.
+    An animation gives animated WebP renditions where the options allow it and they are done
+    by `deadline` (a `time.monotonic()` value), else its first frame and a note saying why."""
     options = options or Options()
     specs = _checked(specs)
     with _pillow_messages() as messages:
-        renditions = _convert(data, specs, options)
-    return Renditions(renditions, tuple(messages))
+        renditions, note = _convert(data, specs, options, deadline)
+    return Renditions(renditions, tuple(messages), note)
 
 
-def _convert(data: bytes, specs: list[tuple[str, int]], options: Options) -> list[Rendition]:
+def _convert(data: bytes, specs, options: Options, deadline: float) -> tuple[list, str | None]:
     source = identify(data)
     _check_size(source, options.max_pixels)
+    note = None
+    if animation.is_animation(source):
+        note = animation.held_still(source, options)
+        if note is None:
+            try:
+                return animation.render(source, specs, options, deadline), None
+            except animation.Unfinished as unfinished:
+                source, note = identify(data), unfinished.note
+    return _still(source, data, specs, options), note
+
+
+def _still(source: Image.Image, data: bytes, specs, options: Options) -> list[Rendition]:
+    """Decode the first frame once and make every rendition of it."""
     profile = source.info.get("icc_profile")
-    shrink_on_load = source.format in ("JPEG", "MPO") and shrinks_on_load(data)
+    kind = source.format
+    shrink_on_load = kind in ("JPEG", "MPO") and shrinks_on_load(data)
     image, box, full = _decode(source, max(side for _, side in specs), shrink_on_load)
     # Read after loading: a plugin that turns the image upright itself (Pillow's TIFF does)
     # removes the orientation from the EXIF it reports, so it is never applied twice.
-    orientation = _orientation(image)
-    image = _resizable(image)
-    sizes = {side: _fit(_oriented(full, orientation), side) for _, side in specs}
+    turn = orientation(image)
+    image = resizable(image)
+    flat = options.output_format in ("auto", "jpeg") and _flat(kind, image)
+    upright = oriented(full, turn)
+    sizes = {side: fit(upright, side) for _, side in specs}
     largest = max(sizes.values())
-    image = _shrink(image, _oriented(largest, orientation), box)
+    image = _shrink(image, oriented(largest, turn), box)
     source.close()  # the full-size pixels: freed before the encoders take their own memory
-    image = _finish(image, orientation, profile)
-    return _render(image, specs, sizes, options)
+    image = finish(image, turn, profile)
+    return _render(image, specs, sizes, upright, flat, options)
+
+
+def _flat(kind: str, image: Image.Image) -> bool:
+    """Whether the source is drawn rather than photographed: a PNG or GIF, or few colours (a
+    count that stops at the 257th colour, so a photo costs next to nothing)."""
+    return kind in FLAT_FORMATS or image.getcolors(256) is not None
 
 
 @contextmanager
@@ -165,40 +152,21 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
         )
 
 
-def _orientation(image: Image.Image) -> int:
-    try:
-        value = image.getexif().get(0x0112, 1)
-    except DECODE_ERRORS:
-        return 1  # damaged EXIF: the pixels are still good, shown as stored
-    return value if value in TRANSPOSE else 1
-
-
-def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    """Swap width and height when the orientation turns the image a quarter."""
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
-
-
-def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
-    """Return `size` scaled to fit a `side`×`side` square, never enlarged."""
-    width, height = size
-    scale = min(1.0, side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def _decode(source: Image.Image, side: int, shrink_on_load: bool):
     """Load the first frame, shrunk on load if asked to no less than a `side`×`side` rendition
     needs. Return it, the region of it that is the whole image, and the whole image's size."""
     full, box = source.size, None
     if shrink_on_load:
-        # _fit is the same whichever way the image is turned: no orientation is needed here.
-        drafted = source.draft(source.mode, _fit(source.size, side))
+        # fit is the same whichever way the image is turned: no orientation is needed here.
+        drafted = source.draft(source.mode, fit(source.size, side))
         box = drafted[1] if drafted else None
     try:
         with pillow_limit_as_refusal():
             source.load()
-    except DECODE_ERRORS as error:
+    except decode_errors(source) as error:
         raise ImageRejected(
-            "corrupt", f"This {source.format} file is damaged or incomplete and cannot be read."
+            "corrupt",
+            f"This {format_name(source)} file is damaged or incomplete and cannot be read.",
         ) from error
     if box is None:  # the size after loading, whatever a plugin did while loading
         full = source.size
@@ -229,107 +197,31 @@ def _reduce_in_strips(image: Image.Image, factor: int) -> Image.Image:
     return reduced
 
 
-def _resizable(image: Image.Image) -> Image.Image:
-    """Convert to a mode Pillow resamples well, keeping transparency, dropping metadata."""
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        # Keep the high byte of each sample: scaled to 8 bits, where convert("L") would clip.
-        image = Image.frombytes("L", image.size, image.tobytes("raw", "I;16B"), "raw", "L;16B")
-    elif "transparency" in image.info or mode in ("PA", "La", "RGBa"):
-        image = image.convert("LA" if mode in ("L", "La") else "RGBA")
-    elif mode in ("1", "P", "RGBX"):
-        image = image.convert("L" if mode == "1" else "RGB")
-    image.info = {}  # nothing of the source's metadata may reach an output
-    return image
-
-
-def _finish(image: Image.Image, orientation: int, profile: bytes | None) -> Image.Image:
-    """Make the resized image upright, 8-bit, and sRGB."""
-    if orientation in TRANSPOSE:
-        image = image.transpose(TRANSPOSE[orientation])
-    if image.mode in ("I", "F"):
-        image = _scaled_to_8bit(image)
-    if profile and image.mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        image = _to_srgb(image, profile)
-    if image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGB")
-    image.info = {}
-    return image
-
-
-def _scaled_to_8bit(image: Image.Image) -> Image.Image:
-    low, high = image.getextrema()
-    if image.mode == "F":
-        scale = 255.0 if 0.0 <= low and high <= 1.0 else 255.0 / max(high, 1e-12)
-    else:
-        scale = 1 / 256 if high <= 65535 else 1 / 2**24  # 16-bit or 32-bit samples
-    return image.point(lambda value: value * scale).convert("L")
-
-
-def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
-    """Convert through the embedded profile to sRGB; a profile that does not fit is ignored."""
-    from PIL import ImageCms  # only for images with a profile: it costs every cold start
-
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        if ImageCms.getProfileDescription(source).startswith("sRGB"):
-            return image
-        alpha = image.getchannel("A") if image.mode == "LA" else None
-        base = image.convert("L") if alpha else image
-        out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
-        converted = ImageCms.profileToProfile(
-            base, source, ImageCms.createProfile("sRGB"), outputMode=out_mode
-        )
-    except (ImageCms.PyCMSError, OSError):
-        return image  # as browsers do: an unusable profile is treated as sRGB
-    if alpha:
-        converted.putalpha(alpha)
-    return converted
-
-
-def _render(image: Image.Image, specs, sizes, options: Options) -> list[Rendition]:
-    """Encode each size, from the largest down, each resized from the one before."""
+def _render(image, specs, sizes, whole: tuple[int, int], flat: bool, options) -> list:
+    """Encode each size, from the largest down, each resized from the one before; a size that
+    is the `whole` image is kept losslessly."""
     if image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] == 255:
         image = image.convert(image.mode[:-1])  # an opaque alpha channel only costs bytes
     transparent = image.mode in ("LA", "RGBA")
-    output_format = options.output_format
-    if output_format == "auto":
-        output_format = "webp" if transparent else "jpeg"
-    if output_format == "jpeg" and transparent:
-        flat = Image.new("RGB", image.size, options.background)
-        flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
-        image = flat
+    if options.output_format == "jpeg" and transparent:
+        background = Image.new("RGB", image.size, options.background)
+        background.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+        image = background
+    largest, *smaller = sorted(set(sizes.values()), reverse=True)
     made, lossless = {}, None
-    for size in sorted(set(sizes.values()), reverse=True):
+    for size in (largest, *smaller):
         if image.size != size:
             image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-        made[size] = _encode(image, output_format, options.quality)
-        if options.output_format == "auto" and transparent and lossless is None:
-            lossless = _encode(image, "png", options.quality)
-    renditions = [
-        Rendition(name, *sizes[side], OUTPUT_FORMATS[output_format], made[sizes[side]])
-        for name, side in specs
-    ]
+        how = encoding(options, transparent, size == whole, flat)
+        made[size] = (how.content_type, encode(image, how, options.quality))
+        if size == largest and options.output_format == "auto" and transparent:
+            # A shrunk transparent image is shown as lossy WebP: offer a lossless PNG too.
+            png = Encoding("png", lossless=True)
+            lossless = None if how.lossless else encode(image, png, options.quality)
+    renditions = [Rendition(name, *sizes[side], *made[sizes[side]]) for name, side in specs]
     if lossless:  # named after the first spec of the largest side
         name, side = max(specs, key=lambda spec: spec[1])
         renditions.append(
             Rendition(f"{name}-lossless", *sizes[side], "image/png", lossless, shown=False)
         )
     return renditions
-
-
-def _encode(image: Image.Image, output_format: str, quality: int) -> bytes:
-    out = io.BytesIO()
-    if output_format == "jpeg":
-        image.save(out, "JPEG", quality=quality, optimize=True)
-    elif output_format == "webp":
-        # Imported by name: saving to a format whose plugin is not loaded makes Pillow load all
-        # of them (AVIF's brings libstdc++), a few MB of memory on every worker.
-        from PIL import WebPImagePlugin  # noqa: F401
-
-        if image.mode in ("L", "LA"):  # WebP encodes colour only
-            image = image.convert("RGBA" if image.mode == "LA" else "RGB")
-        image.save(out, "WEBP", quality=quality)  # its alpha is lossless: edges stay exact
-    else:
-        image.save(out, "PNG")
-    return out.getvalue()

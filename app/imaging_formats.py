@@ -15,8 +15,7 @@ from PIL import Image
 
 # The formats we read: Pillow's plugin for each, and how its files start. A plugin is imported
 # only for a file that starts like its own, because each import costs every cold start time
-# and memory. HEIC is not read: it needs libheif, a large native library with patent-encumbered
-# codecs; AVIF comes with Pillow.
+# and memory. AVIF comes with Pillow; HEIC is read by pi-heif (see _open_heic).
 PLUGINS = {
     "JPEG": ("JpegImagePlugin", (b"\xff\xd8\xff",)),
     "PNG": ("PngImagePlugin", (b"\x89PNG\r\n\x1a\n",)),
@@ -26,10 +25,15 @@ PLUGINS = {
     "TIFF": ("TiffImagePlugin", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
     "AVIF": ("AvifImagePlugin", ()),  # an ISO media file: "ftyp" at offset 4
 }
-FORMATS_HINT = "Upload a JPEG, PNG, GIF, WebP, BMP, TIFF or AVIF image."
+# What a person is told we read, in the order the upload page names them (a test keeps the
+# page's list the same).
+READABLE = ("JPEG", "PNG", "GIF", "WebP", "HEIC", "AVIF", "BMP", "TIFF")
+FORMATS_HINT = f"Upload a {', '.join(READABLE[:-1])} or {READABLE[-1]} image."
 JPEG_HINT = "Save the image as a standard 8-bit JPEG, or as a PNG, and upload it again."
 # Errors Pillow's format plugins raise on malformed headers and data.
 DECODE_ERRORS = (SyntaxError, OSError, ValueError, EOFError, IndexError, TypeError, struct.error)
+# libheif reports damaged data (an image larger than its header says, say) as RuntimeError.
+HEIC_DECODE_ERRORS = (*DECODE_ERRORS, RuntimeError)
 # Formats recognised only to name them in the refusal.
 SIGNATURES = (
     (b"%PDF", "PDF"),
@@ -43,6 +47,8 @@ SIGNATURES = (
 )
 HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 HEIF_BRANDS = HEVC_BRANDS | {b"mif1", b"msf1"}  # also containers of other codecs
+AVIF_BRANDS = {b"avif", b"avis"}
+FTYP_MAX = 1024  # bytes of an ftyp box read for its brands: real ones hold a handful
 # JPEG frame headers (SOFn markers). libjpeg decodes at 1/2, 1/4 or 1/8 scale only in the DCT
 # processes; a lossless (predictive) frame has no such shortcut, and Pillow reads 8 bits only.
 JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -74,6 +80,8 @@ def identify(data: bytes) -> Image.Image:
         )
     if data.startswith(b"\xff\xd8"):
         _check_jpeg_frame(data)
+    if is_heic(data):
+        return _open_heic(data)
     for name in _candidates(data):
         factory, accept = Image.OPEN[name]
         if accept(data[:16]) is not True:  # not this format, or its codec is missing
@@ -86,6 +94,22 @@ def identify(data: bytes) -> Image.Image:
         except DECODE_ERRORS as error:
             raise _damaged(name) from error
     raise ImageRejected("not_an_image", f"This file is not an image we can read. {FORMATS_HINT}")
+
+
+def is_heic(data: bytes) -> bool:
+    """Whether `data` is an ISO media file whose brands name HEVC: a HEIC image."""
+    brands = _brands(data)
+    return bool(brands & HEVC_BRANDS) and not brands & AVIF_BRANDS
+
+
+def decode_errors(image: Image.Image) -> tuple[type[Exception], ...]:
+    """Return the errors that mean `image`'s data is damaged, as its decoder raises them."""
+    return HEIC_DECODE_ERRORS if image.format == "HEIF" else DECODE_ERRORS
+
+
+def format_name(image: Image.Image) -> str:
+    """Return the name a person knows the image's format by."""
+    return "HEIC" if image.format == "HEIF" else image.format
 
 
 def shrinks_on_load(data: bytes) -> bool:
@@ -109,6 +133,30 @@ def _damaged(name: str) -> ImageRejected:
     return ImageRejected("corrupt", f"This {name} file is damaged and cannot be read.")
 
 
+def _open_heic(data: bytes) -> Image.Image:
+    """Read a HEIC's header with pi-heif's own class, whatever else registered a HEIF opener.
+
+    Imported here alone: libheif and libde265 would cost every other upload's cold start.
+    libheif turns the image as its irot and imir boxes say, and reports the turned size, so
+    the EXIF orientation that phones also write is left for the engine to ignore.
+    """
+    from pi_heif import HeifImageFile
+
+    try:
+        return HeifImageFile(io.BytesIO(data))
+    except HEIC_DECODE_ERRORS as error:
+        raise _damaged("HEIC") from error
+
+
+def _brands(data: bytes) -> set[bytes]:
+    """Return the major and compatible brands of an ISO media file's ftyp box, if it has one."""
+    if data[4:8] != b"ftyp":
+        return set()
+    size = int.from_bytes(data[:4], "big") or len(data)  # 0: the box runs to the file's end
+    end = min(size, len(data), FTYP_MAX)
+    return {data[8:12]} | {data[at : at + 4] for at in range(16, end - 3, 4)}
+
+
 def _candidates(data: bytes):
     for name, (module, starts) in PLUGINS.items():
         if data.startswith(starts) if starts else data[4:8] == b"ftyp":
@@ -121,12 +169,11 @@ def _unsupported_name(data: bytes) -> str | None:
     for signature, name in SIGNATURES:
         if data.startswith(signature):
             return name
-    if data[4:8] == b"ftyp":
-        brands = {data[i : i + 4] for i in range(8, min(len(data), 64), 4)}
-        if brands & {b"avif", b"avis"}:
-            return None if importlib.import_module("PIL.AvifImagePlugin").SUPPORTED else "AVIF"
-        if brands & HEIF_BRANDS:
-            return "HEIC" if brands & HEVC_BRANDS else "HEIF"
+    brands = _brands(data)
+    if brands & AVIF_BRANDS:
+        return None if importlib.import_module("PIL.AvifImagePlugin").SUPPORTED else "AVIF"
+    if brands & HEIF_BRANDS and not brands & HEVC_BRANDS:
+        return "HEIF"  # a HEIF of another codec (JPEG, uncompressed): libheif here reads HEVC
     head = data[:1024].lstrip().lower()
     if head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
         return "SVG"

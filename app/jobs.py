@@ -155,6 +155,7 @@ class Job:
     form_expires_at: float | None = None  # only for a job whose upload has not arrived
     source_kept_until: float | None = None  # when S3 deletes the upload, as the worker read it
     share_id: str | None = None  # set while its owner shares its images by a link
+    note: str | None = None  # what a done job's person is told of its images, if anything
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -380,16 +381,23 @@ class JobStore:
             is not None
         )
 
-    def finish(self, job_id: str, renditions: list[dict], now: float | None = None) -> bool:
-        """Mark a processing job done with its renditions; False if it was not processing."""
+    def finish(
+        self, job_id: str, renditions: list[dict], note: str | None = None, now: float | None = None
+    ) -> bool:
+        """Mark a processing job done with its renditions, and what its person is told of
+        them; False if it was not processing."""
         now = time.time() if now is None else now
+        values = {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING}
+        told = ""
+        if note:  # only a done job has one, and a done job never changes
+            told, values[":note"] = ", note = :note", note
         return (
             self._transition(
                 job_id,
-                "SET #status = :done, renditions = :renditions, finished_at = :now "
+                f"SET #status = :done, renditions = :renditions, finished_at = :now{told} "
                 "REMOVE deadline, last_error",
                 "#status = :processing",
-                {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING},
+                values,
             )
             is not None
         )

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 # Files one request may ask upload forms for (the page's script asks once for a batch).
 MAX_FILES = 10
 # The formats the upload page names: the engine's (a test keeps the two lists alike).
-FORMATS = ("JPEG", "PNG", "GIF", "WebP", "AVIF", "BMP", "TIFF")
+FORMATS = ("JPEG", "PNG", "GIF", "WebP", "HEIC", "AVIF", "BMP", "TIFF")
 HISTORY_PAGE_SIZE = 12
 # Links a shared page hands out live no longer than this, so Stop sharing takes effect on
 # every image and download within it (the owner's page says so).
@@ -119,6 +119,9 @@ def present(job: Job, ticket: str) -> dict:
         "title": look.title,
         "trouble": look.trouble,
         "message": message,
+        # What the images are not, that the person would expect them to be (an animation
+        # shown still), and why.
+        "note": job.note if status == DONE else None,
         "error_code": code,
         "filename": display_name(job.filename) if job.filename else None,
         "renditions": [],

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 # A claim outlives its invocation by this much, so no retry takes a job still converting.
 _DEADLINE_MARGIN = 1.0
+ANIMATION_SHARE = 0.5  # of the invocation's time left, the most an animation may take
 # The metrics a finished job's line carries (CloudWatch's Embedded Metric Format).
 DONE_METRICS = {"conversion_ms": "Milliseconds", "total_ms": "Milliseconds", "conversions": "Count"}
 FAILED_METRICS = {"failures": "Count"}
@@ -72,8 +73,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     source: Source | None = None
     try:
         source = services.storage.read_source(upload.key)
-        renditions, warnings = _convert(services, job_id, source.data)
-        finished = jobs.finish(job_id, renditions)
+        renditions, warnings, note = _convert(services, job_id, source.data, deadline)
+        finished = jobs.finish(job_id, renditions, note)
     except (imaging.ImageRejected, SourceGone) as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
         logs.event(
@@ -113,6 +114,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         return
     if warnings:
         fields["image_warnings"] = list(warnings)
+    if note:
+        fields["note"] = note
     logs.event(
         logger,
         "job_done",
@@ -128,8 +131,9 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     )
 
 
-def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], tuple[str, ...]]:
-    """Make and store the renditions; return what to record of them, and Pillow's warnings."""
+def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> tuple:
+    """Make and store the renditions by the claim's `deadline`; return what to record of
+    them, Pillow's warnings, and what the person is told of them."""
     settings, storage = services.settings, services.storage
     if len(data) > settings.max_upload_bytes:
         raise imaging.ImageRejected(
@@ -140,8 +144,14 @@ def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], 
         quality=settings.jpeg_quality,
         background=settings.background_rgb,
         max_pixels=settings.max_pixels,
+        max_animation_pixels=settings.max_animation_pixels,
     )
-    made = imaging.make_renditions(data, settings.rendition_specs, options)
+    # An animation may take half of what is left: its first frame, made and stored instead,
+    # fits in the rest, where a timeout would leave the job to be tried again to no end.
+    left = deadline - _DEADLINE_MARGIN - time.time()
+    made = imaging.make_renditions(
+        data, settings.rendition_specs, options, time.monotonic() + left * ANIMATION_SHARE
+    )
     stored = [
         {
             "name": rendition.name,
@@ -154,7 +164,7 @@ def _convert(services: Services, job_id: str, data: bytes) -> tuple[list[dict], 
         }
         for rendition in made
     ]
-    return stored, made.warnings
+    return stored, made.warnings, made.note
 
 
 def _not_claimed(services: Services, job_id: str) -> None:

@@ -7,7 +7,6 @@ the rounds. Writes bench/results.md and bench/imaging.png (with --quick, under b
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import shutil
@@ -17,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import corpus
+from bench import corpus, rounds_and_folder
 from bench.measure import MAGICK, METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +30,7 @@ TODAY_RGBA_PEAK_MIB = 84.2  # the engine's RGBA PNG thumb before WebP output (be
 
 def main(argv: list[str]) -> int:
     """Run the imaging benchmark and write its report and chart."""
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true", help="3 rounds, results under bench/out/")
-    parser.add_argument("--runs", type=int, help="rounds (default 5; 3 with --quick)")
-    args = parser.parse_args(argv)
-    runs = args.runs or (3 if args.quick else 5)
-    out = ROOT / "bench" / ("out" if args.quick else "")
-    out.mkdir(exist_ok=True)
+    runs, out = rounds_and_folder("python -m bench.imaging", argv)
     methods = list(METHODS) + ([MAGICK] if _magick_version() else [])
     samples = corpus.ensure()
     results = _run(samples, methods, runs)

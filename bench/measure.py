@@ -27,9 +27,16 @@ def engine_pair(alpha: bool):
     return _engine([("thumb", THUMB), ("preview", PREVIEW)])
 
 
-def _engine(specs):
+def engine_moving(alpha: bool):
+    return _engine([("thumb", THUMB), ("preview", PREVIEW)], still=False)
+
+
+def _engine(specs, still: bool = True):
     imaging = _load_engine()
-    return lambda data: [rendition.data for rendition in imaging.make_renditions(data, specs)]
+    # An animation's first frame, as every other method here makes it, unless asked to keep
+    # it moving (bench/formats.py measures that).
+    options = imaging.Options(max_animation_pixels=0) if still else imaging.Options()
+    return lambda data: [r.data for r in imaging.make_renditions(data, specs, options)]
 
 
 def _load_engine():
@@ -139,6 +146,7 @@ def floor(alpha: bool):
 METHODS = {
     "engine thumb": engine_thumb,
     "engine thumb+preview": engine_pair,
+    "engine thumb+preview, moving": engine_moving,
     "naive Pillow": naive,
     "pyvips thumb": pyvips_thumb,
     "pyvips thumb+preview": pyvips_pair,

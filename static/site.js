@@ -10,12 +10,28 @@
   var FIRST_PAUSE_MS = 1000;
   var MAX_PAUSE_MS = 30000;
   var PREVIEW_AFTER_MS = 250;
+  // What a file is when the browser names no type (Chromium names none for HEIC): its
+  // extension says, and S3 is told so. Without an extension, the worker reads its bytes.
+  var TYPES_BY_EXTENSION = {
+    heic: "image/heic", heif: "image/heif", hif: "image/heif", avif: "image/avif",
+    jpg: "image/jpeg", jpeg: "image/jpeg", jfif: "image/jpeg", png: "image/png",
+    apng: "image/apng", gif: "image/gif", webp: "image/webp", bmp: "image/bmp",
+    tif: "image/tiff", tiff: "image/tiff"
+  };
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
     if (text) node.textContent = text;
     return node;
+  }
+
+  // The type to send to S3, "" for a file that is not an image.
+  function imageType(file) {
+    if (file.type && file.type !== "application/octet-stream") return file.type;
+    var dot = file.name.lastIndexOf(".");
+    if (dot < 0) return "image/unknown";
+    return TYPES_BY_EXTENSION[file.name.slice(dot + 1).toLowerCase()] || "";
   }
 
   function capitalize(word) { return word.charAt(0).toUpperCase() + word.slice(1); }
@@ -68,7 +84,7 @@
   }
 
   // S3 answers a refused upload with XML; say what it means.
-  function s3Problem(xhr, maxMb) {
+  function s3Problem(xhr, maxMb, notImage) {
     if (xhr.status === 0) return "The upload was interrupted. Check your connection and try again.";
     var xml = new DOMParser().parseFromString(xhr.responseText || "", "application/xml");
     var code = (xml.querySelector("Code") || {}).textContent || "";
@@ -79,7 +95,7 @@
     if (code === "AccessDenied" && /expired/i.test(text)) {
       return "This upload form has expired. Reload the page and try again.";
     }
-    if (code === "AccessDenied" && /Content-Type/.test(text)) return "This file is not an image.";
+    if (code === "AccessDenied" && /Content-Type/.test(text)) return notImage;
     if (code === "SignatureDoesNotMatch" || code === "AccessDenied" || code === "InvalidAccessKeyId") {
       return "The upload was refused. Reload the page and try again.";
     }
@@ -87,12 +103,12 @@
   }
 
   // Send one file to S3; return {done: Promise, cancel: function}.
-  function sendToS3(upload, file, maxMb, onProgress) {
+  function sendToS3(upload, file, limits, onProgress) {
     var xhr = new XMLHttpRequest();
     var done = new Promise(function (resolve, reject) {
       var data = new FormData();
       Object.keys(upload.fields).forEach(function (name) {
-        data.append(name, name === "Content-Type" ? file.type || "image/unknown" : upload.fields[name]);
+        data.append(name, name === "Content-Type" ? imageType(file) : upload.fields[name]);
       });
       data.append("file", file);  // S3 ignores every field after the file
       xhr.open("POST", upload.url);
@@ -101,9 +117,11 @@
       });
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) resolve();
-        else reject(new Error(s3Problem(xhr, maxMb)));
+        else reject(new Error(s3Problem(xhr, limits.maxMb, limits.notImage)));
       });
-      xhr.addEventListener("error", function () { reject(new Error(s3Problem(xhr, maxMb))); });
+      xhr.addEventListener("error", function () {
+        reject(new Error(s3Problem(xhr, limits.maxMb, limits.notImage)));
+      });
       xhr.addEventListener("abort", function () {
         var error = new Error("Cancelled. Nothing was kept.");
         error.cancelled = true;
@@ -217,6 +235,7 @@
     var maxBytes = Number(form.dataset.maxBytes);
     var maxMb = form.dataset.maxMb;
     var maxFiles = Number(form.dataset.maxFiles);
+    var notImage = "This file is not an image we can read. Upload a " + form.dataset.formats + " image.";
     var first = JSON.parse(form.dataset.first);  // this page's own job, for the first file
     // A phone has no pointer to drop with: it is not offered one.
     var canDrop = window.matchMedia && window.matchMedia("(hover: hover) and (pointer: fine)").matches;
@@ -235,7 +254,7 @@
       if (file.size === 0) return "This file is empty.";
       // S3 keys stop at 1024 bytes, and the name is part of the key.
       if (new Blob([file.name]).size > 900) return "This file's name is too long. Rename it and try again.";
-      if (file.type && file.type.indexOf("image/") !== 0) return "This file is not an image.";
+      if (imageType(file).indexOf("image/") !== 0) return notImage;
       if (file.size > maxBytes) return "This file is larger than " + maxMb + " MB.";
       return "";
     }
@@ -348,7 +367,8 @@
       watch(upload.status_url, "processing", function (job, error) {
         if (!job) { row.status.textContent = error.status ? error.message : "Lost touch with the server; trying again…"; return; }
         row.item.className = "progress-item status-" + job.status + (job.finished ? "" : " working");
-        row.status.textContent = job.finished && job.status !== "done" ? job.title + ": " + job.message : job.message;
+        row.status.textContent = job.finished && job.status !== "done" ? job.title + ": " + job.message
+          : job.message + (job.note ? " " + job.note : "");
         if (!job.finished) return;
         var links = el("div", { "class": "links" });
         if (job.status === "done" && job.renditions.length) {
@@ -390,7 +410,8 @@
       uploadsFor(good.length).then(function (uploads) {
         good.forEach(function (file, index) {
           var row = rows[index];
-          var upload = sendToS3(uploads[index].upload, file, maxMb, function (percent) { row.bar.value = percent; });
+          var limits = { maxMb: maxMb, notImage: notImage };
+          var upload = sendToS3(uploads[index].upload, file, limits, function (percent) { row.bar.value = percent; });
           row.cancel.addEventListener("click", upload.cancel);
           upload.done.then(function () {
             row.bar.value = 100;
@@ -420,7 +441,7 @@
     // An image copied from another page or a screenshot tool: as if it were chosen.
     document.addEventListener("paste", function (event) {
       var files = Array.prototype.filter.call((event.clipboardData || {}).files || [], function (file) {
-        return file.type.indexOf("image/") === 0;
+        return imageType(file).indexOf("image/") === 0;
       });
       if (!files.length || sending > 0) return;
       event.preventDefault();

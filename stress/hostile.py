@@ -92,6 +92,8 @@ def _giant_icc() -> bytes:
 
 def cases() -> list[Case]:
     """Return the hostile uploads, at least thirty kinds."""
+    from .hostile_formats import cases as heic_and_animations
+
     photo = _save(Image.effect_noise((400, 300), 60).convert("RGB"), "JPEG")
     png = _save(Image.new("RGB", (64, 64), "purple"), "PNG")
     return [
@@ -238,6 +240,7 @@ def cases() -> list[Case]:
             "done",
             "image/png",
         ),
+        *heic_and_animations(),
     ]
 
 

@@ -87,6 +87,15 @@ def test_zappas_handler_serving_a_page_loads_neither_pillow_nor_moto(tmp_path, p
     assert "wsgi" in served["modules"]
 
 
+def test_the_worker_loads_no_heic_decoder_until_a_heic_arrives():
+    # libheif and libde265 are for HEIC alone (tests/test_heic.py converts each format).
+    served = serve(
+        "import json, sys, app.worker; print(json.dumps({'modules': sorted(sys.modules)}))"
+    )
+    assert "PIL" in served["modules"]
+    assert not [m for m in served["modules"] if "heif" in m.lower()]
+
+
 def test_the_first_page_does_not_import_the_cli_s_infrastructure():
     served = serve(SERVE_THROUGH_WSGI, "/")
     assert not {"app.infra", "app.iam", "app.worker", "app.reconciler"} & set(served["modules"])

@@ -64,3 +64,12 @@ def test_every_distribution_is_mit_licensed():
         if ".venv" in project.parts:
             continue
         assert re.search(r'^license = "MIT"$', project.read_text(), re.M), project
+
+
+def test_the_readme_names_as_many_packages_as_the_run_lock_pins():
+    import runpy
+
+    progress = runpy.run_path(str(ROOT / "requirements" / "progress.py"))
+    count = progress["locked"](ROOT / "requirements" / "run.txt")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"installs the {count} packages of `requirements/run.txt`" in readme

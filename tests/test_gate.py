@@ -5,7 +5,9 @@ Each test names the rule of AWS's documentation it follows: "POST Policy"
 (sigv4-HTTPPOSTConstructPolicy), "PostObject", and the Signature Version 4 pages.
 """
 
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -165,6 +167,36 @@ def test_every_value_of_a_comma_separated_content_type_must_pass(gate, post, val
         post["url"][len(ENDPOINT) :], data=body, content_type=content_type, base_url=ENDPOINT
     )
     assert response.status_code == (303 if accepted else 403)
+
+
+def types_the_page_sends() -> set[str]:
+    """Every Content-Type the upload page's script may send: a file's own type when the browser
+    names one, else the one its extension gives, else image/unknown."""
+    script = (Path(__file__).resolve().parent.parent / "static" / "site.js").read_text()
+    table = script[script.index("TYPES_BY_EXTENSION = {") : script.index("};")]
+    return set(re.findall(r'"(image/[a-z0-9.+-]+)"', table)) | {"image/unknown"}
+
+
+@pytest.mark.parametrize("value", sorted(types_the_page_sends()))
+def test_the_policy_admits_every_type_the_page_sends_for_a_file_the_browser_gave_none(
+    gate, post, value
+):
+    fields = [(n, v) for n, v in post["fields"].items() if n != "Content-Type"]
+    body, content_type = multipart([*fields, ("Content-Type", value)], ("IMG_0001.HEIC", b"x", ""))
+    response = gate.post(
+        post["url"][len(ENDPOINT) :], data=body, content_type=content_type, base_url=ENDPOINT
+    )
+    assert response.status_code == 303
+
+
+def test_the_page_names_a_type_for_heic_and_the_policy_refuses_an_empty_one(gate, post):
+    assert {"image/heic", "image/heif"} <= types_the_page_sends()
+    fields = [(n, v) for n, v in post["fields"].items() if n != "Content-Type"]
+    body, content_type = multipart([*fields, ("Content-Type", "")], ("IMG_0001.HEIC", b"x", ""))
+    response = gate.post(
+        post["url"][len(ENDPOINT) :], data=body, content_type=content_type, base_url=ENDPOINT
+    )
+    assert response.status_code == 403
 
 
 def test_a_comma_elsewhere_is_part_of_the_value(gate, post, services):

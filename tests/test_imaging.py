@@ -246,9 +246,9 @@ def test_transparency_is_flattened_onto_the_background_in_jpeg(background):
 
 
 def test_auto_picks_jpeg_for_an_opaque_image_even_with_an_alpha_channel():
-    image = only(encode(Image.new("RGBA", (40, 20), (*BLUE, 255)), "PNG"))
+    image = only(encode(Image.new("RGBA", (400, 200), (*BLUE, 255)), "PNG"))
     assert image.format == "JPEG"
-    assert close(image.getpixel((20, 10)), BLUE, 6)
+    assert close(image.getpixel((128, 64)), BLUE, 6)
 
 
 @pytest.mark.parametrize("options", [PNG_OUT, WEBP_OUT], ids=["png", "webp"])
@@ -378,7 +378,8 @@ def truncated_jpeg() -> bytes:
         ),
         (b"<svg xmlns='http://www.w3.org/2000/svg'><rect/></svg>", "unsupported_format", "SVG"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "unsupported_format", "PDF"),
-        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64, "unsupported_format", "HEIC"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64, "corrupt", "HEIC"),
+        (b"\0\0\0\x14ftypmif1\0\0\0\0mif1" + b"\0" * 64, "unsupported_format", "HEIF"),
         (b"8BPS\0\x01" + b"\0" * 64, "unsupported_format", "PSD"),
         (b"RIFF\x24\0\0\0WAVEfmt " + b"\0" * 64, "not_an_image", "not an image"),
     ],
@@ -391,7 +392,8 @@ def truncated_jpeg() -> bytes:
         "SVG",
         "bare SVG",
         "PDF",
-        "HEIC",
+        "HEIC header alone",
+        "HEIF of another codec",
         "PSD",
         "WAV",
     ],
@@ -565,7 +567,7 @@ def test_a_transparent_photo_becomes_webp_with_a_lossless_png_of_the_largest_siz
 
 
 def test_a_transparent_webp_keeps_the_edges_of_its_transparency():
-    renditions = make_renditions(transparent_photo((600, 400)), [("preview", 1024)])
+    renditions = make_renditions(transparent_photo((900, 600)), [("preview", 600)])
     [webp, png] = [decode(r.data) for r in renditions]
     assert webp.format == "WEBP" and webp.mode == "RGBA" and png.mode == "RGBA"
 
@@ -608,7 +610,7 @@ def test_an_opaque_photo_stays_jpeg_without_an_extra_rendition(source):
 
 def test_a_transparent_grey_image_becomes_webp_and_a_grey_lossless_png():
     source = Image.merge(
-        "LA", [Image.new("L", (40, 20), 90), Image.linear_gradient("L").resize((40, 20))]
+        "LA", [Image.new("L", (400, 200), 90), Image.linear_gradient("L").resize((400, 200))]
     )
     webp, png = make_renditions(encode(source, "PNG"), THUMB)
     assert (webp.content_type, png.name, png.content_type) == (
@@ -617,7 +619,7 @@ def test_a_transparent_grey_image_becomes_webp_and_a_grey_lossless_png():
         "image/png",
     )
     assert decode(png.data).mode == "LA"
-    assert close(decode(webp.data).getpixel((20, 17)), (90, 90, 90, 235), 12)
+    assert close(decode(webp.data).getpixel((128, 112)), (90, 90, 90, 224), 12)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF"])

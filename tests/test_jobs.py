@@ -82,6 +82,15 @@ def test_finished_jobs_never_change(jobs):
     assert stored.status == DONE and stored.renditions == [{"name": "thumb"}]
 
 
+def test_a_done_job_keeps_what_its_person_is_told_of_its_images(jobs):
+    claim(jobs)
+    assert jobs.finish("job", [{"name": "thumb"}], "Shown still, by its first frame.")
+    assert jobs.get("job").note == "Shown still, by its first frame."
+    claim(jobs, job_id="other")
+    assert jobs.finish("other", [{"name": "thumb"}])
+    assert jobs.get("other").note is None
+
+
 def test_a_failed_job_keeps_its_reason(jobs):
     claim(jobs)
     assert jobs.fail("job", "not_an_image", "This file is not an image.")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from app import infra
 from app.config import Settings
@@ -275,12 +276,24 @@ def test_every_module_is_compiled_for_python_312_with_checked_hashes(package):
         assert flags == 0b11, (source, flags)  # hash-based, checked against the source
 
 
-def test_the_package_holds_pillow_built_for_cp312_manylinux_x86_64(package):
+@pytest.mark.parametrize(
+    "distribution, extension", [("pillow", "PIL/_imaging"), ("pi_heif", "_pi_heif")]
+)
+def test_the_package_holds_native_code_built_for_cp312_manylinux_x86_64(
+    package, distribution, extension
+):
     names = package.namelist()
-    (wheel,) = [n for n in names if re.fullmatch(r"pillow-[\d.]+\.dist-info/WHEEL", n)]
+    (wheel,) = [n for n in names if re.fullmatch(rf"{distribution}-[\d.]+\.dist-info/WHEEL", n)]
     tags = re.findall(r"^Tag: (\S+)$", package.read(wheel).decode(), re.M)
     assert tags and all(re.fullmatch(r"cp312-cp312-manylinux\w*_x86_64", t) for t in tags), tags
-    assert "PIL/_imaging.cpython-312-x86_64-linux-gnu.so" in names
+    assert f"{extension}.cpython-312-x86_64-linux-gnu.so" in names
+
+
+def test_the_heic_decoder_ships_libheif_and_libde265_and_no_encoder(package):
+    names = package.namelist()
+    libraries = {n.split("/")[-1].split("-")[0] for n in names if n.startswith("pi_heif.libs/")}
+    assert libraries == {"libheif", "libde265"}  # LGPL decoders; no x265 encoder (GPL)
+    assert not [n for n in names if "x265" in n or n.startswith("pillow_heif")]
 
 
 def test_the_settings_module_in_the_package_is_the_dev_stage(package):
@@ -307,7 +320,7 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
     key = f"{prefix}photo.jpg"
     data = jpeg_bytes((1600, 1200))
     client("s3", settings).put_object(Bucket=settings.uploads_bucket, Key=key, Body=data)
-    run_in_lambda(
+    _, converting = run_in_lambda(
         lambda_python,
         task,
         [s3_event(settings.uploads_bucket, key, len(data))],
@@ -317,7 +330,29 @@ def test_the_packaged_handler_serves_the_page_and_converts_an_upload(
     assert job.status == DONE, job
     assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
     assert not {"moto", "pytest"} & {m.split(".")[0] for m in modules["modules"]}
+    assert "PIL" in converting["modules"]  # the worker converted in that process
+    assert not {"pi_heif", "_pi_heif"} & set(converting["modules"])  # a JPEG needs no libheif
     assert modules["boto3"].startswith(str(task))  # the package's SDK, not the runtime's
+
+
+def test_the_packaged_handler_converts_a_heic_with_the_packaged_decoder(
+    package, lambda_python, site_aws, tmp_path
+):
+    from tests.heic import heic
+
+    task = tmp_path / "task"
+    package.extractall(task)
+    settings = dev_stage_on(site_aws["endpoint"])
+    key = "uploads/heicjob00000001/owner-tag/IMG_0001.HEIC"
+    data = heic(Image.new("RGB", (1600, 1200), (200, 60, 40)))
+    client("s3", settings).put_object(Bucket=settings.uploads_bucket, Key=key, Body=data)
+    event = s3_event(settings.uploads_bucket, key, len(data))
+    _, modules = run_in_lambda(lambda_python, task, [event], site_aws["endpoint"])
+    job = JobStore(client("dynamodb", settings), settings.jobs_table).get("heicjob00000001")
+    assert job.status == DONE, job
+    assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 1024)}
+    assert {"pi_heif", "_pi_heif"} <= set(modules["modules"])
+    assert not [m for m in modules["modules"] if m.startswith("pillow_heif")]
 
 
 def test_the_packaged_handler_refuses_zappas_commands_and_runs_nothing(

@@ -236,9 +236,10 @@ def test_a_phone_gets_one_line_headers_compact_steps_and_no_drop(browser, live_s
     context.close()
 
 
-def test_the_upload_page_names_avif_among_the_formats(page):
+def test_the_upload_page_names_heic_and_avif_among_the_formats(page):
     page.goto("/")
-    assert "JPEG, PNG, GIF, WebP, AVIF, BMP or TIFF" in page.inner_text(".lead")
+    assert "JPEG, PNG, GIF, WebP, HEIC, AVIF, BMP or TIFF" in page.inner_text(".lead")
+    assert page.get_attribute("#file", "accept") == "image/*,.heic,.heif"
 
 
 def test_a_pasted_image_is_chosen_and_uploads(page):

@@ -21,6 +21,7 @@ TEST_TOOLS = {
     "pyvips",
     "matplotlib",
     "psutil",
+    "pillow-heif",
 }
 
 
@@ -86,6 +87,14 @@ def test_the_lambda_lock_holds_what_ships_and_nothing_for_deploying():
     assert {"flask", "flask-wtf", "pillow", "boto3", "botocore", "durationpy"} <= shipped
     assert not shipped & {"zappa", "troposphere", "pyyaml", "requests", "moto", "pip"}
     assert set(pins("requirements/handler.txt")) == {"zappa"}
+
+
+def test_heic_ships_its_decoder_alone_and_the_encoder_stays_with_the_tests():
+    # pi-heif bundles libheif and libde265 (LGPL), decoders only; pillow-heif adds x265.
+    for lock in ("requirements.txt", "requirements/run.txt"):
+        assert "pi-heif" in pins(lock) and "pillow-heif" not in pins(lock), lock
+    assert "pillow-heif" in pins("requirements/test.txt")
+    assert pins("requirements.txt")["pi-heif"] == pins("requirements/test.txt")["pi-heif"]
 
 
 def test_every_install_is_hash_checked_but_the_embedded_aws_distribution():

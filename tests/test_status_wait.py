@@ -5,7 +5,7 @@ import time
 import pytest
 
 from app import create_app, infra
-from app.imaging_formats import PLUGINS
+from app.imaging_formats import FORMATS_HINT, PLUGINS, READABLE
 from app.jobs import DONE, LOOKS, PROCESSING
 from app.services import current_settings, services_for
 from app.web import FORMATS
@@ -171,4 +171,7 @@ def test_a_page_hears_of_a_job_once_it_moved_on():
 
 
 def test_the_upload_page_names_the_formats_the_engine_reads():
-    assert {name.upper() for name in FORMATS} == set(PLUGINS)
+    assert FORMATS == READABLE
+    # Each of Pillow's plugins the engine opens, and HEIC, which pi-heif reads.
+    assert {name.upper() for name in FORMATS} == {*PLUGINS, "HEIC"}
+    assert FORMATS_HINT == "Upload a JPEG, PNG, GIF, WebP, HEIC, AVIF, BMP or TIFF image."

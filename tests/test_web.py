@@ -31,7 +31,7 @@ def arrive(services, form, filename="holiday.jpeg", data=b"x") -> str:
     return key
 
 
-def finish(services, form, filename="holiday.jpeg"):
+def finish(services, form, filename="holiday.jpeg", note=None):
     """Take a job through its upload and conversion, as the worker would."""
     key = arrive(services, form, filename)
     services.jobs.claim(form.job_id, form.owner, key, filename, time.time() + 60, 3)
@@ -47,6 +47,7 @@ def finish(services, form, filename="holiday.jpeg"):
                 "key": f"results/{form.job_id}/thumb.jpg",
             }
         ],
+        note,
     )
 
 
@@ -204,6 +205,23 @@ def test_a_done_job_links_to_its_renditions_with_download_names(client, services
     page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page
     assert 'alt="Thumb of holiday.jpeg"' in page
+
+
+def test_a_done_jobs_note_is_on_its_page_and_in_its_status(client, services):
+    form = open_upload_page(client)
+    note = "This animation is shown still, by its first frame: <it> has 900 frames."
+    finish(services, form, "dance.gif", note)
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert body["note"] == note and 'id="job-note"' in body["html"]
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    assert '<p class="note" id="job-note">' in page and "&lt;it&gt; has 900 frames" in page
+
+
+def test_a_done_job_without_a_note_shows_none(client, services):
+    form = open_upload_page(client)
+    finish(services, form)
+    assert client.get(f"/jobs/{form.ticket}/status").get_json()["note"] is None
+    assert 'id="job-note"' not in client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
 
 
 def test_a_hostile_filename_is_escaped_in_the_page(client, services):

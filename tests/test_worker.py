@@ -215,8 +215,8 @@ def test_renditions_written_for_a_job_deleted_while_converting_are_removed(
 
 def test_a_transparent_image_gets_a_webp_to_show_and_a_lossless_png_to_download(services, upload):
     out = io.BytesIO()
-    logo = Image.new("RGBA", (800, 400), (0, 0, 0, 0))
-    logo.paste((30, 120, 200, 255), (100, 100, 700, 300))
+    logo = Image.new("RGBA", (1600, 800), (0, 0, 0, 0))
+    logo.paste((30, 120, 200, 255), (200, 200, 1400, 600))
     logo.save(out, "PNG")
     job_id, key = upload(out.getvalue(), "logo.png")
     run(services, key)
@@ -225,6 +225,64 @@ def test_a_transparent_image_gets_a_webp_to_show_and_a_lossless_png_to_download(
     lossless = renditions["preview-lossless"]
     assert (lossless["content_type"], lossless["shown"]) == ("image/png", False)
     assert result(services, lossless["key"]).mode == "RGBA"
+
+
+def animated_gif(frames: int = 4, size=(300, 200)) -> bytes:
+    images = [Image.new("RGB", size, (60 * n, 100, 200)) for n in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=80, loop=0)
+    return out.getvalue()
+
+
+def test_an_animated_gif_becomes_animated_webp_renditions(services, upload):
+    job_id, key = upload(animated_gif(), "dance.gif")
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and job.note is None
+    for rendition in job.renditions:
+        assert rendition["content_type"] == "image/webp"
+        assert result(services, rendition["key"]).n_frames == 4
+
+
+def test_an_animation_beyond_the_limit_is_done_still_and_its_record_says_so(
+    services, upload, monkeypatch, capsys
+):
+    monkeypatch.setenv("MAX_ANIMATION_PIXELS", "100000")  # 4 frames of 300×200 are 240,000
+    job_id, key = upload(animated_gif(), "dance.gif")
+    capsys.readouterr()
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and "shown still, by its first frame" in job.note
+    assert "4 frames of 300×200" in job.note
+    assert result(services, job.renditions[0]["key"]).format == "JPEG"
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (done,) = [line for line in lines if line.get("event") == "job_done"]
+    assert done["note"] == job.note
+
+
+class NoTimeLeft:
+    """A Lambda context whose invocation has no time left."""
+
+    def get_remaining_time_in_millis(self):
+        return 0
+
+
+def test_an_animation_is_kept_moving_only_within_half_the_time_left(services, upload):
+    job_id, key = upload(animated_gif(), "dance.gif")
+    worker.handle_s3_event(s3_event(services.storage.uploads_bucket, key, 1000), NoTimeLeft())
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and "took longer than one image may take" in job.note
+    assert result(services, job.renditions[0]["key"]).format == "JPEG"
+
+
+def test_a_heic_from_a_phone_becomes_renditions(services, upload):
+    from tests import heic
+
+    job_id, key = upload(heic.heic(Image.new("RGB", (640, 480), (30, 140, 90))), "IMG_0001.HEIC")
+    run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == DONE
+    assert {(r["name"], r["width"]) for r in job.renditions} == {("thumb", 256), ("preview", 640)}
 
 
 def test_pillows_warnings_are_logged_once_with_the_job(services, upload, monkeypatch, capsys):

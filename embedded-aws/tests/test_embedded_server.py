@@ -3,9 +3,11 @@ an empty account, a taken port named, a port in TIME_WAIT free, moto's Lambda ga
 
 from __future__ import annotations
 
+import random
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -84,10 +86,22 @@ def test_a_port_another_program_listens_on_is_named():
             EmbeddedAWS(port).start()
 
 
+def unclaimed_port() -> int:
+    """A free port below the ephemeral range: no other program is handed it by the system
+    (for port 0, or as a connection's own port) the moment this test lets it go."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 8000), low), 200):
+        if port_is_free("127.0.0.1", port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def test_a_port_left_in_time_wait_by_a_stopped_server_is_free_again():
-    aws = EmbeddedAWS(0).start()
+    aws = EmbeddedAWS(unclaimed_port()).start()
     port = aws.port
-    client("s3", aws.endpoint).list_buckets()
+    s3 = client("s3", aws.endpoint)
+    s3.list_buckets()
+    s3.close()  # a client that keeps its connection open keeps the port busy, as it should
     aws.stop()
     assert port_is_free("127.0.0.1", port)
     again = EmbeddedAWS(port).start()
