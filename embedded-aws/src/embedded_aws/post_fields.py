@@ -47,27 +47,37 @@ ENCRYPTIONS = {"AES256", "aws:kms", "aws:kms:dsse"}
 STATUSES = {"200", "201", "204"}
 
 
-def check_values(fields: dict[str, str], file: bytes, bucket: BucketRules) -> dict[str, str]:
-    """Raise S3Refusal for a value S3 refuses; return the fields as S3 acts on them."""
-    if "acl" in fields:
-        _check_acl(fields["acl"], bucket)
-    storage = fields.get("x-amz-storage-class")
-    if storage is not None and storage not in STORAGE_CLASSES:
-        raise S3Refusal(
+# A field that takes one of a list of values, and how S3 refuses another.
+_ENUMERATED = {
+    "x-amz-storage-class": (
+        STORAGE_CLASSES,
+        lambda value: S3Refusal(
             400,
             "InvalidStorageClass",
             "The storage class you specified is not valid",
-            StorageClassRequested=storage,
-        )
-    encryption = fields.get("x-amz-server-side-encryption")
-    if encryption is not None and encryption not in ENCRYPTIONS:
-        raise S3Refusal(
+            StorageClassRequested=value,
+        ),
+    ),
+    "x-amz-server-side-encryption": (
+        ENCRYPTIONS,
+        lambda value: S3Refusal(
             400,
             "InvalidArgument",
             "The encryption method specified is not supported",
             ArgumentName="x-amz-server-side-encryption",
-            ArgumentValue=encryption,
-        )
+            ArgumentValue=value,
+        ),
+    ),
+}
+
+
+def check_values(fields: dict[str, str], file: bytes, bucket: BucketRules) -> dict[str, str]:
+    """Raise S3Refusal for a value S3 refuses; return the fields as S3 acts on them."""
+    if "acl" in fields:
+        _check_acl(fields["acl"], bucket)
+    for name, (allowed, refusal) in _ENUMERATED.items():
+        if name in fields and fields[name] not in allowed:
+            raise refusal(fields[name])
     if "content-md5" in fields:
         _check_md5(fields["content-md5"], file)
     if "tagging" in fields:
