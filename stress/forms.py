@@ -160,8 +160,9 @@ def _forged_authorization(cluster, s3, victim_job):
     now = datetime.now(UTC)
     headers = {
         "X-Amz-Date": now.strftime("%Y%m%dT%H%M%SZ"),
+        "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
         "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/{now:%Y%m%d}/us-east-1/s3/"
-        "aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+        "aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00",
     }
     target = action.replace(_bucket(cluster, "uploads"), _bucket(cluster, "results"))
     forged = [("key", f"results/{victim_job}/thumb.jpg"), ("Content-Type", "text/html")]

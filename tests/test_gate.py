@@ -283,8 +283,9 @@ def forged(now: datetime) -> dict[str, str]:
     """An Authorization header as an attacker writes one: well formed, signed by nobody."""
     return {
         "X-Amz-Date": now.strftime("%Y%m%dT%H%M%SZ"),
+        "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
         "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/{now:%Y%m%d}/us-east-1/s3/"
-        "aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+        "aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00",
     }
 
 

@@ -3,66 +3,44 @@
 Follows "Create a signed AWS API request" and "Authenticating Requests: Using Query
 Parameters (AWS Signature Version 4)" in AWS's documentation: the canonical request, the
 string to sign, the signing key, and S3's own rules (the path is signed as sent, the payload
-by its `x-amz-content-sha256`, a request at most 15 minutes from the server's clock).
+by its `x-amz-content-sha256`, a request at most 15 minutes from the server's clock, a link
+valid for at most seven days, every `x-amz-*` header and `host` signed, a credential scope
+naming the bucket's region).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import posixpath
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
-from xml.sax.saxutils import escape
+from urllib.parse import quote, unquote, unquote_to_bytes
 
-from werkzeug.wrappers import Response
+from .refusal import S3Refusal
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _TIME = "%Y%m%dT%H%M%SZ"
 _SKEW = timedelta(minutes=15)
+# "Authenticating Requests: Using Query Parameters": X-Amz-Expires is at most 604800 (seven
+# days), "because the signing key you use in signature calculation is valid for up to seven
+# days".
+MAX_EXPIRES = 604800
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your key and signing method."
 )
-# Services whose errors are XML in an <ErrorResponse> (the query protocol); the others JSON.
-_QUERY_PROTOCOL = {"sts", "iam", "cloudformation", "sns", "ec2", "elasticloadbalancing"}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class S3Refusal(Exception):
-    """What AWS answers when it refuses a request: S3's XML, or the service's own shape."""
-
-    def __init__(self, status: int, code: str, message: str, service: str = "s3", **extra: str):
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-        self.service = service
-
-    def response(self) -> Response:
-        request_id = uuid.uuid4().hex[:16].upper()
-        if self.service not in ("s3", ""):
-            return self._service_response(request_id)
-        parts = [f"<Code>{escape(self.code)}</Code>", f"<Message>{escape(self.message)}</Message>"]
-        parts += [f"<{name}>{escape(str(value))}</{name}>" for name, value in self.extra.items()]
-        parts.append(f"<RequestId>{request_id}</RequestId>")
-        body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(parts) + "</Error>"
-        return Response(body, status=self.status, content_type="application/xml")
-
-    def _service_response(self, request_id: str) -> Response:
-        if self.service in _QUERY_PROTOCOL:
-            body = (
-                f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(self.code)}</Code>"
-                f"<Message>{escape(self.message)}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-            )
-            return Response(body, status=self.status, content_type="text/xml")
-        body = json.dumps({"__type": self.code, "message": self.message})
-        response = Response(body, status=self.status, content_type="application/x-amz-json-1.0")
-        response.headers["x-amzn-ErrorType"] = self.code
-        response.headers["x-amzn-RequestId"] = request_id
-        return response
+_QUERY_PARAMETERS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Expires",
+)
+_BAD_CREDENTIAL = (
+    'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+)
 
 
 def sign(secret: str, date: str, region: str, service: str, string_to_sign: str) -> str:
@@ -73,25 +51,25 @@ def sign(secret: str, date: str, region: str, service: str, string_to_sign: str)
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def verify_signed_headers(request, body: bytes, credentials: dict[str, str], now: datetime) -> str:
-    """Raise S3Refusal unless `request`'s Authorization header signs it; return its service."""
-    header = request.headers.get("Authorization", "")
-    algorithm, _, rest = header.partition(" ")
-    if algorithm != ALGORITHM:
-        raise S3Refusal(400, "InvalidArgument", "Only AWS4-HMAC-SHA256 requests are accepted.")
-    try:
-        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
-        access_key, date, region, service, terminator = fields["Credential"].split("/")
-        signed = fields["SignedHeaders"].split(";")
-        signature = fields["Signature"]
-        stamp = request.headers["X-Amz-Date"]
-        signed_at = datetime.strptime(stamp, _TIME).replace(tzinfo=UTC)
-    except (KeyError, ValueError) as error:
+def verify_signed_headers(
+    request, body: bytes, credentials: dict[str, str], now: datetime, region_of
+) -> str:
+    """Raise S3Refusal unless `request`'s Authorization header signs it; return its service.
+
+    `region_of(service)` is the region the request must be signed for.
+    """
+    access_key, date, region, service, signed, signature, stamp = _authorization(request)
+    signed_at = datetime.strptime(stamp, _TIME).replace(tzinfo=UTC)
+    expected = region_of(service)
+    if region != expected:
         raise S3Refusal(
-            400, "AuthorizationHeaderMalformed", "The authorization header is malformed."
-        ) from error
-    if terminator != "aws4_request" or date != stamp[:8]:
-        raise S3Refusal(400, "AuthorizationHeaderMalformed", "The credential scope is wrong.")
+            400,
+            "AuthorizationHeaderMalformed",
+            f"The authorization header is malformed; the region '{region}' is wrong; "
+            f"expecting '{expected}'",
+            service,
+            Region=expected,
+        )
     if abs(now - signed_at) > _SKEW:
         raise S3Refusal(
             403,
@@ -100,7 +78,10 @@ def verify_signed_headers(request, body: bytes, credentials: dict[str, str], now
             service,
         )
     secret = _secret(credentials, access_key, service)
-    payload = request.headers.get("X-Amz-Content-Sha256") or hashlib.sha256(body).hexdigest()
+    payload = request.headers.get("X-Amz-Content-Sha256")
+    if service == "s3":
+        _check_s3_headers(request, signed, payload)
+    payload = payload or hashlib.sha256(body).hexdigest()
     if _HEX64.match(payload) and hashlib.sha256(body).hexdigest() != payload:
         raise S3Refusal(
             400,
@@ -114,35 +95,54 @@ def verify_signed_headers(request, body: bytes, credentials: dict[str, str], now
     return service
 
 
-def verify_presigned(request, credentials: dict[str, str], now: datetime) -> None:
-    """Raise S3Refusal unless `request` carries a valid, unexpired query signature."""
-    path, query = _raw_target(request)
-    args = {unquote(k): unquote(v) for k, v in query}
+def _authorization(request) -> tuple[str, str, str, str, list[str], str, str]:
+    """Return the Authorization header's access key, date, region, service, signed headers
+    and signature, and the request's X-Amz-Date; raise S3Refusal if S3 could not read them."""
+    header = request.headers.get("Authorization", "")
+    algorithm, _, rest = header.partition(" ")
+    if algorithm != ALGORITHM:
+        raise S3Refusal(400, "InvalidArgument", "Only AWS4-HMAC-SHA256 requests are accepted.")
     try:
-        access_key, date, region, service, _ = args["X-Amz-Credential"].split("/")
-        signed_at = datetime.strptime(args["X-Amz-Date"], _TIME).replace(tzinfo=UTC)
-        expires_at = signed_at + timedelta(seconds=int(args["X-Amz-Expires"]))
-        signed = args["X-Amz-SignedHeaders"].split(";")
+        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
+        access_key, date, region, service, terminator = fields["Credential"].split("/")
+        signed = fields["SignedHeaders"].split(";")
+        stamp = request.headers["X-Amz-Date"]
+        datetime.strptime(stamp, _TIME)
+        found = (access_key, date, region, service, signed, fields["Signature"], stamp)
     except (KeyError, ValueError) as error:
         raise S3Refusal(
-            400,
-            "AuthorizationQueryParametersError",
-            "Query-string authentication requires the X-Amz-Algorithm, "
-            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders "
-            "and X-Amz-Expires parameters.",
+            400, "AuthorizationHeaderMalformed", "The authorization header is malformed."
         ) from error
+    if terminator != "aws4_request" or date != stamp[:8]:
+        raise S3Refusal(400, "AuthorizationHeaderMalformed", "The credential scope is wrong.")
+    return found
+
+
+def verify_presigned(request, credentials: dict[str, str], now: datetime, region: str) -> None:
+    """Raise S3Refusal unless `request` carries a valid, unexpired S3 query signature."""
+    path, query = _raw_target(request)
+    args = {unquote(k.decode("latin-1")): unquote(v.decode("latin-1")) for k, v in query}
+    if not all(name in args for name in _QUERY_PARAMETERS):
+        raise _query_error(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters."
+        )
+    access_key, date, service = _presigned_scope(args["X-Amz-Credential"], region)
+    try:
+        signed_at = datetime.strptime(args["X-Amz-Date"], _TIME).replace(tzinfo=UTC)
+    except ValueError as error:
+        raise _query_error(
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
+        ) from error
+    expires = _expires(args["X-Amz-Expires"])
+    signed = args["X-Amz-SignedHeaders"].split(";")
+    _check_unsigned(request, signed, exempt={"x-amz-content-sha256"})
     secret = _secret(credentials, access_key, service)
-    unsigned = [(k, v) for k, v in query if unquote(k) != "X-Amz-Signature"]
+    unsigned = [(k, v) for k, v in query if k != b"X-Amz-Signature"]
     canonical = _canonical_request(request, service, path, unsigned, signed, "UNSIGNED-PAYLOAD")
-    _check(
-        secret,
-        date,
-        region,
-        service,
-        args["X-Amz-Date"],
-        canonical,
-        args.get("X-Amz-Signature", ""),
-    )
+    _check(secret, date, region, service, args["X-Amz-Date"], canonical, args["X-Amz-Signature"])
+    expires_at = signed_at + timedelta(seconds=expires)
     if now > expires_at:
         raise S3Refusal(
             403,
@@ -153,6 +153,76 @@ def verify_presigned(request, credentials: dict[str, str], now: datetime) -> Non
                 "Expires": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "ServerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
+        )
+
+
+def _query_error(message: str, **extra: str) -> S3Refusal:
+    return S3Refusal(400, "AuthorizationQueryParametersError", message, **extra)
+
+
+def _presigned_scope(credential: str, region: str) -> tuple[str, str, str]:
+    """Return the access key, date and service of a link's credential, as S3 reads it."""
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not re.fullmatch(r"\d{8}", parts[1]):
+        raise _query_error("Error parsing the X-Amz-Credential parameter; " + _BAD_CREDENTIAL)
+    access_key, date, scope_region, service, _ = parts
+    if scope_region != region:
+        raise _query_error(
+            f"Error parsing the X-Amz-Credential parameter; the region '{scope_region}' is "
+            f"wrong; expecting '{region}'",
+            Region=region,
+        )
+    if service != "s3":
+        raise _query_error(
+            f'Error parsing the X-Amz-Credential parameter; incorrect service "{service}". '
+            'This endpoint belongs to "s3".'
+        )
+    return access_key, date, service
+
+
+def _expires(value: str) -> int:
+    """Return X-Amz-Expires in seconds; raise S3Refusal as S3 does for a bad one."""
+    if not re.fullmatch(r"-?\d+", value):
+        raise _query_error("X-Amz-Expires should be a number")
+    seconds = int(value)
+    if seconds < 0:
+        raise _query_error("X-Amz-Expires must be non-negative")
+    if seconds > MAX_EXPIRES:
+        raise _query_error(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+            f"X-Amz-Expires must be less than {MAX_EXPIRES} seconds"
+        )
+    return seconds
+
+
+def _check_s3_headers(request, signed: list[str], payload: str | None) -> None:
+    """S3's own rules for a signed request: the payload's hash is sent, and signed, with
+    every other `x-amz-*` header and `host`."""
+    if payload is None:
+        raise S3Refusal(
+            400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
+        )
+    if "x-amz-content-sha256" not in signed:
+        raise S3Refusal(
+            400, "InvalidRequest", "header 'x-amz-content-sha256' must be included in signature"
+        )
+    _check_unsigned(request, signed, exempt=set())
+
+
+def _check_unsigned(request, signed: list[str], exempt: set[str]) -> None:
+    """Refuse a request whose `host` or `x-amz-*` headers are not all signed, as S3 does."""
+    present = [name.lower() for name in request.headers.keys()]
+    missing = [
+        name
+        for name in dict.fromkeys(present)
+        if (name == "host" or name.startswith("x-amz-")) and name not in set(signed) | exempt
+    ]
+    if missing:
+        raise S3Refusal(
+            403,
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            HeadersNotSigned=", ".join(missing),
         )
 
 
@@ -176,29 +246,32 @@ def _check(secret, date, region, service, stamp, canonical: str, signature: str)
         raise S3Refusal(403, code, _MISMATCH, service)
 
 
-def _raw_target(request) -> tuple[str, list[tuple[str, str]]]:
-    """Return the path as sent and the query's pairs, still percent-encoded."""
+def _raw_target(request) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Return the path as sent and the query's pairs, as bytes, still percent-encoded."""
     environ = request.environ
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not raw:
-        raw = quote(environ.get("PATH_INFO", "/"))
+        raw = quote(environ.get("PATH_INFO", "/"), safe="/~!$&'()*+,;=:@")
         if environ.get("QUERY_STRING"):
             raw += "?" + environ["QUERY_STRING"]
-    path, _, query = raw.partition("?")
-    pairs = [pair.partition("=")[::2] for pair in query.split("&") if pair]
+    # A WSGI server hands the request line over as latin-1 (PEP 3333): these are its bytes.
+    target = raw.encode("latin-1", "replace")
+    if environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug/"):
+        # werkzeug's server encodes that latin-1 text as UTF-8 once more: undo it.
+        target = target.decode("utf-8", "replace").encode("latin-1", "replace")
+    path, _, query = target.partition(b"?")
+    pairs = [pair.partition(b"=")[::2] for pair in query.split(b"&") if pair]
     return path, pairs
 
 
-def _canonical_request(request, service, path, query, signed, payload) -> str:
+def _canonical_request(request, service, path: bytes, query, signed, payload) -> str:
     if service == "s3":
-        uri = path  # S3 signs the path as sent: no normalizing, no second encoding
+        uri = path.decode("latin-1")  # S3 signs the path as sent: no normalizing, no encoding
     else:
-        normalized = posixpath.normpath(unquote(path)) if path not in ("", "/") else "/"
-        uri = quote(quote(normalized, safe="/~"), safe="/~")
-        if path.endswith("/") and normalized != "/":
-            uri += "/"
+        uri = quote(_remove_dot_segments(path), safe="/~")
     encoded = sorted(
-        (quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")) for k, v in query
+        (quote(unquote_to_bytes(k), safe="-_.~"), quote(unquote_to_bytes(v), safe="-_.~"))
+        for k, v in query
     )
     headers = "".join(f"{name}:{_header(request, name)}\n" for name in signed)
     return "\n".join(
@@ -213,6 +286,21 @@ def _canonical_request(request, service, path, query, signed, payload) -> str:
     )
 
 
+def _remove_dot_segments(path: bytes) -> bytes:
+    """Normalize a path as RFC 3986 does, and drop empty segments, for services but S3."""
+    kept: list[bytes] = []
+    for segment in path.split(b"/"):
+        if segment == b"..":
+            if kept:
+                kept.pop()
+        elif segment not in (b"", b"."):
+            kept.append(segment)
+    trailing = b"/" if path.endswith(b"/") and kept else b""
+    return b"/" + b"/".join(kept) + trailing
+
+
 def _header(request, name: str) -> str:
+    """A header's canonical value: its values (joined with commas by the server, in order),
+    trimmed, with runs of spaces made one."""
     value = request.headers.get(name, "")
     return " ".join(value.split())
