@@ -109,6 +109,7 @@ class EmbeddedAWS:
         self.credentials = dict(credentials or CREDENTIALS)
         self.faults, self.middleware = faults, list(middleware)
         self._server = None
+        self._serving: threading.Thread | None = None
         self.invocations: Invocations | None = None
 
     @property
@@ -132,9 +133,10 @@ class EmbeddedAWS:
             self.host, self.port, self.app(), threaded=True, request_handler=_quiet_handler()
         )
         self.port = self._server.server_port  # the one the system chose, when asked for 0
-        threading.Thread(
+        self._serving = threading.Thread(
             target=self._server.serve_forever, name="embedded-aws", daemon=True
-        ).start()
+        )
+        self._serving.start()
         return self
 
     def start_or_reuse(self) -> bool:
@@ -171,10 +173,17 @@ class EmbeddedAWS:
         moto_api_backend.reset()
 
     def stop(self) -> None:
+        """Stop serving and let the port go: when this returns, the port is free again.
+
+        Werkzeug's serve_forever closes the listening socket itself, after it tells
+        shutdown() that it stopped. Closing it here too returns at once while that thread may
+        still be inside close(): the port would listen a moment longer. So wait for the thread.
+        """
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            self._server = None
+            self._serving.join()
+            self._server = self._serving = None
 
 
 def _quiet_handler():
