@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from werkzeug.serving import make_server
 
 from .bucket_owner import BucketOwnerCheck
+from .counter import Counter
 from .gate import S3Gate
 from .invocations import Invocations
 from .moto_gaps import MotoGaps, install
@@ -110,6 +111,7 @@ class EmbeddedAWS:
         self.faults, self.middleware = faults, list(middleware)
         self._server = None
         self.invocations: Invocations | None = None
+        self.counter: Counter | None = None
 
     @property
     def endpoint(self) -> str:
@@ -145,7 +147,8 @@ class EmbeddedAWS:
         return True
 
     def app(self):
-        """Return the WSGI app: moto, its gaps filled, invocations, the gate, and the rest."""
+        """Return the WSGI app: moto, its gaps filled, invocations, the gate, the rest, and
+        the request counter around them all."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         install()
@@ -158,7 +161,9 @@ class EmbeddedAWS:
             app = Faults(app)
         for wrap in self.middleware:
             app = wrap(app)
-        return _Marker(app)
+        # Outermost: a refused request is billed too (S3 bills a 403 as any request).
+        self.counter = Counter(app)
+        return _Marker(self.counter)
 
     @staticmethod
     def reset() -> None:
