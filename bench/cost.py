@@ -33,6 +33,7 @@ STAGE = "bench"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 KEPT = (10, 10_000)
 LOST_UPLOADS = 10
+REPEATS = 5
 RUNS_A_MONTH = 30 * 24 * 3600 / 120  # the reconciler, every 2 minutes
 CONVERSIONS_A_MONTH = 30 * 24 * 3600  # its fixed cost is shared out at 1 conversion a second
 
@@ -82,9 +83,13 @@ def run_flows(endpoint: str, data: bytes) -> dict:
     bills = {}
     visitor = flows.Browser(app)
     bills["first visit"], _ = measure(meters, flows.one_photo, visitor, data)
-    bills["returning visitor, one photo, one download"], job = measure(
-        meters, flows.one_photo, visitor, data
+    # The flow the bill is for: its median of a few runs by duration, as a shared machine's
+    # load makes one run's seconds wander.
+    runs = sorted(
+        (measure(meters, flows.one_photo, visitor, data) for _ in range(REPEATS)),
+        key=lambda run: sum(t.get("seconds", 0) for t in run[0].function.values()),
     )
+    bills["returning visitor, one photo, one download"], job = runs[len(runs) // 2]
     bills["three files at once"], _ = measure(meters, flows.several, visitor, data)
     job_url = job["status_url"].removesuffix("/status")
     stranger = flows.Browser(app)
@@ -245,12 +250,15 @@ def lost_events(endpoint: str, data: bytes) -> tuple[list[float], flows.Bill]:
     seconds, total = [], flows.Bill()
     for _ in range(LOST_UPLOADS):
         meters.reset()
+        before = browser.s3_bytes
         started = time.perf_counter()
         job = flows.one_photo(browser, data, downloads=1)
         assert job["status"] == "done", job
         seconds.append(time.perf_counter() - started)
         time.sleep(0.3)
-        total.add(meters.read())
+        bill = meters.read()
+        bill.s3_bytes_out = browser.s3_bytes - before
+        total.add(bill)
     return seconds, total.scaled(1 / LOST_UPLOADS)
 
 

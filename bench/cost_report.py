@@ -172,14 +172,19 @@ def report(measured: dict) -> tuple[str, str]:
         f"- the naive baseline refuses a {refused[1] / 1e6:.2f} MB photo (HTTP {refused[0]}): "
         f"its event would be {refused[2] / 1e6:.2f} MB, base64 included, over Lambda's 6 MB;"
         f" the photo priced here is {measured['photo_bytes'] / 1e6:.2f} MB.",
-        "<!-- end -->",
         "",
     ]
-    naive_lines = price(measured["naive"], "REST")
-    rows = [[name, _money(cost * 1000)] for name, cost in naive_lines.items()]
-    out += (
-        ["Naive baseline, per 1,000 conversions:", ""] + _table(["line", "REST, x86"], rows) + [""]
+    naive_lines = price(measured["naive"], "REST", stored_bytes=measured.get("results_bytes", 0))
+    ours = ways[("REST", "x86_64")]
+    rows = [
+        [name.replace(" (REST)", "").replace(" (x86_64)", ""), _money(cost * 1000), _money(mine)]
+        for (name, cost), mine in zip(naive_lines.items(), ours.values())
+    ]
+    rows.append(
+        ["the reconciler, shared out", _money(0), _money(ours["the reconciler, shared out"])]
     )
+    out += _table(["per 1,000 conversions, REST, x86", "naive", "Thumbs"], rows)
+    out += ["<!-- end -->", ""]
     # The reconciler.
     calls = {
         kept: sum(sum(ops.values()) for ops in bill.calls.values())
@@ -223,7 +228,8 @@ def report(measured: dict) -> tuple[str, str]:
 
 
 def per_naive(measured: dict) -> float:
-    return sum(price(measured["naive"], "REST").values()) * 1000
+    stored = measured.get("results_bytes", 0)
+    return sum(price(measured["naive"], "REST", stored_bytes=stored).values()) * 1000
 
 
 # What bounds a flood per stage: API Gateway's throttle (API_RATE_LIMIT) on REST; on
