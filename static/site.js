@@ -102,7 +102,6 @@
     return "The upload failed (" + (code || "HTTP " + xhr.status) + "). Try again in a moment.";
   }
 
-  // Send one file to S3; return {done: Promise, cancel: function}.
   // What S3 stored, as its 201 answer names it (PostResponse): the bucket, key and etag
   // that a plain form's redirect carries, so the site looks up that one key.
   function storedBy(xhr) {
@@ -114,6 +113,7 @@
     return found;
   }
 
+  // Send one file to S3; return {done: Promise, cancel: function}.
   function sendToS3(upload, file, limits, onProgress) {
     var xhr = new XMLHttpRequest();
     var done = new Promise(function (resolve, reject) {
