@@ -52,6 +52,11 @@ class Settings:
     # An upload not taken up this long after it arrived is shown as delayed, and the
     # reconciler starts it.
     delayed_after_seconds: int = 60
+    # An upload recorded but not taken up this long while its page watches is started by
+    # the status route itself (app/starts.py): a lost event costs a watching visitor seconds.
+    watched_start_after_seconds: int = 5
+    # How long CloudWatch keeps the function's logs (flask infra up sets it on each group).
+    log_retention_days: int = 30
     max_attempts: int = 3
     # A status request may wait this long for the job to move on (a long poll): well under
     # API Gateway's 29 s and the function's timeout. 0: answer at once, always.

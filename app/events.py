@@ -17,7 +17,7 @@ from .config import Settings
 from .storage import UploadKey
 
 # Who may start a conversion besides S3 itself (an Upload's `started_by`).
-STARTED_BY = (None, "reconciler", "retry", "replay")
+STARTED_BY = (None, "reconciler", "watcher", "retry", "replay")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Upload:
     key: str
     size: int
     event_time: float | None = None
-    started_by: str | None = None  # None: S3 itself; else "reconciler", "retry" or "replay"
+    started_by: str | None = None  # None: S3 itself; else one of STARTED_BY
 
 
 def uploads_in(event: dict) -> list[Upload]:

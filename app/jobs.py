@@ -15,7 +15,7 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from .storage import UPLOADS_KEPT_DAYS
+from .storage import UPLOADS_KEPT_DAYS, UploadKey
 
 # Stored states.
 UPLOADED = "uploaded"
@@ -31,13 +31,17 @@ STALLED = "stalled"
 
 # Failure codes that are not the file's fault: Try again may convert the same upload.
 GAVE_UP = "gave_up"
-RETRYABLE = {GAVE_UP}
+NOT_STARTED = "not_started"  # its event was lost, and every start after it too
+RETRYABLE = {GAVE_UP, NOT_STARTED}
 # How many times a person may ask for a failed job to be tried again.
 MAX_RETRIES = 3
 # Try again is withdrawn this long before S3 may delete the upload, so that every attempt
 # it starts (Lambda retries an async invocation for minutes) still finds it.
 RETRY_MARGIN_SECONDS = 3600
 OWNER_INDEX = "by_owner"
+# The reconciler's position: "~" is in no job id (URL-safe base64), and the item has no owner,
+# so the owner index never holds it.
+RECONCILER_ITEM = "~reconciler"
 # A history page stops looking after this many queries, however sparse the uploads.
 _MAX_PAGE_QUERIES = 5
 _BATCH = 100  # BatchGetItem's limit
@@ -156,6 +160,8 @@ class Job:
     source_kept_until: float | None = None  # when S3 deletes the upload, as the worker read it
     share_id: str | None = None  # set while its owner shares its images by a link
     note: str | None = None  # what a done job's person is told of its images, if anything
+    restarts: int = 0  # conversions started by the site, not by S3's event (app/starts.py)
+    restart_after: float | None = None  # no such start again before this time
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -286,6 +292,19 @@ class JobStore:
                     found[job.job_id] = job
                 request = response.get("UnprocessedKeys") or None
         return found
+
+    def reconciler_position(self) -> str | None:
+        """Return the key after which the reconciler's next run lists uploads (None: the
+        start). It is one item of this table, whose key no job id can take."""
+        response = self.client.get_item(
+            TableName=self._table, Key=_wire({"job_id": RECONCILER_ITEM}), ConsistentRead=True
+        )
+        return response.get("Item", {}).get("after", {}).get("S")
+
+    def save_reconciler_position(self, after: str | None) -> None:
+        """Keep where the reconciler's next run starts (None: at the start)."""
+        item = {"job_id": RECONCILER_ITEM, **({"after": after} if after else {})}
+        self.client.put_item(TableName=self._table, Item=_wire(item))
 
     def record_upload(
         self, job_id: str, owner: str, source_key: str, filename: str, now: float | None = None
@@ -449,7 +468,7 @@ class JobStore:
             job.job_id,
             "SET #status = :uploaded, uploaded_at = :now, attempts = :zero, "
             "retries = retries + :one REMOVE error_code, error_message, deadline, last_error, "
-            "finished_at",
+            "finished_at, restarts, restart_after",
             f"retries < :retries AND (({failed}) OR ({spent}))",
             {
                 ":uploaded": UPLOADED,
@@ -462,6 +481,67 @@ class JobStore:
                 ":max": max_attempts,
                 **{f":code{n}": code for n, code in enumerate(sorted(RETRYABLE))},
             },
+        )
+
+    def note_restart(
+        self, job: Job | None, key: UploadKey, restart_after: float, now: float | None = None
+    ) -> bool:
+        """Record that the site itself starts the conversion of the upload at `key`, unless
+        another start came first: the job as last read (None: never recorded) must be
+        unchanged since, and due. Creates the record of an upload whose event and redirect
+        were both lost."""
+        now = time.time() if now is None else now
+        seen = job.restarts if job else 0
+        values = {":next": seen + 1, ":uploaded": UPLOADED, ":now": now}
+        if job is None:
+            due = "attribute_not_exists(job_id)"
+        else:
+            due = (
+                ("restarts = :seen" if seen else "attribute_not_exists(restarts)")
+                + " AND (#status = :uploaded OR (#status = :processing AND deadline < :now))"
+                " AND (attribute_not_exists(restart_after) OR restart_after <= :now)"
+            )
+            values |= {":processing": PROCESSING, **({":seen": seen} if seen else {})}
+        written = self._transition(
+            key.job_id,
+            "SET restarts = :next, restart_after = :after, #status = if_not_exists(#status, "
+            ":uploaded), #owner = if_not_exists(#owner, :owner), source_key = if_not_exists("
+            "source_key, :key), filename = if_not_exists(filename, :filename), created_at = "
+            "if_not_exists(created_at, :now), uploaded_at = if_not_exists(uploaded_at, :now), "
+            "attempts = if_not_exists(attempts, :zero), retries = if_not_exists(retries, :zero), "
+            "expires_at = if_not_exists(expires_at, :expires)",
+            due,
+            {
+                **values,
+                ":after": restart_after,
+                ":owner": key.owner,
+                ":key": key.key,
+                ":filename": key.filename,
+                ":zero": 0,
+                ":expires": int(now) + self._ttl_seconds,
+            },
+            must_exist=False,
+        )
+        return written is not None
+
+    def not_started(self, job_id: str, message: str, now: float | None = None) -> bool:
+        """Mark a job whose conversion never started, however often it was started, failed."""
+        now = time.time() if now is None else now
+        return (
+            self._transition(
+                job_id,
+                "SET #status = :failed, error_code = :code, error_message = :message, "
+                "finished_at = :now",
+                "#status = :uploaded",
+                {
+                    ":failed": FAILED,
+                    ":code": NOT_STARTED,
+                    ":message": message,
+                    ":now": now,
+                    ":uploaded": UPLOADED,
+                },
+            )
+            is not None
         )
 
     def delete(self, job_id: str, owner: str, now: float | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
@@ -212,27 +212,49 @@ class Storage:
         urls = [self.presigned_post("probe", "probe")["url"], self.presigned_get("probe")]
         return {"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in urls}
 
-    def find_upload(self, job_id: str, owner: str) -> UploadKey | None:
-        """Return the key of a job's upload, if it has arrived."""
+    def stored_upload(self, key: str, etag: str | None = None) -> StoredUpload | None:
+        """Return the upload at exactly `key` (with this `etag`, when given), if S3 holds it.
+
+        One HEAD of the key S3's redirect names: never a LIST, which costs as much as a write.
+        """
+        parsed = UploadKey.parse(key)
+        if parsed is None:
+            return None
+        try:
+            head = self.client.head_object(
+                Bucket=self.uploads_bucket,
+                Key=key,
+                **({"IfMatch": etag} if etag else {}),
+                **self._owned(),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "412", "PreconditionFailed"):
+                return None
+            raise
+        return StoredUpload(parsed, head["ContentLength"], head["LastModified"].timestamp())
+
+    def uploads_page(self, after: str | None, limit: int) -> tuple[list[StoredUpload], str | None]:
+        """Return at most `limit` uploads after the key `after`, and where the next page
+        starts (None: the listing ended). The uploads of ended jobs are deleted, so the
+        listing holds the work not yet done, not every upload kept."""
         listing = self.client.list_objects_v2(
             Bucket=self.uploads_bucket,
-            Prefix=upload_prefix(job_id, owner),
-            MaxKeys=1,
+            Prefix=UPLOADS_PREFIX,
+            MaxKeys=limit,
+            **({"StartAfter": after} if after else {}),
             **self._owned(),
         )
-        found = listing.get("Contents", [])
-        return UploadKey.parse(found[0]["Key"]) if found else None
+        found = []
+        for item in listing.get("Contents", []):
+            key = UploadKey.parse(item["Key"])
+            if key:
+                found.append(StoredUpload(key, item["Size"], item["LastModified"].timestamp()))
+        last = listing["Contents"][-1]["Key"] if listing.get("Contents") else None
+        return found, last if listing.get("IsTruncated") else None
 
-    def uploads(self) -> Iterator[StoredUpload]:
-        """Yield every upload still kept (the lifecycle rule keeps them a day)."""
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.uploads_bucket, Prefix=UPLOADS_PREFIX, **self._owned()
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                key = UploadKey.parse(item["Key"])
-                if key:
-                    yield StoredUpload(key, item["Size"], item["LastModified"].timestamp())
+    def delete_upload(self, key: str) -> None:
+        """Delete one upload (a DELETE is free): once its job has ended, nothing needs it."""
+        self.client.delete_object(Bucket=self.uploads_bucket, Key=key, **self._owned())
 
     def read_source(self, key: str) -> Source:
         """Return an upload's bytes (never more than the upload limit allows) and until when

@@ -18,12 +18,12 @@ from flask import (
 )
 from markupsafe import escape
 
-from . import logs
+from . import logs, starts
 from .errors import BadRequest, JobGone, NotFound, ShareInvalid, TicketForeign
 from .events import Upload
-from .jobs import AWAITING_UPLOAD, DELETED, DONE, EXPIRED, FAILED, LOOKS, Job
+from .jobs import AWAITING_UPLOAD, DELETED, DONE, FAILED, LOOKS, Job
 from .services import current_settings, get_services
-from .storage import display_name, download_name
+from .storage import display_name, download_name, upload_prefix
 from .tickets import Cursors, ShareLinks, Tickets, new_visitor_id, owner_tag
 
 bp = Blueprint("web", __name__)
@@ -69,26 +69,16 @@ def job_for(ticket: str) -> Job:
     services = get_services()
     job = services.jobs.get(read.job_id)
     if job is None:
+        # Not arrived, or its redirect and its event were both lost: the reconciler records
+        # such an upload (a look in S3 here would cost a call at every request, by anyone
+        # holding a ticket, and a ticket costs one page view).
         expires_at = read.issued_at + services.settings.upload_expires_seconds
         job = Job.awaiting(read.job_id, owner, expires_at)
-        if job.shown_status() == EXPIRED:
-            # Its redirect and its event may both have been lost: look before saying so.
-            job = _record_if_arrived(job) or job
     elif job.status == DELETED:
         raise JobGone()
     elif job.owner != owner:
         raise TicketForeign()
     return job
-
-
-def _record_if_arrived(job: Job) -> Job | None:
-    """Record a job whose upload lies in S3; return it as stored, or None if none arrived."""
-    services = get_services()
-    found = services.storage.find_upload(job.job_id, job.owner)
-    if found is None:
-        return None
-    services.jobs.record_upload(job.job_id, job.owner, found.key, found.filename)
-    return services.jobs.get(job.job_id)
 
 
 def share_links() -> ShareLinks:
@@ -286,10 +276,22 @@ def delete(ticket: str):
 
 @bp.get("/jobs/<ticket>/uploaded")
 def uploaded(ticket: str):
-    """S3's redirect after an upload: record the job, unless its worker did already."""
-    job = job_for(ticket)
-    if job.status == AWAITING_UPLOAD:
-        _record_if_arrived(job)
+    """S3's redirect after an upload: record the job, unless its worker did already.
+
+    S3 names what it stored (bucket, key, etag): one HEAD of that key, only under the
+    ticket's own prefix, and no read of the job (the write is conditional, and the job's page
+    reads it next). A repeated request costs that one HEAD, or, once the file is there, a
+    write that its condition refuses.
+    """
+    read = tickets().read(ticket, session.get("owner"))
+    g.job_id = read.job_id
+    services = get_services()
+    key = request.args.get("key", "")
+    mine = key.startswith(upload_prefix(read.job_id, session["owner"]))
+    if request.args.get("bucket") == services.storage.uploads_bucket and mine:
+        found = services.storage.stored_upload(key, request.args.get("etag"))
+        if found is not None:
+            services.jobs.record_upload(read.job_id, found.key.owner, key, found.key.filename)
     return redirect(url_for("web.job", ticket=ticket), 303)
 
 
@@ -305,6 +307,8 @@ def status(ticket: str):
     """The job as JSON; with `since` (the status a page shows) and `wait` (seconds), answer
     once the job has moved on from it, or when the wait ends: a long poll."""
     record = job_for(ticket)
+    if starts.start_if_unclaimed(get_services(), record):
+        record = job_for(ticket)
     since = request.args.get("since")
     try:
         wait = min(float(request.args.get("wait", 0)), current_settings().status_wait_seconds)
@@ -333,6 +337,8 @@ def _wait_for_news(ticket: str, record: Job, since, wait: float) -> Job:
         pause = next(every for until, every in _WAIT_READS if elapsed < until)
         time.sleep(min(pause, wait - elapsed))
         record = job_for(ticket)  # deleted meanwhile: 404, as any later request would get
+        if starts.start_if_unclaimed(get_services(), record):
+            record = job_for(ticket)
     return record
 
 

@@ -63,7 +63,7 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         services.settings.max_attempts,
     )
     if job is None:
-        _not_claimed(services, job_id)
+        _not_claimed(services, job_id, upload.key)
         return
     fields = {"job_id": job_id, "visitor": job.owner, "attempt": job.attempts}
     stage = services.settings.stage
@@ -77,6 +77,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         finished = jobs.finish(job_id, renditions, note)
     except (imaging.ImageRejected, SourceGone) as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
+        if isinstance(rejection, imaging.ImageRejected):
+            services.storage.delete_upload(upload.key)  # no Try again can convert it
         logs.event(
             logger,
             "job_failed",
@@ -112,6 +114,9 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
         services.storage.delete_results(job_id)
         logs.event(logger, "job_gone", logging.WARNING, reason="deleted while converting", **fields)
         return
+    # Its job has ended: nothing needs the upload (a DELETE is free), and the reconciler's
+    # listing holds only the work left to do.
+    services.storage.delete_upload(upload.key)
     if warnings:
         fields["image_warnings"] = list(warnings)
     if note:
@@ -167,11 +172,16 @@ def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> t
     return stored, made.warnings, made.note
 
 
-def _not_claimed(services: Services, job_id: str) -> None:
-    """Explain a claim that failed: a duplicate, a finished or deleted job, spent attempts."""
+def _not_claimed(services: Services, job_id: str, key: str) -> None:
+    """Explain a claim that failed: a duplicate, a finished or deleted job, spent attempts, a
+    second file sent with one form."""
     job = services.jobs.get(job_id)
     max_attempts = services.settings.max_attempts
-    if job is None or job.status == DELETED:
+    if job is not None and job.status != DELETED and job.source_key != key:
+        # One form takes any number of files (S3 cannot bound it); the job is its first.
+        services.storage.delete_upload(key)
+        logs.event(logger, "event_ignored", job_id=job_id, reason="another file of the job")
+    elif job is None or job.status == DELETED:
         # An upload that arrived after its job was deleted: nothing of it may stay.
         services.storage.delete_job(job_id)
         logs.event(logger, "event_ignored", job_id=job_id, reason="the job was deleted")

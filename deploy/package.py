@@ -55,7 +55,15 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 # presign (CreateBucket for a POST form, GetObject for a link): botocore's models of these
 # alone ship. tests/test_least_privilege.py checks every call the function makes is here.
 FUNCTION_OPERATIONS = {
-    "s3": ("GetObject", "PutObject", "ListObjectsV2", "DeleteObjects", "CreateBucket"),
+    "s3": (
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "ListObjectsV2",
+        "DeleteObject",
+        "DeleteObjects",
+        "CreateBucket",
+    ),
     "dynamodb": ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"),
     "ssm": ("GetParameter",),
     "lambda": ("Invoke",),

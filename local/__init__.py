@@ -32,6 +32,8 @@ from embedded_aws import (
 )
 from embedded_aws.pump import in_a_fresh_process
 
+from .meter import Meter
+
 logger = logging.getLogger(__name__)
 # The worker, as the uploads bucket's trigger names it in zappa_settings.json.
 WORKER = "app.worker:handle_s3_event"
@@ -142,7 +144,8 @@ def start(settings: Settings, options: Options) -> Settings:
             f"LOCAL_EVENT_LOSS is {options.local_event_loss}: give a share from 0 to 1."
         )
     _use_fake_credentials(settings.aws_region)
-    aws = _server(options)
+    meter = Meter()
+    aws = _server(options, meter)
     try:
         # Another Thumbs process on the port is reused: it runs the worker and the schedule.
         owner = aws.start_or_reuse()
@@ -153,15 +156,15 @@ def start(settings: Settings, options: Options) -> Settings:
     if owner:
         logs.setup()
         logs.setup(root=__name__)
-        events = _deliver_uploads(settings, options)
+        events = _deliver_uploads(settings, options, meter)
         aws.invocations.serve(settings.function_name, events.send)
         if options.reconcile_seconds > 0:
             _reconcile_every(settings, options.reconcile_seconds)
     return settings
 
 
-def _server(options: Options) -> EmbeddedAWS:
-    middleware = []
+def _server(options: Options, meter: Meter) -> EmbeddedAWS:
+    middleware = [meter.serve]
     if options.local_holds:
         from .holds import Holds
 
@@ -171,7 +174,7 @@ def _server(options: Options) -> EmbeddedAWS:
     )
 
 
-def _deliver_uploads(settings: Settings, options: Options) -> S3Events:
+def _deliver_uploads(settings: Settings, options: Options, meter: Meter) -> S3Events:
     """Feed the uploads bucket's ObjectCreated events to the worker, as the S3 trigger does."""
     from app.storage import UPLOADS_PREFIX
     from app.worker import handle_s3_event
@@ -185,7 +188,7 @@ def _deliver_uploads(settings: Settings, options: Options) -> S3Events:
     events = S3Events(
         settings.aws_endpoint_url,
         settings.uploads_bucket,
-        worker or handle_s3_event,
+        meter.timed("worker", worker or handle_s3_event),
         prefix=UPLOADS_PREFIX,
         queue_name=f"thumbs-{settings.stage}-events",
         # Named after the function, as Zappa names the trigger it makes in AWS.

@@ -314,6 +314,24 @@ def api_is_throttled(deployed: Deployed) -> list[str]:
     return [] if have == wanted else [f"the API is throttled to {have}, not {wanted}"]
 
 
+def log_groups_expire(deployed: Deployed) -> list[str]:
+    """The function's log group exists, and it and every group under its name keep their
+    lines as long as the settings say, not forever."""
+    from app.config import Settings
+
+    wanted = Settings(stage=deployed.stage).log_retention_days
+    prefix = f"/aws/lambda/{deployed.function_name}"
+    groups = deployed.client("logs").describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]
+    if prefix not in [group["logGroupName"] for group in groups]:
+        return [f"no log group {prefix}"]
+    return [
+        f"log group {group['logGroupName']} keeps its lines {group.get('retentionInDays')} "
+        f"days, not {wanted}"
+        for group in groups
+        if group.get("retentionInDays") != wanted
+    ]
+
+
 # What must hold right after each Zappa command, before `flask infra up` runs.
 RIGHT_AFTER_ZAPPA = (nobody_invokes_the_function_but_through_its_url,)
 
@@ -330,5 +348,6 @@ DEPLOYED = (
     one_s3_permission_for_this_bucket_and_account,
     nobody_invokes_the_function_but_through_its_url,
     api_is_throttled,
+    log_groups_expire,
     resource_policy_does_not_grow,
 )

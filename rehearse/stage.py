@@ -178,10 +178,12 @@ class StageRehearsal:
         self.report.check("zappa status names the site", named)
 
     def undeploy(self) -> None:
-        # The function never runs here; in AWS its first run makes its log group, which
-        # --remove-logs must then remove.
+        # The function never runs here; in AWS its first run makes its log group (flask infra
+        # up makes it first, with its retention), which --remove-logs must then remove.
         name = f"/aws/lambda/{self.deployed.function_name}"
-        self.client("logs").create_log_group(logGroupName=name)
+        logs = self.client("logs")
+        if not logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]:
+            logs.create_log_group(logGroupName=name)
         self.zappa("undeploy", "--remove-logs", "--yes")
         left = inventory(self.client) - self.baseline
         wanted = removed_by_the_readme(self.stage, self.deployed.config)

@@ -102,6 +102,17 @@
     return "The upload failed (" + (code || "HTTP " + xhr.status) + "). Try again in a moment.";
   }
 
+  // What S3 stored, as its 201 answer names it (PostResponse): the bucket, key and etag
+  // that a plain form's redirect carries, so the site looks up that one key.
+  function storedBy(xhr) {
+    var doc = xhr.responseXML, found = {};
+    ["Bucket", "Key", "ETag"].forEach(function (name) {
+      var node = doc && doc.getElementsByTagName(name)[0];
+      if (node) found[name.toLowerCase()] = node.textContent;
+    });
+    return found;
+  }
+
   // Send one file to S3; return {done: Promise, cancel: function}.
   function sendToS3(upload, file, limits, onProgress) {
     var xhr = new XMLHttpRequest();
@@ -116,7 +127,7 @@
         if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100));
       });
       xhr.addEventListener("load", function () {
-        if (xhr.status >= 200 && xhr.status < 300) resolve();
+        if (xhr.status >= 200 && xhr.status < 300) resolve(storedBy(xhr));
         else reject(new Error(s3Problem(xhr, limits.maxMb, limits.notImage)));
       });
       xhr.addEventListener("error", function () {
@@ -413,10 +424,13 @@
           var limits = { maxMb: maxMb, notImage: notImage };
           var upload = sendToS3(uploads[index].upload, file, limits, function (percent) { row.bar.value = percent; });
           row.cancel.addEventListener("click", upload.cancel);
-          upload.done.then(function () {
+          upload.done.then(function (stored) {
             row.bar.value = 100;
             // One file: go on to its page, as the plain form does.
-            if (single) { window.location.assign(uploads[index].uploaded_url); return; }
+            if (single) {
+              window.location.assign(uploads[index].uploaded_url + "?" + new URLSearchParams(stored));
+              return;
+            }
             sent(row, "", "Uploaded. Converting…");
             ended(true);
             follow(row, uploads[index], file);

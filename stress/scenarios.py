@@ -239,10 +239,11 @@ def _crash_until_given_up(services, env: dict, attempts: int) -> str | None:
 
 
 def lost_events(cluster: Cluster, flows: int = 30) -> Outcome:
-    """A third of S3's events never reach the worker; the reconciler must finish every job.
+    """A third of S3's events never reach the worker; every job must still finish.
 
     Half the visitors' redirects are lost too, so some jobs have no record at all when their
-    event is lost: the reconciler finds those from S3's listing alone.
+    event is lost: the reconciler finds those from S3's listing alone; the others are started
+    by the page that watches them.
     """
     outcome = Outcome("lost events")
     started = time.monotonic()
@@ -266,14 +267,18 @@ def lost_events(cluster: Cluster, flows: int = 30) -> Outcome:
     # S3's test event, sent when the bucket's notifications are set, may be lost too: it
     # announces no upload, so there is nothing to recover.
     lost = [e for e in cluster.worker_events("event_lost") if e.get("keys")]
-    # The reconciler logs a recovery once it has started the conversion, which may finish, and
-    # its flow with it, before that line is read: give the log a moment to catch up.
+    # A lost event's conversion is started by the page that watches it or by the reconciler
+    # (the worker's line names which); give the log a moment to catch up with the last.
     for _ in range(50):
-        recovered = cluster.worker_events("job_recovered")
+        recovered = [
+            e
+            for e in cluster.worker_events("job_done")
+            if e.get("started_by") in ("watcher", "reconciler")
+        ]
         if len(recovered) >= len(lost):
             break
         time.sleep(0.1)
-    waits = sorted(e["waited_ms"] for e in recovered)
+    waits = sorted(e["waited_ms"] for e in cluster.worker_events("job_recovered")) or [0]
     outcome.counts.update(
         flows=flows,
         done=flows - len(problems),

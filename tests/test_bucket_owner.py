@@ -90,4 +90,4 @@ def test_the_function_refuses_a_bucket_of_its_name_that_is_not_ours(settings):
         403,
         "AccessDenied",
     )
-    assert error_of(lambda: storage.find_upload("job", "owner")) == (403, "AccessDenied")
+    assert error_of(lambda: storage.uploads_page(None, 10)) == (403, "AccessDenied")

@@ -73,3 +73,24 @@ def test_the_readme_names_as_many_packages_as_the_run_lock_pins():
     count = progress["locked"](ROOT / "requirements" / "run.txt")
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"installs the {count} packages of `requirements/run.txt`" in readme
+
+
+# The summary line bench.cost prints last; a check reads it.
+COST_LINE = re.compile(
+    r"^cost: \$\d+\.\d{3} per 1,000 conversions \(REST\), \$\d+\.\d{3} \(direct\), "
+    r"\d+\.\d{2}x the naive baseline; reconciler: \d+ calls a run with 10 jobs kept, "
+    r"\d+ with 10,000$"
+)
+
+
+def test_the_cost_page_quotes_the_benchs_figures_as_they_stand():
+    bench = (ROOT / "bench" / "cost.md").read_text()
+    page = (ROOT / "docs" / "cost.md").read_text()
+    quoted = re.findall(r"<!-- figures: (\w+) -->\n(.*?)<!-- end -->", page, re.S)
+    measured = dict(re.findall(r"<!-- figures: (\w+) -->\n(.*?)<!-- end -->", bench, re.S))
+    assert [name for name, _ in quoted] == list(measured)  # every table, in the bench's order
+    for name, block in quoted:
+        assert block == measured[name], f"docs/cost.md's {name} differ from bench/cost.md's"
+    summary = bench.rstrip().splitlines()[-1]
+    assert COST_LINE.match(summary), summary
+    assert f"```\n{summary}\n```" in page

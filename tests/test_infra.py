@@ -99,6 +99,7 @@ def test_up_before_and_after_the_deploy_makes_a_stage_that_check_finds_as_expect
         "for 14 days",
         "function thumbs-dev is not deployed yet: run flask infra up again after zappa "
         "deploy, to keep the events it fails on",
+        "created log group /aws/lambda/thumbs-dev: keeps its lines 30 days",
         "created alarm thumbs-dev-failures",
         "created alarm thumbs-dev-slow-conversions",
         "created alarm thumbs-dev-refused-events",
@@ -325,6 +326,12 @@ BREAKAGES = {
         ),
         "alarm thumbs-dev-failures differs from its setup",
     ),
+    "log retention": (
+        lambda st, s3, db, n: st.clients["logs"].delete_retention_policy(
+            logGroupName=f"/aws/lambda/{n.function_name}"
+        ),
+        "log group /aws/lambda/thumbs-dev keeps its lines forever, not 30 days",
+    ),
     "on-failure destination": (
         lambda st, s3, db, n: st.clients["lambda"].delete_function_event_invoke_config(
             FunctionName=n.function_name
@@ -384,6 +391,7 @@ def test_check_reports_what_is_missing(stage):
         "role thumbs-dev-ZappaLambdaExecutionRole is missing",
         "queue thumbs-dev-failed-events is missing",
         "function thumbs-dev is not deployed (zappa deploy)",
+        "log group /aws/lambda/thumbs-dev is missing",
         "alarm thumbs-dev-failures is missing",
         "alarm thumbs-dev-slow-conversions is missing",
         "alarm thumbs-dev-refused-events is missing",
@@ -587,3 +595,15 @@ def test_up_throttles_the_stages_rest_api_once_zappa_has_made_it(stage_up):
     assert (method["throttlingRateLimit"], method["throttlingBurstLimit"]) == (20.0, 40)
     stage_up.up()
     assert stage_up.check() == []
+
+
+def test_every_log_group_of_the_stage_expires_its_lines(stage):
+    logs = stage.clients["logs"]
+    logs.create_log_group(logGroupName="/aws/lambda/thumbs-dev")  # as Lambda makes it
+    logs.create_log_group(logGroupName="/aws/lambda/thumbs-other")  # another stage's
+    stage.up()
+    groups = {
+        g["logGroupName"]: g.get("retentionInDays") for g in logs.describe_log_groups()["logGroups"]
+    }
+    assert groups == {"/aws/lambda/thumbs-dev": 30, "/aws/lambda/thumbs-other": None}
+    assert stage.settings.log_retention_days == 30

@@ -27,18 +27,21 @@ def test_a_heic_the_browser_names_no_type_for_is_sent_as_heic_and_converted(page
     page.set_input_files("#file", typeless(name, data))
     assert page.inner_text("#upload-message") == ""
     assert not page.is_disabled("#upload-button")
+    live_site.hold("conversion")  # a converted upload is deleted: look at it before
     page.click("#upload-button")
+    page.wait_for_selector("#job.status-processing")
+    storage = live_site.services().storage
+    listed = storage.client.list_objects_v2(Bucket=storage.uploads_bucket)["Contents"]
+    (key,) = [item["Key"] for item in listed if item["Key"].endswith("/" + name)]
+    stored = storage.client.head_object(Bucket=storage.uploads_bucket, Key=key)
+    assert stored["ContentType"] == "image/heic"  # what the page told S3, from the extension
+    live_site.release("conversion")
     page.wait_for_selector("#renditions img")
     assert page.inner_text(".filename") == name
     with page.expect_download() as download:
         page.click("text=Download thumb")
     assert download.value.suggested_filename == name.replace(".HEIC", "-thumb.jpg")
     assert Image.open(download.value.path()).size == (256, 192)
-    storage = live_site.services().storage
-    listed = storage.client.list_objects_v2(Bucket=storage.uploads_bucket)["Contents"]
-    (key,) = [item["Key"] for item in listed if item["Key"].endswith("/" + name)]
-    stored = storage.client.head_object(Bucket=storage.uploads_bucket, Key=key)
-    assert stored["ContentType"] == "image/heic"  # what the page told S3, from the extension
 
 
 def test_a_file_of_no_type_and_no_image_extension_is_refused_before_anything_is_sent(page):

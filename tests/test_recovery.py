@@ -61,10 +61,10 @@ def upload(site, data: bytes, filename="photo.jpg", follow=True):
         action, data=fields, files={"file": (filename, data, "image/jpeg")}, allow_redirects=False
     )
     assert answer.status_code == 303, answer.text
-    path = urlsplit(answer.headers["Location"]).path
+    redirect = urlsplit(answer.headers["Location"])  # S3 names the bucket, key and etag
     if follow:
-        assert site.get(path).status_code == 303
-    return path.removesuffix("/uploaded"), dict(fields)["key"].removesuffix("${filename}")
+        assert site.get(f"{redirect.path}?{redirect.query}").status_code == 303
+    return redirect.path.removesuffix("/uploaded"), dict(fields)["key"].removesuffix("${filename}")
 
 
 def wait_for(site, job_path: str, until, seconds: float = 60) -> dict:
@@ -97,6 +97,18 @@ def test_with_every_event_lost_an_upload_still_ends_done(lossy_aws):
         (recovered,) = lines_about(lossy_aws, job_id, "job_recovered")
         assert recovered["reason"] == ("delayed" if follow else "never_started")
     assert any('"event": "event_lost"' in line for line in lossy_aws["log"])
+
+
+def test_a_lost_event_is_started_by_the_page_that_watches_its_job_within_seconds(quiet_aws):
+    site = site_on(quiet_aws).test_client()
+    job_path, prefix = upload(site, jpeg_bytes())
+    status = wait_for(site, job_path, lambda s: s["finished"])
+    assert status["status"] == "done", status
+    job_id = prefix.split("/")[1]
+    (done,) = lines_about(quiet_aws, job_id, "job_done")
+    assert done["started_by"] == "watcher"
+    job = services_on(quiet_aws).jobs.get(job_id)
+    assert 5 <= job.started_at - job.uploaded_at < 60  # WATCHED_START_AFTER_SECONDS, not minutes
 
 
 def failed_for_good(aws, site, data: bytes):

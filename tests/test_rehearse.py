@@ -212,6 +212,13 @@ BREAKAGES = {
         "reserved_concurrency_is_as_set",
         "reserves 5 concurrent executions, not None",
     ),
+    "logs kept forever": (
+        lambda d: d.client("logs").delete_retention_policy(
+            logGroupName=f"/aws/lambda/{d.function_name}"
+        ),
+        "log_groups_expire",
+        "keeps its lines None days, not 30",
+    ),
     "no on-failure destination": (
         lambda d: d.client("lambda").delete_function_event_invoke_config(
             FunctionName=d.function_name

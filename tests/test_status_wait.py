@@ -5,6 +5,7 @@ import time
 import pytest
 
 from app import create_app, infra
+from app.events import Conversions
 from app.imaging_formats import FORMATS_HINT, PLUGINS, READABLE
 from app.jobs import DONE, LOOKS, PROCESSING
 from app.services import current_settings, services_for
@@ -116,13 +117,20 @@ def test_the_wait_is_capped_by_the_setting(aws, monkeypatch):
     assert fake.slept == pytest.approx(1)
 
 
-def test_a_held_up_job_is_not_waited_on(client, services, clock):
+def test_a_held_up_job_is_not_waited_on_and_its_page_starts_it(
+    client, services, clock, monkeypatch
+):
+    started = []
+    monkeypatch.setattr(Conversions, "start", lambda self, upload: started.append(upload))
     form = open_upload_page(client)
     key = KEY.format(job=form.job_id, owner=form.owner)
     put_upload(services, key, b"x")
     services.jobs.record_upload(form.job_id, form.owner, key, "river.jpg", now=time.time() - 300)
     assert status(client, form, "wait=10&since=delayed")["status"] == "delayed"
     assert clock.slept == 0
+    # Its event was lost: the page that watches it starts it, once in a window.
+    assert status(client, form, "wait=10&since=delayed")["status"] == "delayed"
+    assert [(u.key, u.started_by) for u in started] == [(key, "watcher")]
 
 
 def test_a_job_whose_file_has_not_arrived_is_not_waited_on(client, clock):

@@ -6,11 +6,13 @@ import calendar
 import json
 import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 
-from app import create_app
+from app import create_app, reconciler
 from app.config import ConfigError
+from app.events import Conversions
 from app.jobs import AWAITING_UPLOAD, DONE, UPLOADED
 
 from support import (
@@ -125,10 +127,25 @@ def test_the_visitor_cookie_is_signed_httponly_and_lax(client):
     assert "Secure" not in cookie  # local and tests run on http
 
 
+def redirected(client, form, services, key, etag=None, bucket=None):
+    """Follow S3's redirect after an upload: it names the bucket, key and etag it stored."""
+    bucket = bucket or services.storage.uploads_bucket
+    if etag is None:
+        etag = services.storage.client.head_object(Bucket=bucket, Key=key)["ETag"]
+    query = urlencode({"bucket": bucket, "key": key, "etag": etag})
+    return client.get(f"/jobs/{form.ticket}/uploaded?{query}")
+
+
 def test_the_redirect_records_an_upload_that_arrived(client, services):
     form = open_upload_page(client)
     key = arrive(services, form)
-    response = client.get(f"/jobs/{form.ticket}/uploaded?bucket=b&key=k&etag=e")
+    etag = services.storage.client.head_object(Bucket=services.storage.uploads_bucket, Key=key)
+    calls = []
+    services.storage.client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.append(model.name)
+    )
+    response = redirected(client, form, services, key, etag["ETag"])
+    assert calls == ["HeadObject"]  # the key S3 named, never a listing
     assert response.status_code == 303
     assert response.headers["Location"] == f"/jobs/{form.ticket}"
     job = services.jobs.get(form.job_id)
@@ -140,9 +157,18 @@ def test_the_redirect_records_an_upload_that_arrived(client, services):
     )
 
 
-def test_a_redirect_without_an_upload_records_nothing(client, services):
-    form = open_upload_page(client)
-    response = client.get(f"/jobs/{form.ticket}/uploaded?bucket=b&key=uploads/x/y/z.jpg&etag=e")
+@pytest.mark.parametrize("named", ["missing", "another job's", "another etag", "another bucket"])
+def test_a_redirect_naming_no_upload_of_this_job_records_nothing(client, services, named):
+    form, other = open_upload_page(client), open_upload_page(client)
+    key, etag, bucket = f"uploads/{form.job_id}/{form.owner}/holiday.jpeg", '"e"', None
+    if named == "another job's":
+        key, etag = arrive(services, other), None
+    elif named == "another etag":
+        arrive(services, form)
+    elif named == "another bucket":
+        arrive(services, form)
+        bucket = "elsewhere"
+    response = redirected(client, form, services, key, etag, bucket)
     assert response.status_code == 303
     assert services.jobs.get(form.job_id) is None
     body = client.get(f"/jobs/{form.ticket}/status").get_json()
@@ -158,13 +184,19 @@ def test_a_form_never_used_says_it_expired_once_it_has(client, services, monkeyp
     assert "expired" in body["message"]
 
 
-def test_an_upload_whose_redirect_and_event_were_lost_is_found_not_called_expired(
+def test_an_upload_whose_redirect_and_event_were_lost_is_found_by_the_reconciler(
     client, services, monkeypatch
 ):
     form = open_upload_page(client)
     arrive(services, form)
-    later = time.time() + services.settings.upload_expires_seconds + 1
-    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(Conversions, "start", lambda self, upload: None)
+    calls = []
+    services.storage.client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.append(model.name)
+    )
+    client.get(f"/jobs/{form.ticket}/status")
+    assert calls == []  # a page costs no look in S3: anyone with a ticket could repeat it
+    reconciler.recover(services, now=time.time() + 600)
     body = client.get(f"/jobs/{form.ticket}/status").get_json()
     assert body["status"] in ("uploaded", "delayed")
     assert services.jobs.get(form.job_id).status == UPLOADED
@@ -402,7 +434,7 @@ def test_delete_removes_the_objects_and_leaves_a_tombstone(client, services):
     history = client.get("/jobs").get_data(as_text=True)
     assert "Deleted a.jpg" in history and 'class="name"' not in history
     # A late redirect does not bring it back.
-    assert client.get(f"/jobs/{form.ticket}/uploaded").status_code == 404
+    assert client.get(f"/jobs/{form.ticket}/uploaded", follow_redirects=True).status_code == 404
 
 
 def test_another_visitor_cannot_delete(app, client, services):

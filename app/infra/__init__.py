@@ -8,7 +8,7 @@ function's settings that Zappa has no setting for, and its one S3 invoke permiss
 from __future__ import annotations
 
 from ..config import Settings
-from . import alarms, buckets, function, limits, permission, role, table
+from . import alarms, buckets, function, limits, log_groups, permission, role, table
 from .base import Clients, Difference, InfraError
 from .buckets import bucket_setup, site_origins
 
@@ -23,7 +23,7 @@ __all__ = [
     "up",
 ]
 
-PARTS = (buckets, table, role, function, permission, limits, alarms)
+PARTS = (buckets, table, role, function, permission, limits, log_groups, alarms)
 
 
 def up(settings: Settings, clients: Clients | None = None, log=print) -> None:

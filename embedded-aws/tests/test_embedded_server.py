@@ -109,3 +109,55 @@ def test_a_port_left_in_time_wait_by_a_stopped_server_is_free_again():
         assert again.port == port and again.is_running()
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("answer", ["redirect", "201", "204"])
+def test_a_stored_upload_is_answered_with_its_etag_as_s3_answers_it(server, answer):
+    # PostObject: S3 appends bucket, key and etag to the redirect; 201 returns a PostResponse
+    # document; every answer carries the object's ETag (moto sends neither).
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+    from xml.etree import ElementTree
+
+    import requests
+
+    s3 = client("s3", server.endpoint)
+    s3.create_bucket(Bucket="answers")
+    fields = {
+        "redirect": {"success_action_redirect": "https://site.example/done?t=1"},
+        "201": {"success_action_status": "201"},
+        "204": {},
+    }[answer]
+    form = s3.generate_presigned_post(
+        "answers", "in/${filename}", Fields=fields, Conditions=[fields] if fields else []
+    )
+    sent = requests.post(
+        form["url"],
+        data=form["fields"],
+        files={"file": ("a b.jpg", b"bytes")},
+        allow_redirects=False,
+    )
+    etag = f'"{hashlib.md5(b"bytes").hexdigest()}"'
+    assert (
+        sent.headers["ETag"] == etag == s3.head_object(Bucket="answers", Key="in/a b.jpg")["ETag"]
+    )
+    if answer == "redirect":
+        location = urlsplit(sent.headers["Location"])
+        assert (sent.status_code, location.netloc, location.path) == (303, "site.example", "/done")
+        assert parse_qs(location.query) == {
+            "t": ["1"],
+            "bucket": ["answers"],
+            "key": ["in/a b.jpg"],
+            "etag": [etag],
+        }
+    elif answer == "201":
+        document = ElementTree.fromstring(sent.content)
+        assert document.tag == "PostResponse"
+        assert {e.tag: e.text for e in document} == {
+            "Location": f"{server.endpoint}/answers/in/a%20b.jpg",
+            "Bucket": "answers",
+            "Key": "in/a b.jpg",
+            "ETag": etag,
+        }
+    else:
+        assert (sent.status_code, sent.content) == (204, b"")

@@ -14,14 +14,26 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from .counter import INTERNAL_AGENT
 from .pump import Pump
 from .server import ACCOUNT_ID, CREDENTIALS, REGION
 
 Handler = Callable[[dict, object], object]
 
 
-def client(service: str, endpoint: str, credentials: dict[str, str] | None = None, **options):
-    """Return a boto3 client for the embedded AWS at `endpoint`, with its fake credentials."""
+def client(
+    service: str,
+    endpoint: str,
+    credentials: dict[str, str] | None = None,
+    *,
+    internal: bool = False,
+    **options,
+):
+    """Return a boto3 client for the embedded AWS at `endpoint`, with its fake credentials.
+
+    `internal`: a client of the embedded AWS's own machinery, whose calls stand for no call
+    anyone makes in AWS: the request counter leaves them out.
+    """
     import boto3
     from botocore.config import Config
 
@@ -30,6 +42,8 @@ def client(service: str, endpoint: str, credentials: dict[str, str] | None = Non
     config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
     if service != "s3":
         config = Config()
+    if internal:
+        config = config.merge(Config(user_agent_extra=INTERNAL_AGENT))
     return boto3.client(
         service,
         endpoint_url=endpoint,
@@ -66,7 +80,8 @@ class S3Events:
         self.timeout_seconds = timeout_seconds
         self._credentials = credentials
         self._pump_options = pump_options
-        self.sqs = client("sqs", endpoint, credentials)
+        # S3 hands its events to Lambda itself: the queue between them here costs nothing there.
+        self.sqs = client("sqs", endpoint, credentials, internal=True)
         self.queue_url = ""
         self._pump: Pump | None = None
         self._failures: list[BaseException] = []
@@ -86,7 +101,7 @@ class S3Events:
             queue["Id"] = self.notification_id
         if rules:
             queue["Filter"] = {"Key": {"FilterRules": rules}}
-        s3 = client("s3", self.endpoint, self._credentials)
+        s3 = client("s3", self.endpoint, self._credentials, internal=True)
         s3.put_bucket_notification_configuration(
             Bucket=self.bucket, NotificationConfiguration={"QueueConfigurations": [queue]}
         )

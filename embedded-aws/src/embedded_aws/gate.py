@@ -9,7 +9,8 @@ moto accepts any browser POST to S3 and any signature. The gate, on every reques
 - a POST that is no S3 operation, or whose body S3 could not read: refused as S3 refuses it
   (moto would answer 500);
 - anything else anonymous: refused, as S3 refuses it for a private bucket.
-Refusals answer as AWS does, with its status code and error.
+Refusals answer as AWS does, with its status code and error; a stored upload is answered as
+S3 answers it, its etag included (post_answer.py).
 
 The rules of a POST upload follow AWS's "POST Policy" (sigv4-HTTPPOSTConstructPolicy) and
 "PostObject" pages (post_policy.py, post_form.py, post_fields.py); where those pages are
@@ -24,6 +25,7 @@ from xml.etree import ElementTree
 
 from werkzeug.wrappers import Request
 
+from . import post_answer
 from .buckets import cors_headers, moto_bucket_rules
 from .post_fields import check_values
 from .post_form import PostForm, parse_form
@@ -62,6 +64,7 @@ class S3Gate:
     def __call__(self, environ, start_response):
         request = Request(environ)
         service = "s3"
+        stored = None
         try:
             body = b""
             if "Authorization" in request.headers or request.method == "POST":
@@ -78,7 +81,7 @@ class S3Gate:
                 if request.method != "OPTIONS":  # a CORS preflight carries no credentials
                     raise S3Refusal(403, "AccessDenied", "Access Denied")
             if service == "s3" and request.method == "POST":
-                self._judge_post(request, environ, body)
+                stored = self._judge_post(request, environ, body)
         except S3Refusal as refusal:
             response = refusal.response()
             if service == "s3":
@@ -87,6 +90,8 @@ class S3Gate:
                     cors_headers(request.path.split("/")[1], request.headers.get("Origin"))
                 )
             return response(environ, start_response)
+        if stored is not None:
+            return post_answer.answer(self.app, environ, start_response, stored)
         return self.app(environ, start_response)
 
     def _judge_post(self, request: Request, environ, body: bytes) -> PostForm | None:

@@ -7,6 +7,8 @@
 - **Environment.** While a test runs, `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
   `AWS_SECRET_ACCESS_KEY` and `AWS_DEFAULT_REGION` point any boto3 client at it, with the
   fake credentials the gate accepts; `AWS_PROFILE` and session tokens are removed.
+- **Counts.** `embedded_aws.counts()` tells the requests served during the test, by service
+  and operation, as AWS bills them (`counter.py`).
 - **Imports.** moto and boto3 are imported only when a test asks for the fixture.
 
 Do not mix it with moto's `mock_aws` in one test: `mock_aws` intercepts every client in the
@@ -66,6 +68,12 @@ class EmbeddedAWSFixture:
         if failures:
             raise HandlerFailed(f"the handler failed on {len(failures)} event(s): {failures[0]!r}")
 
+    def counts(self, reset: bool = False) -> dict[str, dict[str, int]]:
+        """Return the requests served since the test began (or the last reset), by service
+        and operation: `{"s3": {"PutObject": 2}, "dynamodb": {"GetItem": 1}}`. The event
+        pump's own calls are left out: S3 hands its events to Lambda for nothing."""
+        return self._server.counter.counts(reset)
+
     def fail_next(self, service: str, count: int = 1, kind: str = "throttle") -> None:
         """Make the next `count` calls to `service` ("s3" or "dynamodb") fail as AWS does."""
         order = json.dumps({"service": service, "count": count, "kind": kind}).encode()
@@ -102,6 +110,7 @@ def embedded_aws(embedded_aws_server, monkeypatch) -> EmbeddedAWSFixture:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     aws = EmbeddedAWSFixture(embedded_aws_server)
+    aws.counts(reset=True)
     try:
         yield aws
     finally:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from werkzeug.serving import make_server
 
 from .bucket_owner import BucketOwnerCheck
+from .counter import Counter
 from .gate import S3Gate
 from .invocations import Invocations
 from .moto_gaps import MotoGaps, install
@@ -111,6 +112,7 @@ class EmbeddedAWS:
         self._server = None
         self._serving: threading.Thread | None = None
         self.invocations: Invocations | None = None
+        self.counter: Counter | None = None
 
     @property
     def endpoint(self) -> str:
@@ -147,7 +149,8 @@ class EmbeddedAWS:
         return True
 
     def app(self):
-        """Return the WSGI app: moto, its gaps filled, invocations, the gate, and the rest."""
+        """Return the WSGI app: moto, its gaps filled, invocations, the gate, the rest, and
+        the request counter around them all."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         install()
@@ -160,7 +163,9 @@ class EmbeddedAWS:
             app = Faults(app)
         for wrap in self.middleware:
             app = wrap(app)
-        return _Marker(app)
+        # Outermost: a refused request is billed too (S3 bills a 403 as any request).
+        self.counter = Counter(app)
+        return _Marker(self.counter)
 
     @staticmethod
     def reset() -> None:
