@@ -42,8 +42,9 @@ OWNER_INDEX = "by_owner"
 _MAX_PAGE_QUERIES = 5
 _BATCH = 100  # BatchGetItem's limit
 
-# The steps a page draws, in order.
-STEPS = ("Uploaded", "Converting", "Done")
+# The steps a page draws, in order: each named in the present while it is under way or to
+# come, and in the past once it is done.
+STEPS = (("Uploading", "Uploaded"), ("Converting", "Converted"), ("Ready", "Ready"))
 # What each state of a step says to a screen reader, after the step's name.
 STEP_WORDS = {
     "done": "done",
@@ -84,8 +85,8 @@ class Look:
             for n in range(1, len(STEPS) + 1)
         ]
         return [
-            {"label": label, "state": state, "words": STEP_WORDS[state]}
-            for label, state in zip(STEPS, states)
+            {"label": labels[state == "done"], "state": state, "words": STEP_WORDS[state]}
+            for labels, state in zip(STEPS, states)
         ]
 
     def moved_on(self, since: Look) -> bool:
@@ -96,9 +97,7 @@ class Look:
 
 LOOKS = {
     AWAITING_UPLOAD: Look(1, False, "progress", "Uploading", "Waiting for your file to arrive."),
-    UPLOADED: Look(
-        2, False, "progress", "Uploaded", "Your file has arrived. Converting starts in a moment."
-    ),
+    UPLOADED: Look(2, False, "progress", "Uploaded", "Converting starts in a moment."),
     DELAYED: Look(
         2,
         False,
@@ -107,16 +106,16 @@ LOOKS = {
         "Your file has arrived, but converting has not started yet. It will be picked up "
         "automatically within a few minutes; you can leave this page open or come back later.",
     ),
-    PROCESSING: Look(2, False, "progress", "Converting", "Converting your image…"),
+    PROCESSING: Look(2, False, "progress", "Converting", "This takes a second or two."),
     STALLED: Look(
         2,
         False,
         "warning",
         "Interrupted",
-        "Converting this image was interrupted. It is tried again automatically; if "
-        "nothing changes within a few minutes, try again or upload it again.",
+        "Converting this image stopped before it ended, on our side. It is tried again "
+        "automatically within a few minutes: you can leave this page open or come back later.",
     ),
-    DONE: Look(3, True, "done", "Done", "Done. Your images are ready."),
+    DONE: Look(3, True, "done", "Done", "Your images are below, to download or share."),
     FAILED: Look(2, True, "problem", "Failed", None),
     EXPIRED: Look(
         1,
@@ -156,6 +155,8 @@ class Job:
     source_kept_until: float | None = None  # when S3 deletes the upload, as the worker read it
     share_id: str | None = None  # set while its owner shares its images by a link
     note: str | None = None  # what a done job's person is told of its images, if anything
+    upload_size: int | None = None  # the bytes that arrived, as a done job's worker read them
+    original_size: int | None = None  # the file chosen, when the browser sent it shrunk
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -221,8 +222,8 @@ class Job:
 def gave_up_message(attempts: int) -> str:
     """Return what a person is told when every attempt to convert an image failed."""
     return (
-        f"Converting this image failed {attempts} times, for reasons on our side. Try again; "
-        "if it keeps failing, the image may be too complex for us."
+        f"Converting this image failed {attempts} times, for reasons on our side, not your "
+        "image's. Try again in a few minutes."
     )
 
 
@@ -382,15 +383,23 @@ class JobStore:
         )
 
     def finish(
-        self, job_id: str, renditions: list[dict], note: str | None = None, now: float | None = None
+        self,
+        job_id: str,
+        renditions: list[dict],
+        note: str | None = None,
+        now: float | None = None,
+        sizes: dict[str, int | None] | None = None,
     ) -> bool:
-        """Mark a processing job done with its renditions, and what its person is told of
-        them; False if it was not processing."""
+        """Mark a processing job done with its renditions, what its person is told of them,
+        and `sizes` (upload_size, original_size) where known; False if it was not processing."""
         now = time.time() if now is None else now
         values = {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING}
         told = ""
         if note:  # only a done job has one, and a done job never changes
             told, values[":note"] = ", note = :note", note
+        for name, size in (sizes or {}).items():
+            if size is not None and name in ("upload_size", "original_size"):
+                told, values[f":{name}"] = f"{told}, {name} = :{name}", size
         return (
             self._transition(
                 job_id,
