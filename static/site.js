@@ -572,6 +572,10 @@
         headers: { "Content-Type": "application/json", Accept: "application/json",
                    "X-CSRFToken": csrfToken() },
         body: JSON.stringify({ count: count })
+      }).catch(function () {
+        var error = new Error("The connection was lost.");  // fetch rejects only when no answer came
+        error.offline = true;
+        throw error;
       }).then(function (response) {
         return response.json().then(function (body) {
           if (!response.ok) throw new Error(body.message || "The server refused (" + response.status + ").");
@@ -592,7 +596,9 @@
     // The row's form, or a fresh one (a new job) when it has expired or nearly: S3 would
     // refuse it, and a person should not have to reload anything.
     function freshForm(row) {
-      if (Date.now() - row.upload.obtainedAt < formMs - FORM_MARGIN_MS) return Promise.resolve(row.upload);
+      if (row.upload && Date.now() - row.upload.obtainedAt < formMs - FORM_MARGIN_MS) {
+        return Promise.resolve(row.upload);
+      }
       return askForms(1).then(function (uploads) {
         row.upload = uploads[0];
         return row.upload;
@@ -797,15 +803,16 @@
       });
       if (!batch.length) return;
       update();
+      batch.forEach(function (row) { row.single = single; });
       uploadsFor(batch.length).then(function (uploads) {
         batch.forEach(function (row, index) {
           row.upload = uploads[index];
-          row.single = single;
           if (row.state === "sending") send(row);
         });
       }).catch(function (error) {
-        batch.forEach(function (row) { if (row.state === "sending") ended(row, "failed", "failed", error.message); });
-        say(error.message);
+        // No forms: with no connection, each file waits for one (and a form of its own).
+        batch.forEach(function (row) { if (row.state === "sending") missed(row, error); });
+        if (!error.offline) say(error.message);
       });
     }
 

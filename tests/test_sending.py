@@ -275,3 +275,19 @@ def test_the_sending_states_have_no_accessibility_violation(
     finally:
         page.context.close()
     assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_files_wait_for_their_forms_when_the_site_cannot_be_reached(page, files):
+    page.goto("/")
+    # Two files need a form each beyond the page's own: POST /jobs finds no connection.
+    page.route("**/jobs", lambda route: route.abort("internetdisconnected"))
+    page.set_input_files("#file", [files(f"pier {n}.jpg", photo_bytes()) for n in range(2)])
+    page.click("#upload-button")
+    page.wait_for_function("() => document.querySelectorAll('.progress-item.waiting').length === 2")
+    assert page.locator(".progress-item.failed").count() == 0  # nothing lost, nothing said failed
+    page.unroute("**/jobs")
+    page.get_by_role("button", name="Send again: pier 0.jpg").click()
+    page.get_by_role("button", name="Send again: pier 1.jpg").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.progress-item.status-done').length === 2"
+    )
