@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # Each module has main(argv) -> int.
-BENCHMARKS = ["bench.imaging", "bench.formats", "bench.coldstart", "bench.latency"]
+BENCHMARKS = ["bench.imaging", "bench.formats", "bench.coldstart", "bench.latency", "bench.shrink"]
 
 
 def main(argv: list[str]) -> int:
