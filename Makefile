@@ -72,7 +72,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-embedded-aws
 # The browser tests leave their screenshots in build/screenshots/ (make test never writes a
 # tracked file); this copies the ones the README and docs show into docs/screenshots/.
 SCREENSHOTS := upload chosen status result failed several history shared dark upload-phone \
-	result-phone not-yours animation-still
+	result-phone not-yours animation-still uploading-phone interrupted download-all
 
 screenshots: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws
 	rm -rf build/screenshots

@@ -46,8 +46,9 @@ RECONCILER_ITEM = "~reconciler"
 _MAX_PAGE_QUERIES = 5
 _BATCH = 100  # BatchGetItem's limit
 
-# The steps a page draws, in order.
-STEPS = ("Uploaded", "Converting", "Done")
+# The steps a page draws, in order: each named in the present while it is under way or to
+# come, and in the past once it is done.
+STEPS = (("Uploading", "Uploaded"), ("Converting", "Converted"), ("Ready", "Ready"))
 # What each state of a step says to a screen reader, after the step's name.
 STEP_WORDS = {
     "done": "done",
@@ -88,8 +89,8 @@ class Look:
             for n in range(1, len(STEPS) + 1)
         ]
         return [
-            {"label": label, "state": state, "words": STEP_WORDS[state]}
-            for label, state in zip(STEPS, states)
+            {"label": labels[state == "done"], "state": state, "words": STEP_WORDS[state]}
+            for labels, state in zip(STEPS, states)
         ]
 
     def moved_on(self, since: Look) -> bool:
@@ -100,9 +101,7 @@ class Look:
 
 LOOKS = {
     AWAITING_UPLOAD: Look(1, False, "progress", "Uploading", "Waiting for your file to arrive."),
-    UPLOADED: Look(
-        2, False, "progress", "Uploaded", "Your file has arrived. Converting starts in a moment."
-    ),
+    UPLOADED: Look(2, False, "progress", "Uploaded", "Converting starts in a moment."),
     DELAYED: Look(
         2,
         False,
@@ -111,16 +110,16 @@ LOOKS = {
         "Your file has arrived, but converting has not started yet. It will be picked up "
         "automatically within a few minutes; you can leave this page open or come back later.",
     ),
-    PROCESSING: Look(2, False, "progress", "Converting", "Converting your image…"),
+    PROCESSING: Look(2, False, "progress", "Converting", "This takes a second or two."),
     STALLED: Look(
         2,
         False,
         "warning",
         "Interrupted",
-        "Converting this image was interrupted. It is tried again automatically; if "
-        "nothing changes within a few minutes, try again or upload it again.",
+        "Converting this image stopped before it ended, on our side. It is tried again "
+        "automatically within a few minutes: you can leave this page open or come back later.",
     ),
-    DONE: Look(3, True, "done", "Done", "Done. Your images are ready."),
+    DONE: Look(3, True, "done", "Done", "Your images are below, to download or share."),
     FAILED: Look(2, True, "problem", "Failed", None),
     EXPIRED: Look(
         1,
@@ -162,6 +161,8 @@ class Job:
     note: str | None = None  # what a done job's person is told of its images, if anything
     restarts: int = 0  # conversions started by the site, not by S3's event (app/starts.py)
     restart_after: float | None = None  # no such start again before this time
+    upload_size: int | None = None  # the bytes that arrived, as a done job's worker read them
+    original_size: int | None = None  # the file chosen, when the browser sent it shrunk
 
     @classmethod
     def awaiting(cls, job_id: str, owner: str, form_expires_at: float) -> Job:
@@ -227,8 +228,8 @@ class Job:
 def gave_up_message(attempts: int) -> str:
     """Return what a person is told when every attempt to convert an image failed."""
     return (
-        f"Converting this image failed {attempts} times, for reasons on our side. Try again; "
-        "if it keeps failing, the image may be too complex for us."
+        f"Converting this image failed {attempts} times, for reasons on our side, not your "
+        "image's. Try again in a few minutes."
     )
 
 
@@ -401,15 +402,23 @@ class JobStore:
         )
 
     def finish(
-        self, job_id: str, renditions: list[dict], note: str | None = None, now: float | None = None
+        self,
+        job_id: str,
+        renditions: list[dict],
+        note: str | None = None,
+        now: float | None = None,
+        sizes: dict[str, int | None] | None = None,
     ) -> bool:
-        """Mark a processing job done with its renditions, and what its person is told of
-        them; False if it was not processing."""
+        """Mark a processing job done with its renditions, what its person is told of them,
+        and `sizes` (upload_size, original_size) where known; False if it was not processing."""
         now = time.time() if now is None else now
         values = {":done": DONE, ":renditions": renditions, ":now": now, ":processing": PROCESSING}
         told = ""
         if note:  # only a done job has one, and a done job never changes
             told, values[":note"] = ", note = :note", note
+        for name, size in (sizes or {}).items():
+            if size is not None and name in ("upload_size", "original_size"):
+                told, values[f":{name}"] = f"{told}, {name} = :{name}", size
         return (
             self._transition(
                 job_id,

@@ -22,6 +22,10 @@ _EXPIRY_DATE = re.compile(r'expiry-date="([^"]+)"')
 # What a browser without script sends; S3 stores it, nothing trusts it (the worker
 # reads the real type from the bytes).
 DEFAULT_UPLOAD_TYPE = "image/unknown"
+# The size of the file a person chose, before their browser shrank it (x-amz-meta-*: S3 keeps
+# it with the upload). Only ever shown to that person; read as digits, a dozen at most.
+ORIGINAL_SIZE_FIELD = "x-amz-meta-original-size"
+_ORIGINAL_SIZE = re.compile(r"[1-9]\d{0,11}")
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,12 @@ class StoredUpload:
 
 @dataclass(frozen=True)
 class Source:
-    """An upload's bytes, and until when S3 keeps it (a Unix time)."""
+    """An upload's bytes, until when S3 keeps it (a Unix time), and the size of the file it
+    was shrunk from, if the browser shrank it."""
 
     data: bytes
     kept_until: float
+    original_size: int | None = None
 
 
 class SourceGone(Exception):
@@ -89,6 +95,16 @@ def kept_until(response: dict) -> float:
     due = response["LastModified"].astimezone(UTC) + timedelta(days=UPLOADS_KEPT_DAYS)
     midnight = datetime.combine(due.date(), time(), UTC)
     return (midnight + timedelta(days=1) if due > midnight else midnight).timestamp()
+
+
+def original_size(response: dict, stored: int) -> int | None:
+    """Return the size a browser says the chosen file had, from a GetObject response's
+    metadata: None unless it is a plain number above what arrived (a claim, never trusted
+    for anything but showing it to its own sender)."""
+    said = response.get("Metadata", {}).get(ORIGINAL_SIZE_FIELD.removeprefix("x-amz-meta-"), "")
+    if not _ORIGINAL_SIZE.fullmatch(said):
+        return None
+    return int(said) if int(said) > stored else None
 
 
 def upload_prefix(job_id: str, owner: str | None = None) -> str:
@@ -169,9 +185,11 @@ class Storage:
         With `redirect`, S3 answers 303 to it (a plain form); with `status`, S3 answers
         with that status and no redirect (a script that reads the answer).
         """
-        fields = {"Content-Type": DEFAULT_UPLOAD_TYPE}
+        # The script sets the original's size; a plain form sends it empty.
+        fields = {"Content-Type": DEFAULT_UPLOAD_TYPE, ORIGINAL_SIZE_FIELD: ""}
         conditions: list = [
             ["starts-with", "$Content-Type", "image/"],
+            ["starts-with", f"${ORIGINAL_SIZE_FIELD}", ""],
             ["content-length-range", 1, self._max_upload_bytes],
         ]
         if redirect is not None:
@@ -266,7 +284,8 @@ class Storage:
                 raise SourceGone(key) from error
             raise
         with response["Body"] as body:
-            return Source(body.read(self._max_upload_bytes + 1), kept_until(response))
+            data = body.read(self._max_upload_bytes + 1)
+        return Source(data, kept_until(response), original_size(response, len(data)))
 
     def write_rendition(self, job_id: str, rendition) -> str:
         """Store a rendition under results/<job>/ and return its key."""

@@ -37,6 +37,14 @@ HISTORY_PAGE_SIZE = 12
 # Links a shared page hands out live no longer than this, so Stop sharing takes effect on
 # every image and download within it (the owner's page says so).
 SHARING_STOPS_WITHIN = 60
+# The browser sends a photo shrunk to this many times the largest rendition's side, at this
+# JPEG quality: the renditions made from it match those made from the original (SSIM and
+# sizes in docs/performance.md, measured by bench/shrink.py).
+SHRINK_FACTOR = 2
+SHRINK_QUALITY = 0.6
+# How a rendition's name reads on a page; a name not here is shown capitalized.
+RENDITION_WORDS = {"thumb": "Thumbnail", "preview": "Preview"}
+LOSSLESS_SUFFIX = "-lossless"
 # A waiting status request reads the job this often: soon at first, then sparingly.
 _WAIT_READS = ((5.0, 0.1), (float("inf"), 0.5))  # (until this many seconds, read every)
 
@@ -122,16 +130,40 @@ def present(job: Job, ticket: str) -> dict:
         "links_expire_in": settings.link_expires_seconds,
         "share_url": None,
         "sharing_stops_within": shared_link_seconds(),
+        "snippet": None,
+        **_sizes(job),
     }
     if status == DONE:
         _add_images(view, job, lambda **args: url_for("web.rendition", ticket=ticket, **args))
-        view["snippet"] = _snippet(job)
         view["share_on_url"] = url_for("web.share", ticket=ticket)
         view["share_off_url"] = url_for("web.unshare", ticket=ticket)
         if job.share_id:
             token = share_links().make(job.job_id, job.share_id)
             view["share_url"] = url_for("web.shared", token=token, _external=True)
+            view["snippet"] = _snippet(job, token)
     return view
+
+
+def _sizes(job: Job) -> dict:
+    """Return the size of the file chosen and of the file sent (less, when the browser shrank
+    it), as far as the worker recorded them."""
+    return {
+        "original_size": job.original_size or job.upload_size,
+        "upload_size": job.upload_size,
+        "shrunk": bool(job.original_size and job.upload_size),
+    }
+
+
+def _lower_first(words: str) -> str:
+    return words[:1].lower() + words[1:]
+
+
+def rendition_words(name: str) -> str:
+    """Return how a rendition is named on a page: "Preview (PNG, lossless)", not its key."""
+    lossless = name.endswith(LOSSLESS_SUFFIX)
+    base = name.removesuffix(LOSSLESS_SUFFIX) if lossless else name
+    words = RENDITION_WORDS.get(base, base.replace("-", " ").capitalize())
+    return f"{words} (PNG, lossless)" if lossless else words
 
 
 def shared_link_seconds() -> int:
@@ -148,6 +180,8 @@ def _add_images(view: dict, job: Job, link, expires: int | None = None) -> None:
         name = item["name"]
         shown = {
             "name": name,
+            "label": rendition_words(name),
+            "download_words": "Download " + _lower_first(rendition_words(name)),
             "width": item["width"],
             "height": item["height"],
             "content_type": item["content_type"],
@@ -163,17 +197,17 @@ def _add_images(view: dict, job: Job, link, expires: int | None = None) -> None:
             view["renditions"].append({**shown, "src": src})
 
 
-def _snippet(job: Job) -> str | None:
-    """Return the HTML of the largest shown rendition, as its downloaded file: `<img>` with
-    its size, so a page that shows it does not jump as it loads."""
+def _snippet(job: Job, token: str) -> str | None:
+    """Return the HTML of the largest shown rendition through the job's share link: `<img>`
+    with its size, so a page that shows it does not jump as it loads."""
     shown = [item for item in job.renditions if item.get("shown", True)]
     if not shown:
         return None
     item = max(shown, key=lambda r: r["width"] * r["height"])
-    file = download_name(job.filename, item["name"], item["key"].rsplit(".", 1)[-1])
-    alt = file.rsplit("-", 1)[0]
+    src = url_for("web.shared_file", token=token, name=item["name"], _external=True)
+    alt = download_name(job.filename, item["name"], "x").rsplit("-", 1)[0]
     return (
-        f'<img src="{escape(file)}" width="{item["width"]}" height="{item["height"]}" '
+        f'<img src="{escape(src)}" width="{item["width"]}" height="{item["height"]}" '
         f'alt="{escape(alt)}">'
     )
 
@@ -219,14 +253,27 @@ def upload():
         owner,
         redirect=url_for("web.uploaded", ticket=first["ticket"], _external=True),
     )
+    settings = current_settings()
     return render_template(
         "upload.html",
         post=form,
         first=first,
         max_files=MAX_FILES,
         formats=", ".join(FORMATS[:-1]) + " or " + FORMATS[-1],
-        max_upload_mb=current_settings().max_upload_mb,
+        max_upload_mb=settings.max_upload_mb,
+        shrink=_shrink_settings(settings),
+        form_seconds=settings.upload_expires_seconds,
     )
+
+
+def _shrink_settings(settings) -> dict:
+    """Return what the page's script needs to shrink a photo to what the renditions need."""
+    return {
+        "sides": " ".join(str(side) for _, side in settings.rendition_specs),
+        "factor": SHRINK_FACTOR,
+        "quality": SHRINK_QUALITY,
+        "max_pixels": settings.max_pixels,
+    }
 
 
 @bp.post("/jobs")

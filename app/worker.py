@@ -74,7 +74,8 @@ def convert_upload(services: Services, upload: Upload, deadline: float) -> None:
     try:
         source = services.storage.read_source(upload.key)
         renditions, warnings, note = _convert(services, job_id, source.data, deadline)
-        finished = jobs.finish(job_id, renditions, note)
+        sizes = {"upload_size": len(source.data), "original_size": source.original_size}
+        finished = jobs.finish(job_id, renditions, note, sizes=sizes)
     except (imaging.ImageRejected, SourceGone) as rejection:
         jobs.fail(job_id, rejection.code, rejection.message)
         if isinstance(rejection, imaging.ImageRejected):

@@ -4,7 +4,14 @@ import importlib
 import sys
 
 # Each module has main(argv) -> int.
-BENCHMARKS = ["bench.imaging", "bench.formats", "bench.coldstart", "bench.latency", "bench.cost"]
+BENCHMARKS = [
+    "bench.imaging",
+    "bench.formats",
+    "bench.coldstart",
+    "bench.latency",
+    "bench.shrink",
+    "bench.cost",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,8 @@
-// Thumbs in the browser: uploads straight to S3 with progress (one file or several, chosen,
-// dropped or pasted, each cancellable), live status by long polling, S3's errors in plain
-// words, times in the person's zone. Every page works without this script.
+// Thumbs in the browser: uploads straight to S3 (one file or several, chosen, dropped or
+// pasted, each cancellable), a photo shrunk first to what the renditions need, progress with
+// the time left, a file kept and sent again when the connection drops, a zip of them all;
+// live status by long polling, S3's errors in plain words, times in the person's zone.
+// Every page works without this script.
 "use strict";
 (function () {
   // A status request waits on the server up to this long for news (it answers at once when
@@ -10,6 +12,8 @@
   var FIRST_PAUSE_MS = 1000;
   var MAX_PAUSE_MS = 30000;
   var PREVIEW_AFTER_MS = 250;
+  // The form field that tells S3, and so the result page, how large the chosen file was.
+  var ORIGINAL_SIZE_FIELD = "x-amz-meta-original-size";
   // What a file is when the browser names no type (Chromium names none for HEIC): its
   // extension says, and S3 is told so. Without an extension, the worker reads its bytes.
   var TYPES_BY_EXTENSION = {
@@ -83,23 +87,30 @@
     ask();
   }
 
-  // S3 answers a refused upload with XML; say what it means.
+  // S3 answers a refused upload with XML; say what it means. The error says which of its
+  // kinds it is: `offline` (the link dropped: the file is kept) or `expired` (a fresh form
+  // may still send it).
   function s3Problem(xhr, maxMb, notImage) {
-    if (xhr.status === 0) return "The upload was interrupted. Check your connection and try again.";
+    function problem(text, kind) {
+      var error = new Error(text);
+      if (kind) error[kind] = true;
+      return error;
+    }
+    if (xhr.status === 0) return problem("The connection was lost.", "offline");
     var xml = new DOMParser().parseFromString(xhr.responseText || "", "application/xml");
     var code = (xml.querySelector("Code") || {}).textContent || "";
     var text = (xml.querySelector("Message") || {}).textContent || "";
-    if (code === "EntityTooLarge") return "This file is larger than " + maxMb + " MB.";
-    if (code === "EntityTooSmall") return "This file is empty.";
-    if (code === "KeyTooLongError") return "This file's name is too long. Rename it and try again.";
+    if (code === "EntityTooLarge") return problem("This file is larger than " + maxMb + " MB.");
+    if (code === "EntityTooSmall") return problem("This file is empty.");
+    if (code === "KeyTooLongError") return problem("This file's name is too long. Rename it and try again.");
     if (code === "AccessDenied" && /expired/i.test(text)) {
-      return "This upload form has expired. Reload the page and try again.";
+      return problem("This upload form has expired. Reload the page and try again.", "expired");
     }
-    if (code === "AccessDenied" && /Content-Type/.test(text)) return notImage;
+    if (code === "AccessDenied" && /Content-Type/.test(text)) return problem(notImage);
     if (code === "SignatureDoesNotMatch" || code === "AccessDenied" || code === "InvalidAccessKeyId") {
-      return "The upload was refused. Reload the page and try again.";
+      return problem("The upload was refused. Reload the page and try again.");
     }
-    return "The upload failed (" + (code || "HTTP " + xhr.status) + "). Try again in a moment.";
+    return problem("The upload failed (" + (code || "HTTP " + xhr.status) + "). Try again in a moment.");
   }
 
   // What S3 stored, as its 201 answer names it (PostResponse): the bucket, key and etag
@@ -113,34 +124,216 @@
     return found;
   }
 
-  // Send one file to S3; return {done: Promise, cancel: function}.
-  function sendToS3(upload, file, limits, onProgress) {
+  // Send one file, as `prepare` made it ready, to S3; return {done: Promise, cancel, interrupt}.
+  // `onProgress(loaded, total)` follows the bytes sent.
+  function sendToS3(upload, sendable, limits, onProgress) {
     var xhr = new XMLHttpRequest();
     var done = new Promise(function (resolve, reject) {
       var data = new FormData();
       Object.keys(upload.fields).forEach(function (name) {
-        data.append(name, name === "Content-Type" ? imageType(file) : upload.fields[name]);
+        var value = upload.fields[name];
+        if (name === "Content-Type") value = sendable.type;
+        if (name === ORIGINAL_SIZE_FIELD) value = String(sendable.originalSize);
+        data.append(name, value);
       });
-      data.append("file", file);  // S3 ignores every field after the file
+      data.append("file", sendable.blob, sendable.name);  // S3 ignores every field after the file
       xhr.open("POST", upload.url);
       xhr.upload.addEventListener("progress", function (event) {
-        if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100));
+        if (event.lengthComputable) onProgress(event.loaded, event.total);
       });
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) resolve(storedBy(xhr));
-        else reject(new Error(s3Problem(xhr, limits.maxMb, limits.notImage)));
+        else reject(s3Problem(xhr, limits.maxMb, limits.notImage));
       });
-      xhr.addEventListener("error", function () {
-        reject(new Error(s3Problem(xhr, limits.maxMb, limits.notImage)));
-      });
+      xhr.addEventListener("error", function () { reject(s3Problem(xhr, limits.maxMb, limits.notImage)); });
       xhr.addEventListener("abort", function () {
-        var error = new Error("Cancelled. Nothing was kept.");
-        error.cancelled = true;
+        var error = new Error(interrupted ? "The connection was lost." : "Cancelled. Nothing was kept.");
+        error[interrupted ? "offline" : "cancelled"] = true;
         reject(error);
       });
       xhr.send(data);
     });
-    return { done: done, cancel: function () { xhr.abort(); } };
+    var interrupted = false;
+    return {
+      done: done,
+      cancel: function () { xhr.abort(); },
+      // The link is gone (the browser went offline, or nothing moved for long): the file is kept.
+      interrupt: function () { interrupted = true; xhr.abort(); }
+    };
+  }
+
+  // "Sending 45% · 1.2 of 2.6 MB · about 12 s left": the time left from the pace so far,
+  // once there is a pace to judge by.
+  function progressWords(loaded, total, startedAt) {
+    var words = "Sending " + Math.floor((loaded / total) * 100) + "% · " + fileSize(loaded) +
+      " of " + fileSize(total);
+    var elapsed = (Date.now() - startedAt) / 1000;
+    if (elapsed < 1 || loaded === 0 || loaded >= total) return words;
+    var left = Math.ceil(((total - loaded) * elapsed) / loaded);
+    return words + " · about " + (left < 90 ? left + " s" : Math.round(left / 60) + " min") + " left";
+  }
+
+  // --- Sending less: a photo shrunk in the browser to what the renditions need ------------
+  // Photographs the browser may decode. PNG and GIF (drawn more often than photographed, often
+  // animated or transparent) go as they are, and so does what the browser cannot decode
+  // (HEIC in Chromium, TIFF): the server reads all of those itself.
+  var SHRINKABLE = ["image/jpeg", "image/webp", "image/avif", "image/heic", "image/heif", "image/bmp"];
+  // ISO-BMFF brands of image sequences (an animated AVIF, a HEIC burst): sent as they are.
+  var SEQUENCE_BRANDS = ["avis", "msf1", "hevs", "avcs"];
+
+  function asIs(file) {
+    return { blob: file, name: file.name, type: imageType(file), originalSize: file.size, shrunk: false };
+  }
+
+  // What a file's first bytes say: "opaque" (a still picture without alpha), "maybe" (a still
+  // that may have alpha: its pixels tell) or "" (an animation, or alpha: sent as it is).
+  function stillKind(file, type) {
+    if (type === "image/jpeg") return Promise.resolve("opaque");
+    return file.slice(0, 64).arrayBuffer().then(function (buffer) {
+      var bytes = new Uint8Array(buffer);
+      var text = String.fromCharCode.apply(null, bytes);
+      if (type === "image/webp") {
+        var chunk = text.slice(12, 16);
+        if (chunk === "VP8 ") return "opaque";
+        return chunk === "VP8X" && !(bytes[20] & 0x12) ? "opaque" : "";  // 0x12: alpha, animation
+      }
+      if (type === "image/bmp") return "maybe";
+      var brands = text.slice(8, Math.min(text.length, (bytes[2] << 8) | bytes[3]));
+      return SEQUENCE_BRANDS.some(function (brand) { return brands.indexOf(brand) >= 0; }) ? "" : "maybe";
+    });
+  }
+
+  function opaque(context, width, height) {
+    var pixels = context.getImageData(0, 0, width, height).data;
+    for (var i = 3; i < pixels.length; i += 4) if (pixels[i] !== 255) return false;
+    return true;
+  }
+
+  // Resolve to what to send for `file`: a photo larger than `policy.side` shrunk to it (turned
+  // upright as its EXIF says) as a JPEG of `policy.quality`, or the file as it is. The server
+  // reads whatever arrives as it reads any upload.
+  function prepare(file, policy) {
+    var type = imageType(file);
+    if (!policy.side || SHRINKABLE.indexOf(type) < 0 || !window.createImageBitmap) {
+      return Promise.resolve(asIs(file));
+    }
+    return stillKind(file, type).then(function (kind) {
+      if (!kind) return asIs(file);
+      return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (whole) {
+        var scale = policy.side / Math.max(whole.width, whole.height);
+        if (scale >= 1 || whole.width * whole.height > policy.maxPixels) {
+          whole.close();  // at its size already, or one the server refuses as it is
+          return asIs(file);
+        }
+        var size = shrunkSize(whole.width, whole.height, policy);
+        var width = size[0], height = size[1];
+        return createImageBitmap(whole, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" })
+          .then(function (small) {
+            whole.close();
+            return encode(small, width, height, kind, policy.quality);
+          })
+          .then(function (blob) {
+            if (!blob || blob.size >= file.size) return asIs(file);
+            return { blob: blob, name: file.name, type: "image/jpeg", originalSize: file.size, shrunk: true };
+          });
+      });
+    }).catch(function () { return asIs(file); });
+  }
+
+  // The server's fit (app/imaging_pixels.py): scaled into a side×side square, never enlarged,
+  // each edge rounded half to even, as Python rounds.
+  function fit(width, height, side) {
+    function round(x) {
+      var r = Math.round(x);
+      return Math.abs(x % 1) === 0.5 && r % 2 ? r - 1 : r;
+    }
+    var scale = Math.min(1, side / Math.max(width, height));
+    return [Math.max(1, round(width * scale)), Math.max(1, round(height * scale))];
+  }
+
+  // The size to shrink a `width`×`height` photo to: its long side `policy.side`, its short
+  // side the one (of the nearest three) from which every rendition comes out as large as
+  // from the original, to the pixel.
+  function shrunkSize(width, height, policy) {
+    var size = fit(width, height, policy.side);
+    var wide = width >= height;
+    var same = function (candidate) {
+      return policy.sides.every(function (side) {
+        return String(fit(candidate[0], candidate[1], side)) === String(fit(width, height, side));
+      });
+    };
+    return [0, 1, -1].map(function (step) {
+      return wide ? [size[0], size[1] + step] : [size[0] + step, size[1]];
+    }).filter(same)[0] || size;
+  }
+
+  // A JPEG of `bitmap` at `width`×`height`; null if it has alpha after all.
+  function encode(bitmap, width, height, kind, quality) {
+    var canvas = el("canvas", { width: width, height: height });
+    var context = canvas.getContext("2d");
+    context.drawImage(bitmap, 0, 0, width, height);
+    bitmap.close();
+    if (kind === "maybe" && !opaque(context, width, height)) return Promise.resolve(null);
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", quality); })
+      .then(function (blob) {
+        canvas.width = canvas.height = 0;  // a phone gets the canvas's memory back at once
+        return blob;
+      });
+  }
+
+  // --- Download all: one zip, made in the browser ----------------------------------------
+  // The images are already compressed, so the zip stores them as they are (method 0): no
+  // library, and the browser does what takes no time.
+  var CRC_TABLE = (function () {
+    var table = new Uint32Array(256);
+    for (var n = 0; n < 256; n++) {
+      var c = n;
+      for (var k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    return table;
+  })();
+
+  function crc32(bytes) {
+    var crc = 0xffffffff;
+    for (var i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+    return (crc ^ 0xffffffff) >>> 0;
+  }
+
+  // A zip of `entries` ({name, bytes: Uint8Array}), as a Blob (APPNOTE 6.3: stored, UTF-8 names).
+  function zipBlob(entries) {
+    var parts = [], directory = [], offset = 0;
+    var now = new Date();
+    var time = (now.getHours() << 11) | (now.getMinutes() << 5) | (now.getSeconds() >> 1);
+    var date = ((now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate();
+    function header(signature, entry, name, extra) {
+      var view = new DataView(new ArrayBuffer(extra ? 46 : 30));
+      var at = 0;
+      function u16(value) { view.setUint16(at, value, true); at += 2; }
+      function u32(value) { view.setUint32(at, value, true); at += 4; }
+      u32(signature);
+      if (extra) u16(20);  // made by: version 2.0
+      u16(20); u16(0x0800); u16(0); u16(time); u16(date);  // needs 2.0, UTF-8 name, stored
+      u32(entry.crc); u32(entry.bytes.length); u32(entry.bytes.length);
+      u16(name.length); u16(0);
+      if (extra) { u16(0); u16(0); u16(0); u32(0); u32(extra.offset); }
+      return view.buffer;
+    }
+    entries.forEach(function (entry) {
+      var name = new TextEncoder().encode(entry.name);
+      entry.crc = crc32(entry.bytes);
+      directory.push(header(0x02014b50, entry, name, { offset: offset }), name);
+      parts.push(header(0x04034b50, entry, name), name, entry.bytes);
+      offset += 30 + name.length + entry.bytes.length;
+    });
+    var size = directory.reduce(function (sum, part) { return sum + part.byteLength; }, 0);
+    var end = new DataView(new ArrayBuffer(22));
+    end.setUint32(0, 0x06054b50, true);
+    end.setUint16(8, entries.length, true);
+    end.setUint16(10, entries.length, true);
+    end.setUint32(12, size, true);
+    end.setUint32(16, offset, true);
+    return new Blob(parts.concat(directory, [end.buffer]), { type: "application/zip" });
   }
 
   // A page's images load from S3 by links that expire after a few minutes. One that fails
@@ -216,6 +409,7 @@
       job.steps.forEach(function (step, index) {
         var item = steps[index];
         item.className = "step-" + step.state;
+        item.querySelector(".step-label").textContent = step.label;
         item.querySelector(".step-words").textContent = ": " + step.words;
         if (index + 1 === job.step) item.setAttribute("aria-current", "step");
         else item.removeAttribute("aria-current");
@@ -234,6 +428,16 @@
   }
 
   // --- The upload page -----------------------------------------------------------------
+  // A form is renewed before sending when less than this is left of its life: S3 checks its
+  // expiry as the upload starts, and a page may have been left open for a while.
+  var FORM_MARGIN_MS = 60000;
+  // A file whose connection dropped is sent again when the browser says it is back online,
+  // or after these pauses (a link may come back without the browser noticing it went).
+  var RESEND_PAUSES_MS = [5000, 10000, 20000, 40000, 60000];
+  // A transfer that has sent nothing for this long has lost its link, whatever the browser says.
+  var STALLED_AFTER_MS = 30000;
+  var EXTENSIONS = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif" };
+
   function uploadPage(form) {
     var input = form.querySelector("input[type=file]");
     var message = document.getElementById("upload-message");
@@ -243,17 +447,31 @@
     var preview = document.getElementById("drop-preview");
     var button = document.getElementById("upload-button");
     var list = document.getElementById("progress");
+    var allRow = document.getElementById("download-all-row");
+    var allButton = document.getElementById("download-all");
+    var allMessage = document.getElementById("download-all-message");
     var maxBytes = Number(form.dataset.maxBytes);
     var maxMb = form.dataset.maxMb;
     var maxFiles = Number(form.dataset.maxFiles);
+    var formMs = Number(form.dataset.formSeconds) * 1000;
     var notImage = "This file is not an image we can read. Upload a " + form.dataset.formats + " image.";
+    var limits = { maxMb: maxMb, notImage: notImage };
+    var sides = form.dataset.shrinkSides.split(" ").map(Number);
+    var policy = {
+      sides: sides,
+      side: Math.max.apply(null, sides) * Number(form.dataset.shrinkFactor),
+      quality: Number(form.dataset.shrinkQuality),
+      maxPixels: Number(form.dataset.shrinkMaxPixels)
+    };
     var first = JSON.parse(form.dataset.first);  // this page's own job, for the first file
+    if (first) first.obtainedAt = performance.timeOrigin || Date.now() - performance.now();
     // A phone has no pointer to drop with: it is not offered one.
     var canDrop = window.matchMedia && window.matchMedia("(hover: hover) and (pointer: fine)").matches;
-    var idleHint = canDrop ? "or drop up to " + maxFiles + " images here, or paste one"
+    var idleHint = canDrop ? "or drop up to " + maxFiles + " images anywhere here, or paste one"
       : "Up to " + maxFiles + " images at a time";
     var chosen = [];
-    var sending = 0;
+    var rows = [];
+    var prepared = new Map();
 
     input.multiple = true;  // a plain form sends one file; a script can send several
     form.noValidate = true;  // a pasted image is chosen without the input: the script checks
@@ -274,6 +492,10 @@
       message.textContent = text;
       message.classList.toggle("error", Boolean(text));
     }
+
+    // Whether a file is on its way: being prepared or sent, or kept until the link is back.
+    function onItsWay(row) { return row.state === "sending" || row.state === "waiting"; }
+    function busy() { return rows.some(onItsWay); }
 
     // Show what was chosen: its name, its size and a small preview; enable what may be used.
     function choose(files) {
@@ -296,7 +518,29 @@
           return (chosen.length > 1 ? file.name + ": " : "") + problem(file);
         }).join(" "));
       update();
+      if (chosen.length <= maxFiles) prepareAll(chosen);
       drawPreview(chosen[0]);
+    }
+
+    // Shrinking starts as soon as files are chosen, so that the click often finds them ready;
+    // one at a time, since a phone holds one decoded photo well, not ten.
+    function prepareAll(files) {
+      prepared.forEach(function (_, file) {  // what was chosen before, and is not on its way
+        var kept = files.indexOf(file) >= 0 || rows.some(function (row) { return row.file === file && onItsWay(row); });
+        if (!kept) prepared.delete(file);
+      });
+      var previous = Promise.resolve();
+      files.forEach(function (file) {
+        if (prepared.has(file) || problem(file)) return;
+        var ready = previous.then(function () { return prepare(file, policy); });
+        prepared.set(file, ready);
+        previous = ready;
+      });
+    }
+
+    function preparedFor(file) {
+      if (!prepared.has(file)) prepareAll([file]);
+      return prepared.get(file);
     }
 
     // A preview drawn on a canvas, decoded off the main thread at its small size; a format
@@ -306,7 +550,7 @@
     function drawPreview(file) {
       if (!window.createImageBitmap || problem(file)) return;
       setTimeout(function () {
-        if (sending === 0 && chosen[0] === file) decodePreview(file);
+        if (!busy() && chosen[0] === file) decodePreview(file);
       }, PREVIEW_AFTER_MS);
     }
 
@@ -326,56 +570,211 @@
     }
 
     function update() {
-      button.disabled = sending > 0 || !usable();
-      button.textContent = sending > 0 ? "Uploading…" : "Upload and convert";
-      input.disabled = sending > 0;
+      var sending = busy();
+      button.disabled = sending || !usable();
+      button.textContent = sending ? "Sending…" : "Upload and convert";
+      input.disabled = sending;
+    }
+
+    // Upload forms for `count` more files, each stamped with when it was made.
+    function askForms(count) {
+      return fetch(form.dataset.jobsUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json",
+                   "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ count: count })
+      }).catch(function () {
+        var error = new Error("The connection was lost.");  // fetch rejects only when no answer came
+        error.offline = true;
+        throw error;
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.message || "The server refused (" + response.status + ").");
+          var now = Date.now();
+          body.uploads.forEach(function (upload) { upload.obtainedAt = now; });
+          return body.uploads;
+        });
+      });
     }
 
     function uploadsFor(count) {
       var uploads = [];
       if (first) { uploads.push(first); first = null; count -= 1; }
       if (count === 0) return Promise.resolve(uploads);
-      return fetch(form.dataset.jobsUrl, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json",
-                   "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ count: count })
-      }).then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) throw new Error(body.message || "The server refused (" + response.status + ").");
-          return uploads.concat(body.uploads);
-        });
+      return askForms(count).then(function (more) { return uploads.concat(more); });
+    }
+
+    // The row's form, or a fresh one (a new job) when it has expired or nearly: S3 would
+    // refuse it, and a person should not have to reload anything.
+    function freshForm(row) {
+      if (row.upload && Date.now() - row.upload.obtainedAt < formMs - FORM_MARGIN_MS) {
+        return Promise.resolve(row.upload);
+      }
+      return askForms(1).then(function (uploads) {
+        row.upload = uploads[0];
+        return row.upload;
       });
     }
 
+    // A file's row: it stays until the file's end, whatever that is.
     function track(file) {
       var item = el("li", { "class": "progress-item sending" });
       item.appendChild(el("div", { "class": "name" }, file.name));
-      var row = el("div", { "class": "row" });
-      var bar = el("progress", { max: "100", value: "0", "aria-label": "Uploading " + file.name });
-      var cancel = el("button", { type: "button", "class": "secondary cancel" }, "Cancel");
-      cancel.setAttribute("aria-label", "Cancel uploading " + file.name);
-      row.appendChild(bar);
-      row.appendChild(cancel);
-      item.appendChild(row);
-      var status = el("p", { "class": "message", role: "status" }, "Uploading " + fileSize(file.size) + "…");
+      var line = el("div", { "class": "row" });
+      var bar = el("progress", { max: "100", value: "0", "aria-label": "Sending " + file.name });
+      var again = el("button", { type: "button", "class": "again", "aria-label": "Send again: " + file.name }, "Send again");
+      var cancel = el("button", { type: "button", "class": "secondary cancel", "aria-label": "Cancel sending " + file.name }, "Cancel");
+      again.hidden = true;
+      [bar, again, cancel].forEach(function (node) { line.appendChild(node); });
+      item.appendChild(line);
+      var status = el("p", { "class": "message", role: "status" }, "Preparing " + fileSize(file.size) + "…");
       item.appendChild(status);
       list.appendChild(item);
       list.hidden = false;
-      return { item: item, row: row, bar: bar, cancel: cancel, status: status };
+      var row = { file: file, item: item, line: line, bar: bar, again: again, status: status, state: "sending", tries: 0 };
+      rows.push(row);
+      cancel.addEventListener("click", function () { stop(row); });
+      again.addEventListener("click", function () { resend(row); });
+      return row;
     }
 
-    // The upload has ended (sent, refused or cancelled): its bar goes.
-    function sent(row, state, text) {
-      row.item.classList.remove("sending");
-      if (state) row.item.classList.add(state);
-      row.row.remove();
+    // A file refused before sending keeps a row too, with its reason.
+    function trackRefused(file, reason) {
+      var item = el("li", { "class": "progress-item failed refused" });
+      item.appendChild(el("div", { "class": "name" }, file.name));
+      item.appendChild(el("p", { "class": "message" }, reason));
+      list.appendChild(item);
+      list.hidden = false;
+    }
+
+    // Send a row's file: prepared (shrunk, when it may be), with a form still good.
+    function send(row) {
+      row.state = "sending";
+      row.item.className = "progress-item sending";
+      row.again.hidden = true;
+      update();
+      var sendable;
+      preparedFor(row.file).then(function (ready) {
+        sendable = ready;
+        return row.state === "sending" ? freshForm(row) : null;
+      }).then(function (upload) {
+        if (row.state !== "sending") return;  // cancelled meanwhile
+        return transfer(row, upload, sendable).then(function (stored) { arrived(row, stored); });
+      }).catch(function (error) { missed(row, error); });
+    }
+
+    // Send to S3, saying how far it is each second as well as at each progress event (a slow
+    // link may report seldom), and give up on a transfer that has stalled: a link that died
+    // without a word leaves a request hanging.
+    function transfer(row, upload, sendable) {
+      var startedAt = Date.now();
+      var sent = { loaded: 0, total: sendable.blob.size };
+      var from = sendable.shrunk ? " (shrunk from " + fileSize(sendable.originalSize) + ")" : "";
+      var stalled;
+      function watchdog() {
+        clearTimeout(stalled);
+        stalled = setTimeout(function () { row.transfer.interrupt(); }, STALLED_AFTER_MS);
+      }
+      function show() {
+        if (!sent.loaded) return;
+        row.bar.value = Math.round((sent.loaded / sent.total) * 100);
+        row.status.textContent = progressWords(sent.loaded, sent.total, startedAt) + from;
+      }
+      row.status.textContent = "Sending " + fileSize(sendable.blob.size) + from + "…";
+      row.transfer = sendToS3(upload.upload, sendable, limits, function (loaded, total) {
+        sent = { loaded: loaded, total: total };
+        watchdog();
+        show();
+      });
+      var ticker = setInterval(show, 1000);
+      watchdog();
+      function stop() { clearInterval(ticker); clearTimeout(stalled); }
+      return row.transfer.done.then(function (stored) { stop(); return stored; }, function (error) { stop(); throw error; });
+    }
+
+    // `stored`: the bucket, key and etag S3 named in its answer, which the site looks up.
+    function arrived(row, stored) {
+      row.bar.value = 100;
+      prepared.delete(row.file);
+      // One file: go on to its page, as the plain form does.
+      if (row.single) {
+        row.state = "sent";
+        window.location.assign(row.upload.uploaded_url + "?" + new URLSearchParams(stored));
+        return;
+      }
+      ended(row, "sent", "", "Sent. Converting…");
+      follow(row);
+    }
+
+    function missed(row, error) {
+      if (row.state !== "sending") return;  // cancelled: said already
+      if (error.offline) { waitForLink(row); return; }
+      if (error.expired && !row.renewed) {
+        row.renewed = true;  // the form outlived its time after all (a clock off): once more
+        row.upload.obtainedAt = 0;
+        send(row);
+        return;
+      }
+      prepared.delete(row.file);
+      ended(row, "failed", "failed", error.message);
+      if (row.single) say(error.message);
+    }
+
+    // The link dropped: the file stays here, and goes again as soon as it can.
+    function waitForLink(row) {
+      row.state = "waiting";
+      row.item.className = "progress-item waiting";
+      row.again.hidden = false;
+      row.bar.value = 0;
+      row.status.textContent = "The connection was lost. Your file is kept here and sent again " +
+        "when the connection is back; keep this page open.";
+      row.tries += 1;
+      later(row);
+      update();
+    }
+
+    // Try again after a pause, longer each time; not while the browser knows it is offline
+    // (its `online` event comes first then).
+    function later(row) {
+      var pause = RESEND_PAUSES_MS[Math.min(row.tries - 1, RESEND_PAUSES_MS.length - 1)];
+      row.timer = setTimeout(function () {
+        if (navigator.onLine === false) later(row);
+        else resend(row);
+      }, pause);
+    }
+
+    function resend(row) {
+      if (row.state !== "waiting") return;
+      clearTimeout(row.timer);
+      send(row);
+    }
+
+    function stop(row) {
+      if (row.state !== "sending" && row.state !== "waiting") return;
+      clearTimeout(row.timer);
+      var transfer = row.transfer;
+      ended(row, "cancelled", "cancelled", "Cancelled. Nothing was kept.");
+      prepared.delete(row.file);
+      if (transfer) transfer.cancel();
+    }
+
+    // The sending has ended (sent, refused or cancelled): its bar goes. Once nothing is on
+    // its way and the last one went well, the drop zone is ready for more; a file that was
+    // cancelled or refused stays chosen, with what was said about it.
+    function ended(row, state, look, text) {
+      row.state = state;
+      clearTimeout(row.timer);
+      row.item.className = "progress-item" + (look ? " " + look : "");
+      row.line.remove();
       row.status.textContent = text;
+      if (!busy() && state === "sent") choose([]);
+      update();
     }
 
-    function follow(row, upload, file) {
+    function follow(row) {
+      var file = row.file;
       row.item.classList.add("working");
-      watch(upload.status_url, "processing", function (job, error) {
+      watch(row.upload.status_url, "processing", function (job, error) {
         if (!job) { row.status.textContent = error.status ? error.message : "Lost touch with the server; trying again…"; return; }
         row.item.className = "progress-item status-" + job.status + (job.finished ? "" : " working");
         row.status.textContent = job.finished && job.status !== "done" ? job.title + ": " + job.message
@@ -383,17 +782,20 @@
         if (!job.finished) return;
         var links = el("div", { "class": "links" });
         if (job.status === "done" && job.renditions.length) {
+          row.job = job;
+          row.status.textContent = "Done" + (job.note ? ". " + job.note : ".");
           var thumb = job.renditions[0];
           row.item.insertBefore(el("img", { src: thumb.src, "class": "thumb", alt: "Thumbnail of " + file.name,
             width: thumb.width, height: thumb.height, "data-name": thumb.name,
             "data-status-url": job.status_url }), row.status);
           job.downloads.slice().reverse().forEach(function (d) {
             links.appendChild(el("a", { "class": "button secondary", href: d.download_url,
-              "aria-label": "Download " + d.name + " of " + file.name }, "Download " + d.name));
+              "aria-label": d.download_words + " of " + file.name }, d.download_words));
           });
         }
-        links.appendChild(el("a", { href: upload.job_url }, "Open " + file.name));
+        links.appendChild(el("a", { href: row.upload.job_url }, "Open " + file.name));
         row.item.appendChild(links);
+        offerAll();
       });
     }
 
@@ -401,50 +803,91 @@
       files = Array.prototype.slice.call(files || []);
       if (!files.length) { say("Choose an image first."); return; }
       if (files.length > maxFiles) { say("Choose at most " + maxFiles + " images at a time."); return; }
-      var refused = files.filter(problem);
-      var good = files.filter(function (file) { return !problem(file); });
-      say(refused.map(function (file) {
+      var single = files.length === 1;
+      say(single ? "" : files.filter(problem).map(function (file) {
         return (files.length > 1 ? file.name + ": " : "") + problem(file);
       }).join(" "));
-      if (!good.length) return;
-      var rows = good.map(track);
-      var single = good.length === 1 && files.length === 1;
-      sending += good.length;
+      // Each file's row, in the order chosen; a refused one's says why.
+      var batch = [];
+      files.forEach(function (file) {
+        if (!problem(file)) batch.push(track(file));
+        else if (files.length > 1) trackRefused(file, problem(file));
+      });
+      if (!batch.length) return;
       update();
-      // Once nothing is sending, the drop zone is ready for more; a file that was cancelled
-      // or refused stays chosen, with what was said about it.
-      function ended(sentWell) {
-        sending -= 1;
-        if (sending === 0 && sentWell) choose([]);
-        update();
-      }
-      uploadsFor(good.length).then(function (uploads) {
-        good.forEach(function (file, index) {
-          var row = rows[index];
-          var limits = { maxMb: maxMb, notImage: notImage };
-          var upload = sendToS3(uploads[index].upload, file, limits, function (percent) { row.bar.value = percent; });
-          row.cancel.addEventListener("click", upload.cancel);
-          upload.done.then(function (stored) {
-            row.bar.value = 100;
-            // One file: go on to its page, as the plain form does.
-            if (single) {
-              window.location.assign(uploads[index].uploaded_url + "?" + new URLSearchParams(stored));
-              return;
-            }
-            sent(row, "", "Uploaded. Converting…");
-            ended(true);
-            follow(row, uploads[index], file);
-          }).catch(function (error) {
-            sent(row, error.cancelled ? "cancelled" : "failed", error.message);
-            if (single && !error.cancelled) say(error.message);
-            ended(false);
-          });
+      batch.forEach(function (row) { row.single = single; });
+      uploadsFor(batch.length).then(function (uploads) {
+        batch.forEach(function (row, index) {
+          row.upload = uploads[index];
+          if (row.state === "sending") send(row);
         });
       }).catch(function (error) {
-        rows.forEach(function (row) { sent(row, "failed", error.message); ended(false); });
-        say(error.message);
+        // No forms: with no connection, each file waits for one (and a form of its own).
+        batch.forEach(function (row) { if (row.state === "sending") missed(row, error); });
+        if (!error.offline) say(error.message);
       });
     }
+
+    // --- Download all ---
+    function doneRows() {
+      return rows.filter(function (row) { return row.job; });
+    }
+
+    function offerAll() {
+      allRow.hidden = doneRows().length < 2;
+    }
+
+    // One image's bytes, from S3 by its link, or by a fresh one if that expired.
+    function imageBytes(rendition, statusUrl) {
+      function get(src) {
+        return fetch(src).then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.arrayBuffer();
+        });
+      }
+      return get(rendition.src).catch(function () {
+        return getJSON(statusUrl).then(function (job) {
+          var fresh = job.renditions.filter(function (r) { return r.name === rendition.name; })[0];
+          if (!fresh) throw new Error("an image is gone");
+          return get(fresh.src);
+        });
+      }).then(function (buffer) { return new Uint8Array(buffer); });
+    }
+
+    function zipOfDone() {
+      var taken = {};
+      var wanted = [];
+      doneRows().forEach(function (row) {
+        var stem = row.file.name.replace(/\.[^.]*$/, "") || "image";
+        row.job.renditions.forEach(function (rendition) {
+          var name = stem + "-" + rendition.name;
+          var extension = "." + (EXTENSIONS[rendition.content_type] || "img");
+          for (var n = 2; taken[name + extension]; n++) name = stem + "-" + n + "-" + rendition.name;
+          taken[name + extension] = true;
+          wanted.push({ name: name + extension, rendition: rendition, statusUrl: row.job.status_url });
+        });
+      });
+      return Promise.all(wanted.map(function (entry) {
+        return imageBytes(entry.rendition, entry.statusUrl).then(function (bytes) {
+          return { name: entry.name, bytes: bytes };
+        });
+      })).then(zipBlob);
+    }
+
+    allButton.addEventListener("click", function () {
+      allButton.disabled = true;
+      allMessage.textContent = "Making the zip…";
+      zipOfDone().then(function (blob) {
+        var link = el("a", { href: URL.createObjectURL(blob), download: "thumbs.zip" });
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+        allMessage.textContent = "Zip ready: " + fileSize(blob.size) + ".";
+      }).catch(function (error) {
+        allMessage.textContent = "The zip could not be made (" + error.message + "). Download the images one by one.";
+      }).then(function () { allButton.disabled = false; });
+    });
 
     input.addEventListener("change", function () { choose(input.files); });
     form.addEventListener("submit", function (event) {
@@ -452,30 +895,57 @@
       if (!button.disabled) start(chosen);
       input.value = "";
     });
+    // Leaving while a file is on its way loses it: the browser asks first.
+    window.addEventListener("beforeunload", function (event) {
+      if (!busy()) return;
+      event.preventDefault();
+      event.returnValue = "";
+    });
+    window.addEventListener("online", function () { rows.forEach(resend); });
+    window.addEventListener("offline", function () {
+      rows.forEach(function (row) { if (row.state === "sending" && row.transfer) row.transfer.interrupt(); });
+    });
     // An image copied from another page or a screenshot tool: as if it were chosen.
     document.addEventListener("paste", function (event) {
       var files = Array.prototype.filter.call((event.clipboardData || {}).files || [], function (file) {
         return imageType(file).indexOf("image/") === 0;
       });
-      if (!files.length || sending > 0) return;
+      if (!files.length || busy()) return;
       event.preventDefault();
       choose(files.map(function (file, n) {
         // Pasted images are all called "image.png": number them.
         return files.length > 1 ? new File([file], "pasted-" + (n + 1) + "-" + file.name, { type: file.type }) : file;
       }));
     });
+    // A drop anywhere on this page counts as a drop on the zone.
     ["dragenter", "dragover"].forEach(function (name) {
-      drop.addEventListener(name, function (event) {
+      document.addEventListener(name, function (event) {
+        if (!carriesFiles(event)) return;
         event.preventDefault();
         drop.classList.add("dragging");
       });
     });
-    ["dragleave", "drop"].forEach(function (name) {
-      drop.addEventListener(name, function () { drop.classList.remove("dragging"); });
+    document.addEventListener("dragleave", function (event) {
+      if (!event.relatedTarget) drop.classList.remove("dragging");  // left the window
     });
-    drop.addEventListener("drop", function (event) {
+    document.addEventListener("drop", function (event) {
+      if (!carriesFiles(event)) return;
       event.preventDefault();
-      if (sending === 0) start(event.dataTransfer.files);
+      drop.classList.remove("dragging");
+      if (!busy()) start(event.dataTransfer.files);
+    });
+  }
+
+  function carriesFiles(event) {
+    return Boolean(event.dataTransfer) && Array.prototype.indexOf.call(event.dataTransfer.types || [], "Files") >= 0;
+  }
+
+  // Elsewhere a file dropped by mistake would open in the browser and leave the site.
+  function ignoreDrops() {
+    ["dragover", "drop"].forEach(function (name) {
+      document.addEventListener(name, function (event) {
+        if (carriesFiles(event)) event.preventDefault();
+      });
     });
   }
 
@@ -489,4 +959,5 @@
   if (section) jobPage(section);
   var form = document.getElementById("upload");
   if (form) uploadPage(form);
+  else ignoreDrops();
 })();

@@ -15,6 +15,8 @@ from urllib.parse import quote_plus
 
 from PIL import Image
 
+# The sizes the browser tests check a page at: a desktop's and a phone's.
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # Where the browser tests leave their screenshots (`make screenshots` copies those the docs show).
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 # What a script sends to ask for JSON (errors included); pages get a browser's Accept.
@@ -237,6 +239,31 @@ def slow_uploads(page, bytes_per_second: int = 3_000_000) -> None:
     )
 
 
+def sized_page(browser, base_url: str, size: str, scheme: str = "light"):
+    """Return a page in a fresh context at one of SIZES (a phone's with touch), in a colour
+    scheme, waiting up to a minute; closing its context is the caller's."""
+    width, height = SIZES[size]
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        color_scheme=scheme,
+        is_mobile=size == "phone",
+        has_touch=size == "phone",
+        base_url=base_url,
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page
+
+
+def sending_slowly(page, path: str, bytes_per_second: int = 10_000) -> None:
+    """Choose `path` on the upload page and start sending it slowly; return once some is sent."""
+    page.goto("/")
+    slow_uploads(page, bytes_per_second)
+    page.set_input_files("#file", path)
+    page.click("#upload-button")
+    page.wait_for_function("() => document.querySelector('progress')?.value > 0")
+
+
 def upload_until_done(page, path: str) -> str:
     """Upload one file from the upload page, wait for its thumbnail; return the job's URL."""
     page.goto("/")
@@ -266,3 +293,21 @@ def ticket_for(app, job_id: str, owner: str, age_seconds: float = 0) -> str:
 
     serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT, signer=Then)
     return serializer.dumps({"j": job_id, "o": owner})
+
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.map((v) => ({
+    rule: v.id, impact: v.impact, help: v.help,
+    where: v.nodes.slice(0, 3).map((n) => n.target.join(" ") + ": " + n.failureSummary),
+  }));
+}"""
+
+
+def violations(page) -> list[dict]:
+    """Return what axe-core finds wrong with the page as it is now (axe-core is injected
+    through Playwright: the page's Content-Security-Policy allows no inline script)."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.evaluate(AXE)
+    return page.evaluate(RUN_AXE)

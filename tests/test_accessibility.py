@@ -6,45 +6,18 @@ script, and stays so); the embedded AWS holds an upload, then a conversion, mid-
 pages in between are checked without racing them.
 """
 
-from pathlib import Path
-
 import pytest
 
-from support import photo_bytes
+from support import SIZES, photo_bytes, sized_page, violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-RUN_AXE = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.map((v) => ({
-    rule: v.id, impact: v.impact, help: v.help,
-    where: v.nodes.slice(0, 3).map((n) => n.target.join(" ") + ": " + n.failureSummary),
-  }));
-}"""
-
-
-def violations(page) -> list[dict]:
-    """Return what axe-core finds wrong with the page as it is now."""
-    if not page.evaluate("() => Boolean(window.axe)"):
-        page.evaluate(AXE)
-    return page.evaluate(RUN_AXE)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", SIZES)
 def test_no_page_has_an_accessibility_violation(browser, live_site, files, size, scheme):
-    width, height = SIZES[size]
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        color_scheme=scheme,
-        is_mobile=size == "phone",
-        has_touch=size == "phone",
-        base_url=live_site.url,
-    )
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    page = sized_page(browser, live_site.url, size, scheme)
+    context = page.context
     found = {}
     try:
         page.goto("/")

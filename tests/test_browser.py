@@ -24,13 +24,19 @@ def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_
     live_site.hits.clear()
     page.goto("/")
     shot(page, "upload")
-    slow_uploads(page)
-    page.set_input_files("#file", files("holiday.jpg", photo_bytes((4000, 2667), quality=95)))
+    slow_uploads(page, 10_000)  # the photo, shrunk first, is some 30 kB
+    photo = photo_bytes((4000, 2667), quality=95)
+    page.set_input_files("#file", files("holiday.jpg", photo))
     live_site.hold("conversion")  # to see the page while it converts
     page.click("#upload-button")
     page.wait_for_function(
         "() => { const p = document.querySelector('progress');"
         " return p && p.value > 0 && p.value < 100; }"
+    )
+    said = page.inner_text(".progress-item .message")
+    shrunk = rf"\(shrunk from {len(photo) / 1e6:.1f} MB\)"
+    assert re.fullmatch(
+        rf"Sending \d+% · [\d.]+ kB of [\d.]+ kB( · about \d+ s left)? {shrunk}", said
     )
     page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
     page.wait_for_selector("#job.status-processing")
@@ -38,7 +44,12 @@ def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_
     live_site.release("conversion")
     page.wait_for_selector("#renditions img")
     page.wait_for_function("() => document.querySelector('#renditions img').complete")
-    assert page.inner_text("#job-message") == "Done. Your images are ready."
+    assert page.inner_text("#job-message") == "Your images are below, to download or share."
+    assert page.locator(".steps .step-label").all_inner_texts() == [
+        "Uploaded",
+        "Converted",
+        "Ready",
+    ]
     assert page.get_attribute(".steps li:nth-child(3)", "aria-current") == "step"
     with page.expect_download() as download:
         page.click("text=Download thumb")
@@ -67,6 +78,9 @@ def test_the_plain_form_works_without_javascript(browser, live_site, files):
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto("/")
+    # The limits come first: without script nothing checks a file before S3 does.
+    assert page.inner_text("#drop-hint") == "One image, up to 20 MB"
+    assert "a file over 20 MB is refused" in page.inner_text("#limits")
     page.set_input_files("#file", files("no script.jpg", photo_bytes()))
     page.click("#upload-button")
     page.wait_for_url(re.compile(r"/jobs/[^/]+$"))

@@ -334,7 +334,8 @@ def test_x_ignore_fields_are_exempt_and_never_stored(gate, post, services):
     """PostObject: fields prefixed x-ignore- need no condition."""
     response = send(gate, post, fields=[*post["fields"].items(), ("x-ignore-note", "hello")])
     assert response.status_code == 303
-    assert stored(services, f"{PREFIX}photo.jpg")["Metadata"] == {}
+    # Only the form's own field (the original's size, empty without script) is kept.
+    assert stored(services, f"{PREFIX}photo.jpg")["Metadata"] == {"original-size": ""}
 
 
 def test_an_upload_without_a_policy_is_denied(gate, post):

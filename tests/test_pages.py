@@ -72,8 +72,8 @@ def test_a_failed_job_looks_failed_and_its_steps_stop_where_it_stopped(page, fil
         "step-stopped",
         "step-todo",
     ]
-    # What a screen reader reads: no progress towards a "Done" that never came.
-    assert spoken(page) == ["Uploaded: done", "Converting: stopped here", "Done: not reached"]
+    # What a screen reader reads: no progress towards a "Ready" that never came.
+    assert spoken(page) == ["Uploaded: done", "Converting: stopped here", "Ready: not reached"]
     assert page.locator(".steps li[aria-current=step]").inner_text().startswith("Converting")
     assert page.get_attribute(".state", "role") == "status"
     assert page.is_visible("#again") and page.inner_text("#again") == "Upload an image"
@@ -125,7 +125,7 @@ def test_several_files_end_with_their_own_outcome_and_download_buttons(page, fil
     assert failed.locator(".message").inner_text().startswith("Failed: This file is not an image")
     assert failed.locator("a.button").count() == 0
     done = page.locator(".progress-item.status-done").first
-    assert done.locator("a.button").all_inner_texts() == ["Download preview", "Download thumb"]
+    assert done.locator("a.button").all_inner_texts() == ["Download preview", "Download thumbnail"]
     with page.expect_download() as download:
         done.locator("a.button", has_text="Download thumb").click()
     assert download.value.suggested_filename.endswith("-thumb.jpg")
@@ -146,7 +146,7 @@ def test_a_choice_shows_itself_and_what_cannot_be_used_is_disabled(page, live_si
     page.click("#upload-button")
     page.wait_for_selector(".progress-item progress")
     assert page.is_disabled("#upload-button") and page.is_disabled("#file")
-    assert page.inner_text("#upload-button") == "Uploading…"
+    assert page.inner_text("#upload-button") == "Sending…"
     live_site.release("upload")
     page.wait_for_selector("#renditions img")
 
@@ -263,7 +263,7 @@ def test_several_dropped_images_upload_together(page):
 
 def test_an_upload_in_flight_can_be_cancelled(page, files):
     page.goto("/")
-    slow_uploads(page, 500_000)
+    slow_uploads(page, 5_000)  # the photo, shrunk first, is some 30 kB
     page.set_input_files("#file", files("big.jpg", photo_bytes((4000, 2667), quality=95)))
     page.click("#upload-button")
     page.wait_for_function("() => document.querySelector('progress')?.value > 0")
@@ -328,8 +328,15 @@ def test_the_snippet_is_the_preview_with_its_size_and_copies(browser, live_site,
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_site.url)
     page = context.new_page()
     upload_until_done(page, files("tower.jpg", photo_bytes((1200, 1800))))
+    # Only a shared image can be shown on another page: the snippet asks to share first.
+    assert page.locator("#snippet").count() == 0
+    assert "Make a share link first" in page.inner_text("#embed")
+    page.get_by_role("button", name="Make a share link").click()
+    link = page.input_value("#share-link")
     snippet = page.input_value("#snippet")
-    assert snippet == '<img src="tower-preview.jpg" width="683" height="1024" alt="tower">'
+    src = f"{link}/files/preview"
+    assert snippet == f'<img src="{src}" width="683" height="1024" alt="tower">'
+    assert Image.open(io.BytesIO(page.request.get(src).body())).size == (683, 1024)
     page.click("button[data-copy=snippet]")
     page.wait_for_selector("text=Copied")
     assert page.evaluate("navigator.clipboard.readText()") == snippet

@@ -165,7 +165,10 @@ def test_a_job_deleted_while_waited_on_answers_404(client, services, clock):
 def test_each_status_draws_its_steps_truthfully(status, states):
     steps = LOOKS[status].steps()
     assert [step["state"] for step in steps] == states
-    assert [step["label"] for step in steps] == ["Uploaded", "Converting", "Done"]
+    # A step done is named in the past; one under way or to come, in the present.
+    past, present = ("Uploaded", "Converted", "Ready"), ("Uploading", "Converting", "Ready")
+    expected = [(past if state == "done" else present)[n] for n, state in enumerate(states)]
+    assert [step["label"] for step in steps] == expected
     if LOOKS[status].tone == "problem":
         assert "done" not in [step["state"] for step in steps][LOOKS[status].step - 1 :]
 

@@ -33,7 +33,7 @@ def arrive(services, form, filename="holiday.jpeg", data=b"x") -> str:
     return key
 
 
-def finish(services, form, filename="holiday.jpeg", note=None):
+def finish(services, form, filename="holiday.jpeg", note=None, sizes=None):
     """Take a job through its upload and conversion, as the worker would."""
     key = arrive(services, form, filename)
     services.jobs.claim(form.job_id, form.owner, key, filename, time.time() + 60, 3)
@@ -50,6 +50,7 @@ def finish(services, form, filename="holiday.jpeg", note=None):
             }
         ],
         note,
+        sizes=sizes,
     )
 
 
@@ -236,7 +237,8 @@ def test_a_done_job_links_to_its_renditions_with_download_names(client, services
     assert "holiday-thumb.jpg" in download.headers["Location"]
     page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page
-    assert 'alt="Thumb of holiday.jpeg"' in page
+    assert 'alt="Thumbnail of holiday.jpeg"' in page
+    assert thumb["label"] == "Thumbnail"
 
 
 def test_a_done_jobs_note_is_on_its_page_and_in_its_status(client, services):
@@ -589,3 +591,23 @@ def test_a_failed_jobs_page_asks_s3_nothing(client, services):
         services.storage.client.meta.events.unregister("before-call.s3", count)
     assert f'action="/jobs/{form.ticket}/retry"' in page.get_data(as_text=True)
     assert calls == []
+
+
+def test_the_result_shows_the_chosen_files_size_and_each_renditions(client, services):
+    form = open_upload_page(client)
+    finish(services, form, sizes={"upload_size": 704000, "original_size": 4700000})
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    assert "Your file: 4.7 MB, sent as 704.0 kB (your browser shrank it" in page
+    assert "256 × 171 px · 4.7 MB → 9.0 kB" in page
+    body = client.get(f"/jobs/{form.ticket}/status").get_json()
+    assert (body["original_size"], body["upload_size"], body["shrunk"]) == (4700000, 704000, True)
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [("4700000", 4700000), ("", None), ("12", None), ("-5", None), ("1e9", None), ("9" * 13, None)],
+)
+def test_the_original_size_is_a_plain_number_above_what_arrived(said, kept):
+    from app.storage import original_size
+
+    assert original_size({"Metadata": {"original-size": said}}, stored=700000) == kept

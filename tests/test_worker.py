@@ -58,6 +58,27 @@ def test_an_upload_becomes_renditions_and_the_job_is_done(services, upload):
         assert result(services, rendition["key"]).size == sizes[rendition["name"]]
 
 
+def test_the_job_records_what_arrived_and_the_size_the_browser_shrank_it_from(services, upload):
+    data = jpeg_bytes((2048, 1365))
+    job_id, key = upload(data)
+    shrunk = f"uploads/{job_id}/owner-tag/shrunk.jpg"
+    services.storage.client.put_object(
+        Bucket=services.storage.uploads_bucket,
+        Key=shrunk,
+        Body=data,
+        Metadata={"original-size": "4700000"},  # as the page's form field sets it
+    )
+    run(services, shrunk)
+    job = services.jobs.get(job_id)
+    assert (job.status, job.upload_size, job.original_size) == (DONE, len(data), 4700000)
+    other_id, plain = upload(data)  # no field: a plain form, or a script that did not shrink
+    run(services, plain)
+    assert (services.jobs.get(other_id).upload_size, services.jobs.get(other_id).original_size) == (
+        len(data),
+        None,
+    )
+
+
 def test_a_small_image_is_never_upscaled(services, upload):
     job_id, key = upload(jpeg_bytes((300, 200)))
     run(services, key)
