@@ -4,7 +4,13 @@ import importlib
 import sys
 
 # Each module has main(argv) -> int.
-BENCHMARKS = ["bench.imaging", "bench.formats", "bench.coldstart", "bench.latency"]
+BENCHMARKS = [
+    "bench.imaging",
+    "bench.formats",
+    "bench.memory",
+    "bench.coldstart",
+    "bench.latency",
+]
 
 
 def main(argv: list[str]) -> int:

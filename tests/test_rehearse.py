@@ -174,7 +174,7 @@ BREAKAGES = {
             FunctionName=d.function_name, MemorySize=512
         ),
         "function_is_configured_as_the_stage",
-        "the function's MemorySize is 512, not 1024",
+        "the function's MemorySize is 512, not 2304",
     ),
     "a second S3 permission, without the account": (
         lambda d: d.client("lambda").add_permission(
