@@ -93,7 +93,7 @@ PYTHON312 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/pytho
 VENV312 := .venv312
 PACKAGE := build/thumbs-$(STAGE).zip
 PACKAGE_INPUTS := deploy/package.py zappa_settings.json requirements.txt \
-	requirements/handler.txt $(shell git ls-files app templates static wsgi.py 2>/dev/null)
+	requirements/lambda-arm64.txt requirements/handler.txt $(shell git ls-files app templates static wsgi.py 2>/dev/null)
 
 $(VENV312)/.installed: requirements/deploy.txt
 	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
@@ -119,7 +119,7 @@ deploy update: $(PACKAGE) $(VENV)/.installed-run
 # The deploy guide (zappa deploy, status, update, undeploy and the flask infra steps), run
 # for real against a fresh embedded AWS, every resource checked: about 30 s, on the package
 # above (built only when an input changed).
-REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip
+REHEARSED_PACKAGES := build/thumbs-dev.zip build/thumbs-direct.zip build/thumbs-arm64.zip
 
 rehearse: $(VENV)/.installed-test $(VENV)/.installed-embedded-aws $(REHEARSED_PACKAGES)
 	$(BIN)/python -m rehearse

@@ -76,6 +76,9 @@ class Settings:
     api_burst_limit: int = 100
     # An SNS topic the stage's alarms notify (flask infra up makes the alarms).
     alarm_topic_arn: str | None = None
+    # The account's estimated charges for the month, in US dollars, over which flask infra up's
+    # billing alarm fires. 0: flask infra up neither makes nor changes one.
+    billing_alarm_usd: int = 0
     secret_key: str | None = field(default=None, repr=False)
     secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
     secret_key_parameter: str | None = None
@@ -101,6 +104,11 @@ class Settings:
                 object.__setattr__(self, kind, name)
         # "https://host/" and "https://host" are one origin.
         object.__setattr__(self, "site_origin", tuple(o.rstrip("/") for o in self.site_origin))
+        if self.billing_alarm_usd < 0:
+            raise ConfigError(
+                f"BILLING_ALARM_USD is {self.billing_alarm_usd}: give the month's charges in "
+                "US dollars over which to be told, or 0 for no billing alarm."
+            )
         if self.served_by not in SERVED_BY:
             # Else the entry point would refuse every request, each as the other kind's.
             raise ConfigError(

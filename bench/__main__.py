@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = [
     "bench.imaging",
     "bench.formats",
+    "bench.memory",
     "bench.coldstart",
     "bench.latency",
     "bench.shrink",

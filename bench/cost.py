@@ -28,7 +28,8 @@ from bench import cost_flows as flows
 from bench.cost_report import report
 
 ROOT = FOLDER.parent
-MEMORY_GB = 1.0  # zappa_settings.json's memory_size, 1,024 MB
+# The function's memory, as zappa_settings.json sets it for the stages (in GB, as Lambda bills).
+MEMORY_GB = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]["memory_size"] / 1024
 STAGE = "bench"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 KEPT = (10, 10_000)

@@ -4,8 +4,11 @@
 checkout (photos, a `.env`, a copy of the code) ships to Lambda. This builds the zip from what
 Lambda runs, and nothing else:
 - the app's files that git tracks (app/, templates/, static/, wsgi.py);
-- the packages of the lock `requirements.txt`, for Lambda's python3.12 on x86_64, with pip's
-  hash checking, and Zappa's handler alone (`requirements/handler.txt`);
+- the packages of the stage's lock, for Lambda's python3.12 on the stage's `architecture`
+  (`requirements.txt` for x86_64, the default; `requirements/lambda-arm64.txt` for arm64), with
+  pip's hash checking and binary wheels only, and Zappa's handler alone
+  (`requirements/handler.txt`). Every native library is checked to be built for that
+  architecture (its ELF header), so an arm64 package is built and checked on an x86 machine;
 - the stage's `zappa_settings.py`, as `zappa package` writes it. Not the copy of Zappa's
   `handler.py` that `zappa package` puts at the root: Lambda calls `app.entry.lambda_handler`
   (the `lambda_handler` setting), which refuses the events the stage does not serve, and a
@@ -37,19 +40,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("app", "templates", "static", "wsgi.py")
-LOCKS = (ROOT / "requirements.txt", ROOT / "requirements" / "handler.txt")
-PLATFORM = [
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--platform",
-    "manylinux2014_x86_64",
-    "--python-version",
-    "3.12",
-    "--implementation",
-    "cp",
-    "--only-binary",
-    ":all:",
-]
+# The lock of what ships, for each of Lambda's architectures (the stage's `architecture`
+# setting), and Zappa's handler, pure Python, for both.
+LOCKS = {
+    "x86_64": ROOT / "requirements.txt",
+    "arm64": ROOT / "requirements" / "lambda-arm64.txt",
+}
+HANDLER_LOCK = ROOT / "requirements" / "handler.txt"
+# The wheels pip may take for each (manylinux, Lambda's python3.12 on Amazon Linux 2023), and
+# the ELF machine every native library in the package must be built for.
+PLATFORMS = {
+    "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
+    "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
+}
+ELF_MACHINES = {"x86_64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 # The operations the function calls (web, worker, reconciler), and those boto3 reads to
 # presign (CreateBucket for a POST form, GetObject for a link): botocore's models of these
@@ -96,10 +100,12 @@ def tracked_files(root: Path = ROOT) -> list[str]:
     return sorted(name for name in listed.decode().split("\0") if name)
 
 
-def dependencies(cache: Path) -> Path:
-    """Install the locked packages for Lambda into a folder named by the locks' content."""
-    digest = hashlib.sha256(b"".join(lock.read_bytes() for lock in LOCKS)).hexdigest()[:16]
-    target = cache / f"lambda-site-{digest}"
+def dependencies(cache: Path, architecture: str = "x86_64") -> Path:
+    """Install the locked packages for Lambda on `architecture` into a folder named by the
+    locks' content: pip takes only binary wheels built for it, whatever this machine is."""
+    locks = (LOCKS[architecture], HANDLER_LOCK)
+    digest = hashlib.sha256(b"".join(lock.read_bytes() for lock in locks)).hexdigest()[:16]
+    target = cache / f"lambda-site-{architecture}-{digest}"
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
@@ -114,10 +120,11 @@ def dependencies(cache: Path) -> Path:
         "--no-compile",
         "--target",
         str(target),
-        *PLATFORM,
+        *[option for tag in PLATFORMS[architecture] for option in ("--platform", tag)],
+        *("--python-version", "3.12", "--implementation", "cp", "--only-binary", ":all:"),
     ]
-    subprocess.run([*pip, "-r", str(LOCKS[0])], check=True)
-    subprocess.run([*pip, "--no-deps", "-r", str(LOCKS[1])], check=True)
+    subprocess.run([*pip, "-r", str(locks[0])], check=True)
+    subprocess.run([*pip, "--no-deps", "-r", str(locks[1])], check=True)
     shutil.rmtree(target / "bin", ignore_errors=True)
     (target / ".complete").touch()
     return target
@@ -193,6 +200,19 @@ def _rewrite(path: Path, change, operations: tuple[str, ...]) -> None:
 
 def settings_module(stage: str) -> str:
     """Return the zappa_settings.py that `zappa package` writes for `stage`."""
+    return _zappa_cli(stage).get_zappa_settings_string()
+
+
+def architecture(stage: str) -> str:
+    """Return the stage's Lambda architecture: its `architecture` setting, x86_64 if none."""
+    found = _zappa_cli(stage).stage_config.get("architecture", "x86_64")
+    if found not in LOCKS:
+        raise PackageError(f"The stage's architecture is {found!r}: set x86_64 or arm64.")
+    return found
+
+
+def _zappa_cli(stage: str):
+    """Return Zappa's CLI with the stage's settings loaded, as `zappa package` loads them."""
     from zappa.cli import ZappaCLI
 
     cli = ZappaCLI()
@@ -213,7 +233,7 @@ def settings_module(stage: str) -> str:
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # its notes are for `zappa package`
                 cli.load_settings(str(ROOT / "zappa_settings.json"))
-            return cli.get_zappa_settings_string()
+            return cli
         finally:
             os.chdir(previous)
 
@@ -225,7 +245,8 @@ def build(stage: str, out: Path, root: Path = ROOT, cache: Path | None = None) -
             "Build the package with Python 3.12, Lambda's python3.12 runtime: its .pyc "
             "files must be that version's (make package finds one)."
         )
-    site = dependencies(cache or root / "build")
+    machine = architecture(stage)
+    site = dependencies(cache or root / "build", machine)
     staging = out.with_suffix(".d")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(site, staging, ignore=shutil.ignore_patterns(".complete", "__pycache__"))
@@ -235,10 +256,36 @@ def build(stage: str, out: Path, root: Path = ROOT, cache: Path | None = None) -
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, target)
     (staging / "zappa_settings.py").write_text(settings_module(stage))
+    foreign = foreign_code(staging, machine)
+    if foreign:
+        shutil.rmtree(staging)
+        raise PackageError(
+            f"Native code built for another machine than {machine}: "
+            + ", ".join(str(path.relative_to(staging)) for path in foreign[:5])
+        )
     _compile(staging)
     _zip(staging, out)
     shutil.rmtree(staging)
     return out
+
+
+def foreign_code(folder: Path, architecture: str) -> list[Path]:
+    """Return the ELF files under `folder` built for another machine than `architecture`."""
+    wanted = ELF_MACHINES[architecture]
+    return [path for path in sorted(folder.rglob("*")) if elf_machine(path) not in (None, wanted)]
+
+
+def elf_machine(path: Path) -> int | None:
+    """Return the ELF header's e_machine of a file (62 x86_64, 183 aarch64), None if it is not
+    an ELF file: what `readelf -h` calls its Machine."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    with path.open("rb") as file:
+        header = file.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    order = {1: "little", 2: "big"}[header[5]]  # EI_DATA
+    return int.from_bytes(header[18:20], order)
 
 
 def _compile(folder: Path) -> None:

@@ -13,5 +13,6 @@ Nothing reaches AWS: a fresh embedded AWS on a free loopback port, with the fake
 
 # The stages rehearsed, one of each kind: what each is checked for follows from its settings
 # (a REST API, or a function URL when `function_url_enabled` and not `apigateway_enabled`),
-# so a stage of another kind joins with one line here.
-STAGES = ("dev", "direct")
+# so a stage of another kind joins with one line here; and one on arm64 (Graviton), whose
+# package holds native code built for aarch64.
+STAGES = ("dev", "direct", "arm64")

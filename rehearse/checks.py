@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.package import ELF_MACHINES
+
 HANDLER = "app.entry.lambda_handler"  # the one entry point (Zappa's `lambda_handler` setting)
 ZAPPA_POLICY_NAME = "zappa-permissions"
 S3_STATEMENT_ID = "thumbs-uploads-bucket"  # the one S3 permission flask infra up leaves
@@ -109,11 +111,23 @@ def function_is_configured_as_the_stage(deployed: Deployed) -> list[str]:
 
 
 def package_is_built_for_the_stage(deployed: Deployed) -> list[str]:
-    """The package's Zappa settings name this stage, and it holds the entry point's module."""
+    """The package's Zappa settings name this stage, it holds the entry point's module, and
+    every native library in it is built for the function's architecture (its ELF header)."""
     with zipfile.ZipFile(deployed.package) as archive:
         baked = archive.read("zappa_settings.py").decode()
         names = set(archive.namelist())
-    problems = []
+        headers = {name: archive.open(name).read(20) for name in names}
+    (architecture,) = deployed.function().get("Architectures", ["x86_64"])
+    machine = ELF_MACHINES[architecture]
+    foreign = sorted(
+        name
+        for name, header in headers.items()
+        if header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") != machine
+    )
+    problems = [
+        f"{deployed.package.name} holds native code not built for {architecture}: {name}"
+        for name in foreign[:3]
+    ]
     if f"API_STAGE={deployed.stage!r}" not in baked.splitlines():
         problems.append(f"{deployed.package.name} was built for another stage (zappa package)")
     module = HANDLER.rsplit(".", 1)[0].replace(".", "/")

@@ -1,4 +1,5 @@
-"""Lock every dependency tree with hashes, from the short lists people edit: `make lock`.
+"""Lock every dependency tree with hashes, from the short lists people edit: `make lock`
+(`python requirements/lock.py LOCK ...`: only those).
 
 Each lock (`*.txt`) is made by uv from its list (`*.in`) and starts with the SHA-256 of that
 list and of every file it includes, so a test can tell, offline, that a lock is out of date.
@@ -15,10 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA = ["--python-version", "3.12", "--python-platform", "x86_64-manylinux_2_28"]
+LAMBDA_ARM64 = ["--python-version", "3.12", "--python-platform", "aarch64-manylinux_2_28"]
 DEVELOPMENT = ["--universal", "--python-version", "3.11"]
 # (list, lock, how it is resolved): Lambda's own for what ships, any Linux Python 3.11+ else.
 LOCKS = [
     ("requirements.in", "requirements.txt", LAMBDA),
+    # Lambda on arm64: requirements.txt's versions (a constraint), resolved for aarch64.
+    ("requirements/lambda-arm64.in", "requirements/lambda-arm64.txt", LAMBDA_ARM64),
     ("requirements/handler.in", "requirements/handler.txt", [*LAMBDA, "--no-deps"]),
     ("requirements/run.in", "requirements/run.txt", DEVELOPMENT),
     ("requirements/test.in", "requirements/test.txt", DEVELOPMENT),
@@ -61,8 +65,10 @@ def recorded(lock: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
     for listed, lock, options in LOCKS:
+        if only and lock not in only:
+            continue
         out = ROOT / lock
         done = subprocess.run(
             [
@@ -93,4 +99,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

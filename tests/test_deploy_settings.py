@@ -12,7 +12,7 @@ from app.iam import iam_policy
 from lambda_stage import zappa_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["dev", "production", "direct"]
+STAGES = ["dev", "production", "direct", "arm64"]
 
 
 def stage_settings(stage: str) -> dict:
@@ -89,3 +89,13 @@ def test_the_direct_stage_is_served_by_a_function_url_without_api_gateway(monkey
     assert cli.use_function_url is True and cli.use_apigateway is False
     assert cli.function_url_config["authorizer"] == "NONE"
     assert cli.stage_config["aws_environment_variables"]["STAGE"] == "direct"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_arm64_stage_runs_on_graviton_and_its_package_is_built_for_it(stage, monkeypatch):
+    from deploy.package import architecture
+
+    monkeypatch.chdir(ROOT)
+    expected = "arm64" if stage == "arm64" else "x86_64"
+    assert stage_settings(stage).get("architecture", "x86_64") == expected
+    assert architecture(stage) == expected

@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from app import create_app, infra
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.jobs import OWNER_INDEX
 from app.services import client
 
@@ -558,6 +558,96 @@ def test_the_documented_alarm_commands_make_the_alarms_infra_up_makes(stage):
         for alarm in infra.alarms.alarms(stage.settings)
     ]
     assert documented == expected
+
+
+BUDGET = 50
+
+
+def billing_alarms(cloudwatch) -> list[dict]:
+    return cloudwatch.describe_alarms(AlarmNames=["thumbs-dev-billing"])["MetricAlarms"]
+
+
+def test_a_billing_alarm_at_the_operators_threshold_watches_the_accounts_charges(stage):
+    topic = "arn:aws:sns:us-east-1:123456789012:thumbs-alerts"
+    settings = stage.settings.replace(billing_alarm_usd=BUDGET, alarm_topic_arn=topic)
+    said = []
+    stage.up(said.append, settings=settings)
+    (alarm,) = billing_alarms(stage.clients["cloudwatch"])
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Billing",
+        "EstimatedCharges",
+        "Maximum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "Currency", "Value": "USD"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (50.0, "GreaterThanThreshold")
+    assert alarm["Period"] == 21600 and alarm["AlarmActions"] == [topic]
+    assert "created alarm thumbs-dev-billing" in said
+    again = []
+    stage.up(again.append, settings=settings)
+    assert not [line for line in again if "billing" in line]  # idempotent
+    assert not [p for p in stage.check(settings) if "billing" in p]
+
+
+def test_a_new_threshold_is_reported_then_applied_and_none_leaves_the_alarm_alone(stage):
+    stage.up(settings=stage.settings.replace(billing_alarm_usd=BUDGET))
+    raised = stage.settings.replace(billing_alarm_usd=200)
+    assert "alarm thumbs-dev-billing differs from its setup" in stage.check(raised)
+    stage.up(settings=raised)
+    assert billing_alarms(stage.clients["cloudwatch"])[0]["Threshold"] == 200.0
+    # An operator's shell without BILLING_ALARM_USD neither deletes nor reports it.
+    stage.up(settings=stage.settings)
+    assert billing_alarms(stage.clients["cloudwatch"])[0]["Threshold"] == 200.0
+    assert not [p for p in stage.check() if "billing" in p]
+    infra.down(stage.settings, stage.clients, log=lambda message: None)
+    assert billing_alarms(stage.clients["cloudwatch"]) == []
+
+
+def test_without_a_threshold_no_billing_alarm_is_made(stage):
+    stage.up()
+    assert billing_alarms(stage.clients["cloudwatch"]) == []
+
+
+def test_the_billing_alarm_is_made_in_us_east_1_whatever_the_stages_region(aws):
+    settings = Settings.from_env(
+        {
+            "STAGE": "dev",
+            "SITE_ORIGIN": ORIGIN,
+            "AWS_REGION": "eu-west-1",
+            "BILLING_ALARM_USD": "50",
+        }
+    )
+    clients = infra.Clients(settings)
+    infra.alarms.up(settings, clients, log=lambda message: None)
+    assert billing_alarms(client("cloudwatch", settings.replace(aws_region="us-east-1")))
+    assert billing_alarms(clients["cloudwatch"]) == []  # eu-west-1 has no billing metric
+
+
+def test_a_negative_billing_threshold_is_refused_with_what_to_set():
+    with pytest.raises(ConfigError, match="BILLING_ALARM_USD is -5"):
+        Settings.from_env({"BILLING_ALARM_USD": "-5"})
+
+
+def test_the_billing_alarm_on_the_embedded_aws(site_aws):
+    settings = Settings(stage="dev", aws_endpoint_url=site_aws["endpoint"], billing_alarm_usd=20)
+    infra.up(settings, log=lambda message: None)
+    cloudwatch = client("cloudwatch", settings)
+    assert billing_alarms(cloudwatch)[0]["Threshold"] == 20.0
+    assert not [p for p in infra.check(settings) if "billing" in p]
+    infra.down(settings, log=lambda message: None)
+    assert billing_alarms(cloudwatch) == []
+
+
+def test_the_documented_billing_alarm_command_makes_the_alarm_infra_up_makes(stage):
+    page = (ROOT / "docs" / "operations.md").read_text()
+    section = page[page.index("### A billing alarm") :]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = "".join(blocks).replace("\\\n", " ").splitlines()
+    (command,) = [shlex.split(line) for line in lines if "put-metric-alarm" in line]
+    assert command[:5] == ["aws", "cloudwatch", "put-metric-alarm", "--region", "us-east-1"]
+    production = stage.settings.for_stage("production").replace(billing_alarm_usd=BUDGET)
+    expected = infra.alarms.billing_alarm(production)
+    ignored = ("AlarmDescription", "AlarmActions", "OKActions")
+    assert _alarm_arguments(command[5:]) == {k: v for k, v in expected.items() if k not in ignored}
 
 
 def _alarm_arguments(words: list[str]) -> dict:

@@ -21,13 +21,14 @@ from app import infra
 from app.config import Settings
 from app.jobs import DONE, JobStore
 from app.services import client
-from deploy.package import FUNCTION_OPERATIONS
+from deploy.package import ELF_MACHINES, FUNCTION_OPERATIONS, elf_machine, foreign_code
 
 from lambda_stage import API_HOST, ROOT, lambda_environment, rest_event, zappa_cli
 from support import jpeg_bytes, s3_event, upload_form
 
 BUILD = ROOT / "build"
 PACKAGE = BUILD / "thumbs-dev.zip"
+ARM64_PACKAGE = BUILD / "thumbs-arm64.zip"  # the arm64 stage's (zappa_settings.json)
 RUNTIME = BUILD / "lambda-runtime-python3.12"
 MB = 1024 * 1024
 # What the zip may hold at its top: the app, Zappa's handler and settings, and the packages
@@ -136,6 +137,16 @@ def package() -> zipfile.ZipFile:
     with build_lock():
         run(["make", "--no-print-directory", "package"], cwd=ROOT)
     with zipfile.ZipFile(PACKAGE) as archive:
+        yield archive
+
+
+@pytest.fixture(scope="module")
+def arm64_package() -> zipfile.ZipFile:
+    """The arm64 stage's package, built on this machine whatever its own architecture."""
+    python312()
+    with build_lock():
+        run(["make", "--no-print-directory", "package", "STAGE=arm64"], cwd=ROOT)
+    with zipfile.ZipFile(ARM64_PACKAGE) as archive:
         yield archive
 
 
@@ -287,6 +298,93 @@ def test_the_package_holds_native_code_built_for_cp312_manylinux_x86_64(
     tags = re.findall(r"^Tag: (\S+)$", package.read(wheel).decode(), re.M)
     assert tags and all(re.fullmatch(r"cp312-cp312-manylinux\w*_x86_64", t) for t in tags), tags
     assert f"{extension}.cpython-312-x86_64-linux-gnu.so" in names
+
+
+def native_machines(package: zipfile.ZipFile) -> dict[str, int]:
+    """Return each ELF file of a package and its header's e_machine."""
+    machines = {}
+    for name in package.namelist():
+        with package.open(name) as member:
+            header = member.read(20)
+        if header[:4] == b"\x7fELF":
+            machines[name] = int.from_bytes(header[18:20], "little")
+    return machines
+
+
+def wheel_tags(package: zipfile.ZipFile) -> dict[str, list[str]]:
+    """Return each installed distribution's wheel tags, from its WHEEL file."""
+    return {
+        name.split("/")[0]: re.findall(r"^Tag: (\S+)$", package.read(name).decode(), re.M)
+        for name in package.namelist()
+        if re.fullmatch(r"[^/]+\.dist-info/WHEEL", name)
+    }
+
+
+def test_every_native_library_of_the_default_package_is_x86_64(package):
+    machines = native_machines(package)
+    assert len(machines) > 10  # Pillow's, pi-heif's and their bundled libraries, MarkupSafe's
+    assert set(machines.values()) == {ELF_MACHINES["x86_64"]}
+
+
+def test_the_arm64_package_holds_manylinux_aarch64_wheels_and_aarch64_code_only(arm64_package):
+    tags = wheel_tags(arm64_package)
+    native = {
+        dist for dist, found in tags.items() if not all(t.endswith("-none-any") for t in found)
+    }
+    assert {d.split("-")[0] for d in native} == {"pillow", "pi_heif", "markupsafe"}
+    for dist in native:
+        assert all(re.fullmatch(r"cp312-cp312-manylinux\w*_aarch64", t) for t in tags[dist]), dist
+    machines = native_machines(arm64_package)
+    assert len(machines) > 10
+    assert set(machines.values()) == {ELF_MACHINES["arm64"]}, {
+        name: machine for name, machine in machines.items() if machine != ELF_MACHINES["arm64"]
+    }
+    names = set(arm64_package.namelist())
+    assert "PIL/_imaging.cpython-312-aarch64-linux-gnu.so" in names
+    assert "_pi_heif.cpython-312-aarch64-linux-gnu.so" in names
+
+
+def test_readelf_reads_the_arm64_package_as_aarch64(arm64_package, tmp_path):
+    """The same verdict from binutils' reader of the ELF header as from the builder's own."""
+    if not shutil.which("readelf"):
+        pytest.skip("readelf (binutils) is not installed")
+    name = "PIL/_imaging.cpython-312-aarch64-linux-gnu.so"
+    library = tmp_path / "_imaging.so"
+    library.write_bytes(arm64_package.read(name))
+    header = run(["readelf", "-h", str(library)]).stdout
+    assert re.search(r"^\s*Machine:\s+AArch64$", header, re.M), header
+    assert re.search(r"^\s*Class:\s+ELF64$", header, re.M), header
+
+
+def test_the_arm64_package_ships_what_the_default_one_does_but_its_native_code(
+    package, arm64_package
+):
+    def portable(archive: zipfile.ZipFile) -> set[str]:
+        """The names that say nothing of a machine: not a library, its folder, a wheel's tags
+        nor the RECORD that lists them."""
+        return {
+            name
+            for name in archive.namelist()
+            if not re.search(r"\.so(\.|$)|\.libs/|dist-info/(WHEEL|RECORD)$", name)
+        }
+
+    assert portable(arm64_package) == portable(package)
+    for name in ("app/worker.py", "app/imaging.py", "wsgi.py", "PIL/Image.py"):
+        assert arm64_package.read(name) == package.read(name), name
+    assert "API_STAGE='arm64'" in arm64_package.read("zappa_settings.py").decode()
+
+
+def test_the_builder_refuses_native_code_built_for_another_machine(tmp_path):
+    def elf(machine: int) -> bytes:
+        return b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little") + bytes(44)
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "x86.so").write_bytes(elf(62))
+    (tmp_path / "lib" / "arm.so").write_bytes(elf(183))
+    (tmp_path / "module.py").write_text("print('not ELF')")
+    assert elf_machine(tmp_path / "module.py") is None
+    assert foreign_code(tmp_path, "arm64") == [tmp_path / "lib" / "x86.so"]
+    assert foreign_code(tmp_path, "x86_64") == [tmp_path / "lib" / "arm.so"]
 
 
 def test_the_heic_decoder_ships_libheif_and_libde265_and_no_encoder(package):

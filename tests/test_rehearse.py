@@ -174,7 +174,7 @@ BREAKAGES = {
             FunctionName=d.function_name, MemorySize=512
         ),
         "function_is_configured_as_the_stage",
-        "the function's MemorySize is 512, not 1024",
+        "the function's MemorySize is 512, not 2304",
     ),
     "a second S3 permission, without the account": (
         lambda d: d.client("lambda").add_permission(
@@ -325,4 +325,20 @@ def test_a_package_without_the_entry_point_fails_its_check(deployed, tmp_path):
     deployed.package = package
     assert checks.package_is_built_for_the_stage(deployed) == [
         "old.zip holds no app/entry.py, the entry point"
+    ]
+
+
+def test_a_package_with_native_code_for_another_architecture_fails_its_check(deployed, tmp_path):
+    """An x86_64 function given a package built for arm64 (as `zappa update` would leave a
+    function deployed for x86_64 whose stage now says arm64) fails to load its libraries."""
+    package = tmp_path / "arm.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("zappa_settings.py", f"API_STAGE={deployed.stage!r}\n")
+        archive.writestr("app/entry.py", "def lambda_handler(event, context): pass\n")
+        arm = b"\x7fELF\x02\x01\x01" + bytes(11) + (183).to_bytes(2, "little") + bytes(44)
+        archive.writestr("PIL/_imaging.cpython-312-aarch64-linux-gnu.so", arm)
+    deployed.package = package
+    assert checks.package_is_built_for_the_stage(deployed) == [
+        "arm.zip holds native code not built for x86_64: "
+        "PIL/_imaging.cpython-312-aarch64-linux-gnu.so"
     ]

@@ -127,3 +127,9 @@ def test_the_run_lock_holds_what_the_embedded_aws_distribution_needs():
     for needed in map(Requirement, project["dependencies"]):
         if needed.name == "moto":
             assert needed.extras <= locked_moto.extras, needed.extras - locked_moto.extras
+
+
+def test_the_arm64_lock_ships_the_same_versions_as_the_default_one():
+    assert pins("requirements/lambda-arm64.txt") == pins("requirements.txt")
+    listed = (ROOT / "requirements" / "lambda-arm64.in").read_text()
+    assert "-r ../requirements.in" in listed and "-c ../requirements.txt" in listed

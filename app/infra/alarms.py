@@ -1,6 +1,7 @@
 """The stage's alarms, on the metrics its log lines carry (Embedded Metric Format): too many
 failed jobs, slow conversions, and any event the function refused. No log query runs for
-them, so none is billed."""
+them, so none is billed. And, at a threshold the operator gives (BILLING_ALARM_USD), one on
+the account's estimated charges for the month, which AWS publishes in us-east-1 only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from ..logs import NAMESPACE
 from .base import Clients, Difference, apply
 
 FIVE_MINUTES = 300
+SIX_HOURS = 21600  # AWS updates the estimated charges a few times a day
+BILLING_REGION = "us-east-1"  # the only region AWS publishes billing metrics in
 
 
 def alarms(settings: Settings) -> list[dict]:
@@ -58,12 +61,37 @@ def alarms(settings: Settings) -> list[dict]:
     ]
 
 
+def billing_alarm(settings: Settings) -> dict | None:
+    """Return the put_metric_alarm arguments of the billing alarm, or None without a threshold."""
+    if not settings.billing_alarm_usd:
+        return None
+    actions = [settings.alarm_topic_arn] if settings.alarm_topic_arn else []
+    return {
+        "AlarmName": f"thumbs-{settings.stage}-billing",
+        "AlarmDescription": (
+            f"The account's estimated charges this month are over {settings.billing_alarm_usd} "
+            "USD (every service of the account, not only this stage)."
+        ),
+        "Namespace": "AWS/Billing",
+        "MetricName": "EstimatedCharges",
+        "Dimensions": [{"Name": "Currency", "Value": "USD"}],
+        "Statistic": "Maximum",
+        "Period": SIX_HOURS,
+        "EvaluationPeriods": 1,
+        "Threshold": float(settings.billing_alarm_usd),
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": actions,
+        "OKActions": actions,
+    }
+
+
 def up(settings: Settings, clients: Clients, log) -> list[str]:
     """Create the alarms, or bring them to the expected setup (AWS stages only)."""
     if settings.relaxed:
         return []
     differences = []
-    for problem, fix in _differences(settings, clients):
+    for problem, fix in _differences(settings, clients) + _billing_differences(settings, clients):
         if problem.endswith(" is missing"):
             fix()
             log(f"created {problem.removesuffix(' is missing')}")
@@ -73,7 +101,10 @@ def up(settings: Settings, clients: Clients, log) -> list[str]:
 
 
 def check(settings: Settings, clients: Clients) -> list[str]:
-    return [] if settings.relaxed else [problem for problem, _ in _differences(settings, clients)]
+    if settings.relaxed:
+        return []
+    found = _differences(settings, clients) + _billing_differences(settings, clients)
+    return [problem for problem, _ in found]
 
 
 def down(settings: Settings, clients: Clients, log) -> None:
@@ -83,11 +114,35 @@ def down(settings: Settings, clients: Clients, log) -> None:
     names = [alarm["AlarmName"] for alarm in alarms(settings)]
     clients["cloudwatch"].delete_alarms(AlarmNames=names)
     log(f"deleted alarms {', '.join(names)}")
+    # Made only when a threshold was given: deleted only if it is there, since DeleteAlarms
+    # deletes nothing at all when one of the names it is given does not exist.
+    billing, name = _billing_client(settings, clients), f"thumbs-{settings.stage}-billing"
+    if billing.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        billing.delete_alarms(AlarmNames=[name])
+        log(f"deleted alarm {name}")
 
 
-def _differences(settings: Settings, clients: Clients) -> list[Difference]:
-    cloudwatch = clients["cloudwatch"]
-    wanted = alarms(settings)
+def _billing_client(settings: Settings, clients: Clients):
+    """Return CloudWatch in us-east-1, where the billing metric is, whatever the stage's region."""
+    if settings.aws_region == BILLING_REGION:
+        return clients["cloudwatch"]
+    from ..services import client
+
+    return client("cloudwatch", settings.replace(aws_region=BILLING_REGION))
+
+
+def _billing_differences(settings: Settings, clients: Clients) -> list[Difference]:
+    wanted = billing_alarm(settings)
+    if wanted is None:  # no threshold given: one made before is left as it is
+        return []
+    return _differences(settings, clients, [wanted], _billing_client(settings, clients))
+
+
+def _differences(
+    settings: Settings, clients: Clients, wanted=None, cloudwatch=None
+) -> list[Difference]:
+    cloudwatch = cloudwatch or clients["cloudwatch"]
+    wanted = alarms(settings) if wanted is None else wanted
     found = {
         alarm["AlarmName"]: alarm
         for alarm in cloudwatch.describe_alarms(AlarmNames=[a["AlarmName"] for a in wanted])[
