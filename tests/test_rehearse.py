@@ -342,3 +342,23 @@ def test_a_package_with_native_code_for_another_architecture_fails_its_check(dep
         "arm.zip holds native code not built for x86_64: "
         "PIL/_imaging.cpython-312-aarch64-linux-gnu.so"
     ]
+
+
+def test_every_zappa_step_of_the_rehearsal_is_followed_by_the_public_window_check(
+    tmp_path, monkeypatch
+):
+    # The window check runs after each Zappa command, before flask infra up may narrow it:
+    # deploy, update, status and undeploy all go through StageRehearsal.zappa.
+    from rehearse.stage import StageRehearsal
+
+    stage = StageRehearsal("direct", "http://127.0.0.1:1", None, tmp_path, Report(print=lambda *a, **k: None))
+    verified = []
+    monkeypatch.setattr(stage, "_run", lambda command, cwd, environment: "")  # no Zappa run
+    monkeypatch.setattr(stage, "verify", lambda when, named: verified.append((when, named)))
+    for command in ("deploy", "update", "status", "undeploy"):
+        stage.zappa(command)
+    assert verified == [
+        (f"right after zappa {command}", checks.RIGHT_AFTER_ZAPPA)
+        for command in ("deploy", "update", "status", "undeploy")
+    ]
+    assert checks.nobody_invokes_the_function_but_through_its_url in checks.RIGHT_AFTER_ZAPPA
