@@ -351,7 +351,8 @@ def test_every_zappa_step_of_the_rehearsal_is_followed_by_the_public_window_chec
     # deploy, update, status and undeploy all go through StageRehearsal.zappa.
     from rehearse.stage import StageRehearsal
 
-    stage = StageRehearsal("direct", "http://127.0.0.1:1", None, tmp_path, Report(print=lambda *a, **k: None))
+    quiet = Report(print=lambda *args, **kwargs: None)
+    stage = StageRehearsal("direct", "http://127.0.0.1:1", None, tmp_path, quiet)
     verified = []
     monkeypatch.setattr(stage, "_run", lambda command, cwd, environment: "")  # no Zappa run
     monkeypatch.setattr(stage, "verify", lambda when, named: verified.append((when, named)))
