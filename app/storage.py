@@ -27,6 +27,11 @@ DEFAULT_UPLOAD_TYPE = "image/unknown"
 ORIGINAL_SIZE_FIELD = "x-amz-meta-original-size"
 _ORIGINAL_SIZE = re.compile(r"[1-9]\d{0,11}")
 
+# An ETag as S3 sends it: an MD5 in hex, with "-N" for a multipart upload, in quotes (a POST's
+# redirect carries it so). Anything else could only be an edited redirect, and some of it
+# (a line break) is not even a header value a HEAD may send.
+ETAG = re.compile(r'"[0-9a-f]{32}(-[0-9]{1,5})?"')
+
 
 @dataclass(frozen=True)
 class UploadKey:
@@ -236,8 +241,8 @@ class Storage:
         One HEAD of the key S3's redirect names: never a LIST, which costs as much as a write.
         """
         parsed = UploadKey.parse(key)
-        if parsed is None:
-            return None
+        if parsed is None or (etag is not None and not ETAG.fullmatch(etag)):
+            return None  # S3 names no such key or etag: an edited redirect, of nothing stored
         try:
             head = self.client.head_object(
                 Bucket=self.uploads_bucket,

@@ -611,3 +611,33 @@ def test_the_original_size_is_a_plain_number_above_what_arrived(said, kept):
     from app.storage import original_size
 
     assert original_size({"Metadata": {"original-size": said}}, stored=700000) == kept
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"etag": "\n"},
+        {"etag": "a\r\nX-Evil: 1"},
+        {"etag": "é"},
+        {"etag": "x" * 20_000},
+        {"etag": "*"},
+        {"etag": 'W/"0"'},
+        {"key": "{key}\n"},
+        {"key": "{key}/../../other"},
+        {"key": "{key}" + "é" * 600},
+        {"key": ""},
+        {"bucket": ""},
+    ],
+)
+def test_an_edited_redirect_gets_the_jobs_page_and_records_nothing(client, services, edit):
+    # A redirect S3 never sent (a line break or no ETag at all in its etag, a key S3 does not
+    # hold): the visitor gets the job's page, which says the file has not arrived, never a 500.
+    form = open_upload_page(client)
+    key = arrive(services, form)
+    stored = services.storage.client.head_object(Bucket=services.storage.uploads_bucket, Key=key)
+    query = {"bucket": services.storage.uploads_bucket, "key": key, "etag": stored["ETag"]}
+    query.update({name: value.format(key=key) for name, value in edit.items()})
+    response = client.get(f"/jobs/{form.ticket}/uploaded?{urlencode(query)}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/jobs/{form.ticket}"
+    assert services.jobs.get(form.job_id) is None
