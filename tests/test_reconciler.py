@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app import imaging, reconciler, starts, worker
+from app import imaging, reconciler, starts, web, worker
 from app.events import Conversions, conversion_event
 from app.jobs import DONE, FAILED, PROCESSING, UPLOADED
 
@@ -203,7 +203,7 @@ def test_one_run_reads_one_page_and_the_next_run_carries_on(services, monkeypatc
 
 
 def test_a_start_is_not_repeated_before_a_doubling_backoff_and_ends_after_five(
-    services, monkeypatch
+    app, services, monkeypatch
 ):
     started = []
     monkeypatch.setattr(Conversions, "start", lambda self, upload: started.append(upload))
@@ -219,3 +219,6 @@ def test_a_start_is_not_repeated_before_a_doubling_backoff_and_ends_after_five(
     job = services.jobs.get("unlucky")
     assert (job.status, job.error_code) == (FAILED, "not_started")
     assert job.retryable(services.settings.max_attempts)
+    with app.test_request_context():  # what its page says: why, and Try again
+        view = web.present(job, "ticket")
+    assert view["message"] == starts.NOT_STARTED_MESSAGE and view["retry_url"]
