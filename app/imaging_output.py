@@ -95,12 +95,26 @@ def encoding(options: Options, transparent: bool, whole: bool, flat: bool) -> En
     return Encoding(chosen, lossless=whole or chosen == "png")
 
 
+# Below this size a JPEG rendition is also tried as baseline: measured on the benchmark photo,
+# baseline is smaller at 64 x 48 (0.7 against 1.0 kB), progressive from 128 x 96 (6.3 kB).
+BASELINE_TRIED = 16 * 1024
+
+
 def encode(image: Image.Image, how: Encoding, quality: int) -> bytes:
     """Write one rendition's pixels."""
     out = io.BytesIO()
     if how.format == "jpeg":
         chroma = {"subsampling": 0} if how.full_chroma else {}  # 4:4:4, or libjpeg's 4:2:0
-        image.save(out, "JPEG", quality=quality, optimize=True, **chroma)
+        # Progressive: the same pixels in 5-9% fewer bytes for a rendition of a photo (less to
+        # send, and it draws coarse-to-fine on a slow link), for about 10 ms more at 1024 px.
+        # A small file's extra scan headers can outweigh that: below BASELINE_TRIED bytes the
+        # baseline encoding is made too (it is cheap there), and the smaller kept.
+        image.save(out, "JPEG", quality=quality, optimize=True, progressive=True, **chroma)
+        if out.tell() < BASELINE_TRIED:
+            baseline = io.BytesIO()
+            image.save(baseline, "JPEG", quality=quality, optimize=True, **chroma)
+            if baseline.tell() < out.tell():
+                out = baseline
     elif how.format == "webp":
         load_webp()
         if image.mode in ("L", "LA"):  # WebP encodes colour only

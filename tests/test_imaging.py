@@ -725,3 +725,37 @@ def test_a_wrong_option_is_a_configuration_error(arguments):
 def test_wrong_specs_are_a_programming_error(specs):
     with pytest.raises(ValueError):
         make_renditions(encode(Image.new("RGB", (10, 10)), "PNG"), specs)
+
+
+def _noisy_photo(size: tuple[int, int]) -> Image.Image:
+    return Image.blend(images.quadrants(size), Image.effect_noise(size, 40).convert("RGB"), 0.5)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (256, 192), (64, 48), (1, 1)])
+@pytest.mark.parametrize("full_chroma", [False, True])
+def test_a_jpeg_rendition_is_the_smaller_of_progressive_and_baseline_with_the_same_pixels(
+    size, full_chroma
+):
+    from app.imaging_output import Encoding
+    from app.imaging_output import encode as write
+
+    photo = _noisy_photo(size)
+    made = write(photo, Encoding("jpeg", full_chroma=full_chroma), 85)
+    chroma = {"subsampling": 0} if full_chroma else {}
+    both = {
+        kind: encode(photo, "JPEG", quality=85, optimize=True, progressive=kind, **chroma)
+        for kind in (False, True)
+    }
+    assert len(made) == min(map(len, both.values()))
+    assert decode(made).info.get("progressive", 0) == (len(both[True]) < len(both[False]))
+    # Progressive only reorders the coefficients: it decodes to the baseline's pixels.
+    assert ImageChops.difference(decode(made), decode(both[False])).getbbox() is None
+
+
+def test_a_photos_preview_is_progressive_and_its_tiny_rendition_baseline():
+    thumb, preview, tiny = make_renditions(
+        encode(_noisy_photo((1600, 1200)), "JPEG", quality=95),
+        [("thumb", 256), ("preview", 1024), ("tiny", 64)],
+    )
+    assert decode(preview.data).info.get("progressive") == 1
+    assert "progressive" not in decode(tiny.data).info
