@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from . import imaging, logs
 from .config import Settings
@@ -158,6 +159,10 @@ def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> t
     made = imaging.make_renditions(
         data, settings.rendition_specs, options, time.monotonic() + left * ANIMATION_SHARE
     )
+    # The renditions go up at once: one PUT's wait, not one per rendition, for the worker and
+    # for the page that long-polls on it (both are billed by the millisecond).
+    with ThreadPoolExecutor(max(1, len(made))) as pool:
+        keys = list(pool.map(lambda rendition: storage.write_rendition(job_id, rendition), made))
     stored = [
         {
             "name": rendition.name,
@@ -166,9 +171,9 @@ def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> t
             "content_type": rendition.content_type,
             "size": len(rendition.data),
             "shown": rendition.shown,
-            "key": storage.write_rendition(job_id, rendition),
+            "key": key,
         }
-        for rendition in made
+        for rendition, key in zip(made, keys, strict=True)
     ]
     return stored, made.warnings, made.note
 

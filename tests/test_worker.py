@@ -383,3 +383,36 @@ def test_an_upload_s3_no_longer_keeps_fails_for_good_and_offers_no_retry(service
     assert (job.status, job.error_code) == (FAILED, "upload_gone")
     assert "Upload it again" in job.error_message
     assert not job.retryable(max_attempts=3)
+
+
+def test_the_renditions_are_stored_at_once_and_a_failed_put_is_retried_whole(
+    services, upload, monkeypatch
+):
+    import threading
+
+    from app.storage import Storage
+
+    job_id, key = upload(jpeg_bytes((3000, 2000)))
+    real = Storage.write_rendition
+    # Each PUT waits for the other: written one after the other, the first would wait alone
+    # and the barrier break.
+    both = threading.Barrier(2, timeout=30)
+
+    def together(self, job, rendition):
+        both.wait()
+        if rendition.name == "preview":
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+        return real(self, job, rendition)
+
+    monkeypatch.setattr(Storage, "write_rendition", together)
+    with pytest.raises(ClientError):
+        run(services, key)
+    job = services.jobs.get(job_id)
+    assert job.status == PROCESSING and job.last_error == "ClientError: SlowDown"
+    monkeypatch.setattr(Storage, "write_rendition", real)
+    run(services, key)  # Lambda's retry writes both again, to the same keys
+    job = services.jobs.get(job_id)
+    assert job.status == DONE and job.attempts == 2
+    assert sorted(stored_keys(services, services.storage.results_bucket)) == sorted(
+        r["key"] for r in job.renditions
+    )
