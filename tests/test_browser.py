@@ -230,6 +230,17 @@ def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
     )
     assert page.locator(".progress-item img.thumb").count() == 3
     report(capsys, "three photos at once", len(live_site.hits), jobs=3)
+    # A row's thumbnail is on show: its download is saved from the cache, asking nothing.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.progress-item img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    live_site.hits.clear()
+    row = page.locator(".progress-item", has_text="trip 1.jpg")
+    with page.expect_download() as download:
+        row.locator("a", has_text="Download thumbnail").click()
+    assert download.value.suggested_filename == "trip 1-thumb.jpg"
+    assert live_site.hits == []
     page.goto("/jobs")
     names = page.locator(".history .name").all_inner_texts()
     assert {"trip 0.jpg", "trip 1.jpg", "trip 2.jpg"} <= set(names)
