@@ -218,17 +218,25 @@ class Storage:
         """Return a short-lived link to a result (`expires` seconds, or the usual life); with
         `download_name`, as an attachment.
 
+        A browser keeps what the link answers for as long as the link lives, and never asks
+        again meanwhile (`immutable`): a rendition's key is written only while its job
+        converts, and links are handed out only once it is done, which it then stays. So a
+        page's script saves an image the page has shown from the browser's cache. Never
+        longer than the link (the object's own Cache-Control says a year): a cached copy
+        would outlive the link, and Stop sharing.
+
         A browser cannot send ExpectedBucketOwner: the role's policy holds such a link to this
         account's buckets (aws:ResourceAccount), and so the POST forms too.
         """
-        params = {"Bucket": self.results_bucket, "Key": key}
+        expires = expires or self._link_expires
+        params = {
+            "Bucket": self.results_bucket,
+            "Key": key,
+            "ResponseCacheControl": f"private, max-age={expires}, immutable",
+        }
         if download_name:
             params["ResponseContentDisposition"] = content_disposition(download_name)
-        return self.client.generate_presigned_url(
-            "get_object",
-            Params=params,
-            ExpiresIn=expires or self._link_expires,
-        )
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
     def origins(self) -> set[str]:
         """Return the origins (scheme://host) a browser talks to for uploads and results."""

@@ -189,12 +189,20 @@ def _add_images(view: dict, job: Job, link, expires: int | None = None) -> None:
             # A link that never goes stale (the site presigns it afresh at each visit)...
             "url": link(name=name),
             "download_url": link(name=name, download=1),
+            # The name that link downloads as, for a page's script that saves the image it
+            # shows instead of following the link.
+            "download_name": _download_name(job, item),
         }
         view["downloads"].append(shown)
         if item.get("shown", True):
             # ...and one for the page to load at once, which the page renews if it must.
             src = storage.presigned_get(item["key"], expires=expires)
             view["renditions"].append({**shown, "src": src})
+
+
+def _download_name(job: Job, item: dict) -> str:
+    """Return the name one of a job's renditions downloads as: `holiday-thumb.jpg`."""
+    return download_name(job.filename, item["name"], item["key"].rsplit(".", 1)[-1])
 
 
 def _snippet(job: Job, token: str) -> str | None:
@@ -468,9 +476,7 @@ def _redirect_to_rendition(job: Job, name: str, expires: int | None = None):
     if job.status != DONE or item is None:
         raise NotFound("This image does not exist, or is not ready yet.")
     expires = expires or current_settings().link_expires_seconds
-    attachment = None
-    if request.args.get("download"):
-        attachment = download_name(job.filename, name, item["key"].rsplit(".", 1)[-1])
+    attachment = _download_name(job, item) if request.args.get("download") else None
     link = get_services().storage.presigned_get(item["key"], attachment, expires)
     response = redirect(link, 302)
     # A browser may reuse the redirect while the link it points to is good.

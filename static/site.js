@@ -336,6 +336,51 @@
     return new Blob(parts.concat(directory, [end.buffer]), { type: "application/zip" });
   }
 
+  // Save `blob` as a file called `name`, as a download would.
+  function save(blob, name) {
+    var link = el("a", { href: URL.createObjectURL(blob), download: name });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+  }
+
+  // A "Download …" link goes through the site, which answers with a fresh link to S3: one
+  // more request to the site, and the image's bytes out of S3 once more. When the page shows
+  // that image, the browser holds those very bytes (loaded as a CORS request, kept as long as
+  // their link lives): they are saved as the file the link would give. Without them (not
+  // shown, not loaded, the link expired and out of the cache, offline), the link is followed.
+  function downloadsFromPage() {
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a[data-download]") : null;
+      if (!link || event.defaultPrevented || event.button !== 0 ||
+          event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      var image = shownImage(link);
+      if (!image) return;
+      event.preventDefault();
+      fetch(image.currentSrc || image.src).then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.blob();
+      }).then(function (blob) {
+        save(blob, link.dataset.download);
+      }).catch(function () {
+        window.location.assign(link.href);
+      });
+    });
+  }
+
+  // The loaded image of a download link's rendition, the nearest to the link (a row of the
+  // upload page has its own).
+  function shownImage(link) {
+    for (var node = link.parentElement; node; node = node.parentElement) {
+      var found = Array.prototype.filter.call(node.querySelectorAll("img[data-name]"), function (img) {
+        return img.dataset.name === link.dataset.rendition;
+      })[0];
+      if (found) return found.complete && found.naturalWidth > 0 ? found : null;
+    }
+    return null;
+  }
+
   // A page's images load from S3 by links that expire after a few minutes. One that fails
   // later (the page left open, an image loaded lazily, restored from the cache) asks its
   // job's status for a fresh link, at most once a minute.
@@ -785,11 +830,14 @@
           row.job = job;
           row.status.textContent = "Done" + (job.note ? ". " + job.note : ".");
           var thumb = job.renditions[0];
-          row.item.insertBefore(el("img", { src: thumb.src, "class": "thumb", alt: "Thumbnail of " + file.name,
+          // crossorigin before src: its first request is the CORS one, which a download
+          // and Download all then read from the cache.
+          row.item.insertBefore(el("img", { crossorigin: "anonymous", src: thumb.src, "class": "thumb", alt: "Thumbnail of " + file.name,
             width: thumb.width, height: thumb.height, "data-name": thumb.name,
             "data-status-url": job.status_url }), row.status);
           job.downloads.slice().reverse().forEach(function (d) {
             links.appendChild(el("a", { "class": "button secondary", href: d.download_url,
+              "data-rendition": d.name, "data-download": d.download_name,
               "aria-label": d.download_words + " of " + file.name }, d.download_words));
           });
         }
@@ -878,11 +926,7 @@
       allButton.disabled = true;
       allMessage.textContent = "Making the zip…";
       zipOfDone().then(function (blob) {
-        var link = el("a", { href: URL.createObjectURL(blob), download: "thumbs.zip" });
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
-        setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+        save(blob, "thumbs.zip");
         allMessage.textContent = "Zip ready: " + fileSize(blob.size) + ".";
       }).catch(function (error) {
         allMessage.textContent = "The zip could not be made (" + error.message + "). Download the images one by one.";
@@ -953,6 +997,7 @@
     document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
   };
   renewExpiredImages();
+  downloadsFromPage();
   copyButtons();
   localTimes();
   var section = document.getElementById("job");

@@ -179,6 +179,16 @@ class LiveSite:
         """How many requests of `kind` are held now."""
         return self._holds(None)["waiting"][kind]
 
+    def aws_counts(self, reset: bool = False) -> dict[str, dict[str, int]]:
+        """The requests the embedded AWS served since the last reset, by service and
+        operation (`{"s3": {"GetObject": 2}}`); with `reset`, start counting again."""
+        import json
+        import urllib.request
+
+        url = f"{self.aws_endpoint}/__embedded_aws__/counts" + ("?reset=1" if reset else "")
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return json.load(answer)
+
     def _holds(self, order: dict | None) -> dict:
         import json
         import urllib.request

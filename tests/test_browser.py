@@ -3,8 +3,10 @@
 import io
 import os
 import re
+from pathlib import Path
 
 import pytest
+import requests
 from PIL import Image
 
 from support import photo_bytes, shot, slow_uploads, upload_until_done
@@ -57,6 +59,97 @@ def test_a_photo_uploads_with_progress_converts_and_downloads(page, files, live_
     image = Image.open(download.value.path())
     assert image.format == "JPEG" and image.size == (256, 171)
     report(capsys, "first visit, one photo", len(live_site.hits))
+
+
+def cache_watch(page) -> list[dict]:
+    """Follow, through DevTools, how Chromium answers each of the page's requests: with its
+    own network request, from its HTTP cache (`fromDiskCache`), or from Blink's memory cache
+    (`requestServedFromCache`, which Chromium sends for nothing else). One dict a request."""
+    seen: dict[str, dict] = {}
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+
+    def sent(event):
+        seen[event["requestId"]] = {"url": event["request"]["url"], "type": event.get("type")}
+
+    def answered(event):
+        seen.setdefault(event["requestId"], {})["from_http_cache"] = event["response"].get(
+            "fromDiskCache", False
+        )
+
+    def from_memory(event):
+        seen.setdefault(event["requestId"], {})["from_memory_cache"] = True
+
+    cdp.on("Network.requestWillBeSent", sent)
+    cdp.on("Network.responseReceived", answered)
+    cdp.on("Network.requestServedFromCache", from_memory)
+    return seen
+
+
+def shown_images(page, files, name: str) -> dict[str, bytes]:
+    """Upload a photo, wait until its page has shown its images; return the bytes of each
+    rendition as S3 gives them (read apart from the browser)."""
+    page.goto("/")
+    page.set_input_files("#file", files(name, photo_bytes()))
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/jobs/[^/]+$"))
+    page.wait_for_function(
+        "() => { const shown = [...document.querySelectorAll('#renditions img')];"
+        " return shown.length === 2 && shown.every(i => i.complete && i.naturalWidth > 0); }"
+    )
+    sources = page.eval_on_selector_all(
+        "#renditions img", "shown => shown.map(i => [i.dataset.name, i.src])"
+    )
+    return {rendition: requests.get(src, timeout=30).content for rendition, src in sources}
+
+
+def test_a_download_of_a_shown_image_costs_no_request(page, files, live_site, capsys):
+    """The page has loaded the image: the click saves those bytes from the browser's cache,
+    with the name the site would give, and neither the site nor S3 hears of it."""
+    stored = shown_images(page, files, "holiday.jpg")
+    seen = cache_watch(page)
+    live_site.hits.clear()
+    live_site.aws_counts(reset=True)
+    for rendition, words in (("thumb", "Download thumbnail"), ("preview", "Download preview")):
+        with page.expect_download() as download:
+            page.click(f"text={words}")
+        assert download.value.suggested_filename == f"holiday-{rendition}.jpg"
+        assert Path(download.value.path()).read_bytes() == stored[rendition]
+    counts = live_site.aws_counts()
+    fetched = [r for r in seen.values() if r.get("type") == "Fetch"]
+    with capsys.disabled():
+        print(
+            f"\n[two downloads of shown images] site requests: {len(live_site.hits)},"
+            f" S3 GetObject: {counts.get('s3', {}).get('GetObject', 0)},"
+            f" fetches: {[(r.get('from_http_cache'), r.get('from_memory_cache')) for r in fetched]}"
+            " (HTTP cache, memory cache)"
+        )
+    assert live_site.hits == []
+    assert counts.get("s3", {}).get("GetObject", 0) == 0
+    assert len(fetched) == 2, fetched
+    assert all(r.get("from_http_cache") and not r.get("from_memory_cache") for r in fetched)
+
+
+def test_a_download_whose_image_no_longer_answers_goes_through_the_site(page, files, live_site):
+    """The control: the page's image can no longer be had (as when its link expired and the
+    cache let it go, or the connection dropped), so the link is followed as without script."""
+    stored = shown_images(page, files, "holiday.jpg")
+    s3 = live_site.aws_endpoint
+    # Every later request for an image's link fails; a download's own link (the site's
+    # redirect names the file) still reaches S3. Routing also turns Chromium's cache off.
+    page.route(
+        lambda url: url.startswith(s3) and "response-content-disposition" not in url,
+        lambda route: route.abort("internetdisconnected"),
+    )
+    live_site.hits.clear()
+    live_site.aws_counts(reset=True)
+    with page.expect_download() as download:
+        page.click("text=Download thumbnail")
+    assert download.value.suggested_filename == "holiday-thumb.jpg"
+    assert Path(download.value.path()).read_bytes() == stored["thumb"]
+    assert [hit.rsplit("/", 1)[-1] for hit in live_site.hits] == ["thumb"]
+    assert live_site.aws_counts().get("s3", {}).get("GetObject", 0) == 1
+    assert page.locator(".flash, .error").count() == 0
 
 
 def test_a_returning_visitor_needs_few_requests_per_job(page, files, live_site, capsys):
@@ -138,6 +231,17 @@ def test_three_files_at_once_make_three_jobs(page, files, live_site, capsys):
     )
     assert page.locator(".progress-item img.thumb").count() == 3
     report(capsys, "three photos at once", len(live_site.hits), jobs=3)
+    # A row's thumbnail is on show: its download is saved from the cache, asking nothing.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.progress-item img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    live_site.hits.clear()
+    row = page.locator(".progress-item", has_text="trip 1.jpg")
+    with page.expect_download() as download:
+        row.locator("a", has_text="Download thumbnail").click()
+    assert download.value.suggested_filename == "trip 1-thumb.jpg"
+    assert live_site.hits == []
     page.goto("/jobs")
     names = page.locator(".history .name").all_inner_texts()
     assert {"trip 0.jpg", "trip 1.jpg", "trip 2.jpg"} <= set(names)

@@ -383,6 +383,28 @@ def test_a_presigned_link_works_until_it_expires(
 
 
 @pytest.mark.parametrize(
+    "origin, allowed",
+    [(None, False), ("http://127.0.0.1:5000", True), ("https://elsewhere.example", False)],
+)
+def test_a_result_answers_with_cors_headers_only_for_an_allowed_origin_as_s3_does(
+    gate, local_storage, stored_result, origin, allowed
+):
+    """S3 sends CORS headers only to an Origin the bucket's rules allow, and then Vary, so a
+    browser keeps apart what it fetched for a page and what it fetched plainly. moto's server
+    says `Access-Control-Allow-Origin: *` to all."""
+    from embedded_aws.gate import S3_CORS_VARY
+
+    url = local_storage.presigned_get("results/job1/thumb.jpg")
+    headers = {"Origin": origin} if origin else {}
+    response = gate.get(url[len(ENDPOINT) :], base_url=ENDPOINT, headers=headers)
+    assert response.status_code == 200
+    assert response.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+    assert response.headers.get("Vary") == (S3_CORS_VARY if allowed else None)
+    # The link's own life, not the object's year: what a browser may keep of it.
+    assert response.headers["Cache-Control"] == "private, max-age=300, immutable"
+
+
+@pytest.mark.parametrize(
     "edit",
     [
         lambda url: url.replace("thumb.jpg", "preview.jpg"),

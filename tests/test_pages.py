@@ -310,9 +310,12 @@ def test_a_share_link_shows_the_images_read_only_in_another_browser(
     assert other.inner_text("h1") == "beach.jpg"
     assert other.locator("form").count() == 0  # no delete, no retry: nothing to post
     assert "Delete" not in other.inner_text("main") and "Try again" not in other.inner_text("main")
+    live_site.hits.clear()
     with other.expect_download() as download:
         other.click("text=Download thumb")
     assert Image.open(download.value.path()).size == (256, 171)
+    assert download.value.suggested_filename == "beach-thumb.jpg"
+    assert live_site.hits == []  # saved from the image the page shows: the site hears nothing
     shot(other, "shared")
     assert other.goto(url).status == 403  # the job's own page stays its owner's
     page.goto(url)

@@ -7,7 +7,7 @@ import json
 import re
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -136,6 +136,21 @@ def test_every_link_a_shared_page_handed_out_is_dead_n_plus_one_seconds_after_st
     clock.now += timedelta(seconds=n + 1)  # from a moment after the links were signed
     assert [fetch(gate, url).status_code for url in images + redirects] == [403] * 4
     assert [stranger.get(url).status_code for url in [link, *routes]] == [404] * 3
+
+
+def test_a_shared_pages_images_are_cached_no_longer_than_its_links_live(app, client, shared):
+    """What a browser keeps of a shared image goes when its link dies: within N of Stop."""
+    form, link = shared
+    owner_page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    n = int(re.search(r"stop working within (\d+) seconds", owner_page).group(1))
+    page = app.test_client().get(link).get_data(as_text=True)
+    images = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page)]
+    assert len(images) == 2
+    for image in images:
+        query = parse_qs(urlsplit(image).query)
+        assert query["X-Amz-Expires"] == [str(n)]
+        assert query["response-cache-control"] == [f"private, max-age={n}, immutable"]
+    assert re.findall(r'data-download="([^"]+)"', page) == ["lake-preview.jpg", "lake-thumb.jpg"]
 
 
 def fetch(gate, url: str):

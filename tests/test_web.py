@@ -6,7 +6,7 @@ import calendar
 import json
 import re
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -239,6 +239,29 @@ def test_a_done_job_links_to_its_renditions_with_download_names(client, services
     assert 'http-equiv="refresh"' not in page
     assert 'alt="Thumbnail of holiday.jpeg"' in page
     assert thumb["label"] == "Thumbnail"
+
+
+def test_a_done_jobs_images_are_cached_as_long_as_their_links_live_and_name_their_download(
+    client, services
+):
+    """A page's script saves a download from the image it shows: the image is a CORS request
+    the browser keeps while its link lives, and the link says the name the site would give."""
+    form = open_upload_page(client)
+    finish(services, form)
+    (thumb,) = client.get(f"/jobs/{form.ticket}/status").get_json()["renditions"]
+    redirect = client.get(thumb["download_url"]).headers["Location"]
+    for link in (thumb["src"], redirect):
+        query = parse_qs(urlsplit(link).query)
+        assert query["response-cache-control"] == [
+            f"private, max-age={query['X-Amz-Expires'][0]}, immutable"
+        ]
+    named = parse_qs(urlsplit(redirect).query)["response-content-disposition"][0]
+    assert thumb["download_name"] == "holiday-thumb.jpg" and "holiday-thumb.jpg" in named
+    page = client.get(f"/jobs/{form.ticket}").get_data(as_text=True)
+    image = re.search(r"<img [^>]+>", page).group(0)
+    assert 'crossorigin="anonymous"' in image and 'data-name="thumb"' in image
+    link = re.search(r'<a [^>]*data-download="([^"]+)"[^>]*>', page)
+    assert link.group(1) == "holiday-thumb.jpg" and 'data-rendition="thumb"' in link.group(0)
 
 
 def test_a_done_jobs_note_is_on_its_page_and_in_its_status(client, services):

@@ -8,7 +8,8 @@ moto accepts any browser POST to S3 and any signature. The gate, on every reques
   that form, and only that, to moto, so what moto stores is what the gate judged;
 - a POST that is no S3 operation, or whose body S3 could not read: refused as S3 refuses it
   (moto would answer 500);
-- anything else anonymous: refused, as S3 refuses it for a private bucket.
+- anything else anonymous: refused, as S3 refuses it for a private bucket;
+- an answer: CORS headers only for an Origin the bucket's rules allow, with S3's Vary.
 Refusals answer as AWS does, with its status code and error; a stored upload is answered as
 S3 answers it, its etag included (post_answer.py).
 
@@ -35,6 +36,8 @@ from .refusal import S3Refusal
 from .sigv4 import verify_presigned, verify_signed_headers
 
 MAX_KEY_BYTES = 1024
+# What S3 names in Vary when it answers a request with an Origin its CORS rules allow.
+S3_CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 # PostObject: "Each form field that you specify in a form (except x-amz-signature, file,
 # policy, and field names that have an x-ignore- prefix) must appear in the list of
 # conditions."
@@ -90,6 +93,8 @@ class S3Gate:
                     cors_headers(request.path.split("/")[1], request.headers.get("Origin"))
                 )
             return response(environ, start_response)
+        if service == "s3" and request.method != "OPTIONS":  # moto answers a preflight itself
+            start_response = _s3_cors(request, start_response)
         if stored is not None:
             return post_answer.answer(self.app, environ, start_response, stored)
         return self.app(environ, start_response)
@@ -246,6 +251,29 @@ def _check_delete(body: bytes) -> None:
             "The XML you provided was not well-formed or did not validate against our "
             "published schema",
         )
+
+
+def _s3_cors(request: Request, start_response):
+    """Answer with CORS headers as S3 does: only to a request whose Origin one of the
+    bucket's rules allows, and then saying that the answer varies with it. moto's server
+    adds `Access-Control-Allow-Origin: *` to every answer, which lets any page read any
+    object, and a browser reuse an answer to a plain request for a CORS one."""
+    allowed = cors_headers(request.path.split("/")[1], request.headers.get("Origin"))
+
+    def start(status, headers, exc_info=None):
+        kept = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower in ("access-control-allow-origin", "vary"):
+                continue
+            if allowed or not lower.startswith("access-control-"):
+                kept.append((name, value))
+        if allowed:
+            kept += [("Access-Control-Allow-Origin", allowed["Access-Control-Allow-Origin"])]
+            kept += [("Vary", S3_CORS_VARY)]
+        return start_response(status, kept, exc_info)
+
+    return start
 
 
 def _replace_body(environ, body: bytes, content_type: str | None = None) -> None:
