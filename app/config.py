@@ -61,7 +61,10 @@ class Settings:
     # A status request may wait this long for the job to move on (a long poll): well under
     # API Gateway's 29 s and the function's timeout. 0: answer at once, always.
     status_wait_seconds: int = 10
-    renditions: tuple[str, ...] = ("thumb:256", "preview:1024")
+    # name:longest side[:quality]. The preview, about nine tenths of what a job sends and
+    # shown scaled down, at 75 (libjpeg's own default): 25% fewer bytes than at 85, which
+    # the eye does not see there (bench/cost.md, "quality"); the thumbnail at JPEG_QUALITY.
+    renditions: tuple[str, ...] = ("thumb:256", "preview:1024:75")
     output_format: str = "auto"
     jpeg_quality: int = 85
     background: str = "#ffffff"
@@ -109,6 +112,15 @@ class Settings:
                 f"BILLING_ALARM_USD is {self.billing_alarm_usd}: give the month's charges in "
                 "US dollars over which to be told, or 0 for no billing alarm."
             )
+        try:
+            qualities = self.rendition_qualities
+        except ValueError:
+            qualities = None
+        if not qualities or not all(1 <= q <= 100 for q in qualities.values()):
+            raise ConfigError(
+                f"RENDITIONS is {','.join(self.renditions)!r}: give each as name:longest side"
+                "[:quality from 1 to 100], such as thumb:256,preview:1024:75."
+            )
         if self.served_by not in SERVED_BY:
             # Else the entry point would refuse every request, each as the other kind's.
             raise ConfigError(
@@ -151,11 +163,25 @@ class Settings:
     @property
     def rendition_specs(self) -> list[tuple[str, int]]:
         """Parse `renditions` ("thumb:256", ...) into `(name, max_side)` pairs."""
-        specs = []
+        return [(name, side) for name, side, _ in self._renditions()]
+
+    @property
+    def rendition_qualities(self) -> dict[int, int]:
+        """Return the quality of each rendition's longest side: its own ("preview:1024:75"),
+        or else `jpeg_quality`."""
+        return {
+            side: self.jpeg_quality if quality is None else quality
+            for _, side, quality in self._renditions()
+        }
+
+    def _renditions(self) -> list[tuple[str, int, int | None]]:
+        parsed = []
         for item in self.renditions:
-            name, _, side = item.partition(":")
-            specs.append((name, int(side)))
-        return specs
+            name, side, *quality = item.split(":")
+            if len(quality) > 1:
+                raise ValueError(f"{item!r} has more than name, side and quality")
+            parsed.append((name, int(side), int(quality[0]) if quality else None))
+        return parsed
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:

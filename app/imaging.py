@@ -213,11 +213,12 @@ def _render(image, specs, sizes, whole: tuple[int, int], flat: bool, options) ->
         if image.size != size:
             image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
         how = encoding(options, transparent, size == whole, flat)
-        made[size] = (how.content_type, encode(image, how, options.quality))
+        quality = options.quality_for(side for side, fits in sizes.items() if fits == size)
+        made[size] = (how.content_type, encode(image, how, quality))
         if size == largest and options.output_format == "auto" and transparent:
             # A shrunk transparent image is shown as lossy WebP: offer a lossless PNG too.
             png = Encoding("png", lossless=True)
-            lossless = None if how.lossless else encode(image, png, options.quality)
+            lossless = None if how.lossless else encode(image, png, quality)
     renditions = [Rendition(name, *sizes[side], *made[sizes[side]]) for name, side in specs]
     if lossless:  # named after the first spec of the largest side
         name, side = max(specs, key=lambda spec: spec[1])

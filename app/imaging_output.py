@@ -7,7 +7,8 @@ it has nothing to lose. Knows nothing of Flask or AWS.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -28,6 +29,8 @@ class Options:
     # transparent image shrunk also gets a lossless PNG of the largest size to download
     output_format: str = "auto"
     quality: int = 85
+    # A size's own quality, by its longest side (Settings.rendition_qualities): else `quality`.
+    qualities: Mapping[int, int] = field(default_factory=dict)
     background: tuple[int, int, int] = (255, 255, 255)  # what transparency becomes in a JPEG
     max_pixels: int = 100_000_000
     max_animation_pixels: int = MAX_ANIMATION_PIXELS
@@ -37,8 +40,9 @@ class Options:
             raise ValueError(
                 f"output_format must be auto, jpeg, png or webp, not {self.output_format!r}"
             )
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be between 1 and 100, not {self.quality}")
+        for quality in (self.quality, *self.qualities.values()):
+            if not 1 <= quality <= 100:
+                raise ValueError(f"quality must be between 1 and 100, not {quality}")
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise ValueError(
                 f"background must be three values from 0 to 255, not {self.background!r}"
@@ -49,6 +53,11 @@ class Options:
             raise ValueError(
                 f"max_animation_pixels must be 0 or more, not {self.max_animation_pixels}"
             )
+
+    def quality_for(self, sides) -> int:
+        """Return the quality of a size that renditions of these longest sides share (the
+        highest of theirs, where they differ)."""
+        return max(self.qualities.get(side, self.quality) for side in sides)
 
     @property
     def animates(self) -> bool:

@@ -149,6 +149,7 @@ def _convert(services: Services, job_id: str, data: bytes, deadline: float) -> t
     options = imaging.Options(
         output_format=settings.output_format,
         quality=settings.jpeg_quality,
+        qualities=settings.rendition_qualities,
         background=settings.background_rgb,
         max_pixels=settings.max_pixels,
         max_animation_pixels=settings.max_animation_pixels,

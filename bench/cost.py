@@ -19,22 +19,26 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench import FOLDER
+import requests
+
+from bench import FOLDER, cost_report
 from bench import cost_flows as flows
 from bench.cost_report import report
 
 ROOT = FOLDER.parent
-# The function's memory, as zappa_settings.json sets it for the stages (in GB, as Lambda bills).
-MEMORY_GB = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]["memory_size"] / 1024
 STAGE = "bench"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 KEPT = (10, 10_000)
 LOST_UPLOADS = 10
 REPEATS = 5
+# The qualities of the largest rendition the returning visitor's flow is priced at: what
+# that knob buys (the site's own is the bill's run).
+QUALITIES = (85, 80, 75, 70)
 RUNS_A_MONTH = 30 * 24 * 3600 / 120  # the reconciler, every 2 minutes
 CONVERSIONS_A_MONTH = 30 * 24 * 3600  # its fixed cost is shared out at 1 conversion a second
 
@@ -50,6 +54,23 @@ def photo() -> bytes:
         out = io.BytesIO()
         image.save(out, "JPEG", quality=80)
     return out.getvalue()
+
+
+def as_the_page_sends(data: bytes) -> flows.Photo:
+    """Return what the upload page's script sends of `data`: Chromium shrinks it as the page
+    does (bench/shrink.py). Without Chromium, the file as chosen, which costs more to convert
+    (the report says which it priced)."""
+    from bench.latency import CHROMIUM
+    from bench.shrink import page_shrinking
+
+    if not os.path.exists(CHROMIUM):
+        return flows.Photo(data)
+    with tempfile.TemporaryDirectory() as folder:
+        chosen = Path(folder) / "photo.jpg"
+        chosen.write_bytes(data)
+        with page_shrinking() as shrunk:
+            sent = shrunk(chosen)
+    return flows.Photo(sent, len(data)) if len(sent) < len(data) else flows.Photo(data)
 
 
 def site_app(endpoint: str, meter):
@@ -74,7 +95,7 @@ def measure(meters, flow, *args) -> tuple[flows.Bill, object]:
     return bill, result
 
 
-def run_flows(endpoint: str, data: bytes) -> dict:
+def run_flows(endpoint: str, data: flows.Photo) -> dict:
     """Every flow the docs price, on one embedded AWS; return each one's bill."""
     from local.meter import Meter
 
@@ -84,21 +105,72 @@ def run_flows(endpoint: str, data: bytes) -> dict:
     bills = {}
     visitor = flows.Browser(app)
     bills["first visit"], _ = measure(meters, flows.one_photo, visitor, data)
-    # The flow the bill is for: its median of a few runs by duration, as a shared machine's
-    # load makes one run's seconds wander.
-    runs = sorted(
-        (measure(meters, flows.one_photo, visitor, data) for _ in range(REPEATS)),
-        key=lambda run: sum(t.get("seconds", 0) for t in run[0].function.values()),
-    )
-    bills["returning visitor, one photo, one download"], job = runs[len(runs) // 2]
+    bills["returning visitor, one photo, one download"], job = returning(meters, visitor, data)
     bills["three files at once"], _ = measure(meters, flows.several, visitor, data)
     job_url = job["status_url"].removesuffix("/status")
     stranger = flows.Browser(app)
     bills["a share view"], _ = measure(meters, flows.share_view, visitor, stranger, job_url)
     bills["a page view only"], _ = measure(meters, lambda b: b.page("/"), visitor)
     bills["a failed conversion and Try again"] = failed_and_retried(meters, visitor, app, data)
-    results = sum(item.get("size") or 0 for item in job["downloads"])
-    return {"bills": bills, "floods": floods(meters, app, data), "results_bytes": results}
+    return {
+        "bills": bills,
+        "floods": floods(meters, app, data),
+        "results_bytes": _weight(job)["results_bytes"],
+        "sizes": _weight(job)["sizes"],
+    }
+
+
+def _weight(job: dict) -> dict:
+    """What a done job's renditions weigh: in all, and each."""
+    return {
+        "results_bytes": sum(item.get("size") or 0 for item in job["downloads"]),
+        "sizes": {item["name"]: item.get("size") for item in job["downloads"]},
+    }
+
+
+def returning(meters, visitor, data: flows.Photo) -> tuple[flows.Bill, dict]:
+    """The flow the bill is for, and its job: the median of a few runs by duration, as a
+    shared machine's load makes one run's seconds wander."""
+    runs = sorted(
+        (measure(meters, flows.one_photo, visitor, data) for _ in range(REPEATS)),
+        key=lambda run: sum(t.get("seconds", 0) for t in run[0].function.values()),
+    )
+    return runs[len(runs) // 2]
+
+
+def qualities_with_the_largest_at(quality: int) -> dict[int, int]:
+    """The site's rendition qualities (by longest side), its largest rendition's at `quality`."""
+    from app.config import Settings
+
+    qualities = Settings().rendition_qualities
+    return {**qualities, max(qualities): quality}
+
+
+def at_quality(quality: int, data: flows.Photo) -> dict:
+    """The returning visitor's flow with the largest rendition at `quality`: its bill, what
+    its renditions weigh, and how close each is (SSIM) to its exact pixels."""
+    from app.config import Settings
+    from local.meter import Meter
+
+    qualities = qualities_with_the_largest_at(quality)
+    specs = ",".join(
+        f"{name}:{side}:{qualities[side]}" for name, side in Settings().rendition_specs
+    )
+    with launch(RENDITIONS=specs) as endpoint:
+        meter = Meter()
+        meters = flows.Meters(endpoint, meter)
+        visitor = flows.Browser(site_app(endpoint, meter))
+        visitor.page("/")
+        bill, job = returning(meters, visitor, data)
+    return {"bill": bill, **_weight(job), "ssim": _closeness(data.data, qualities)}
+
+
+def _closeness(data: bytes, qualities: dict[int, int]) -> dict[str, float]:
+    from bench.shrink import renditions
+    from bench.ssim import ssim
+
+    exact, made = renditions(data, "png"), renditions(data, qualities=qualities)
+    return {name: ssim(made[name], pixels) for name, pixels in exact.items()}
 
 
 def failed_and_retried(meters, browser, app, data) -> flows.Bill:
@@ -124,12 +196,15 @@ def failed_and_retried(meters, browser, app, data) -> flows.Bill:
         },
     )
     services.storage.client.put_object(
-        Bucket=services.settings.uploads_bucket, Key=stored["key"], Body=data
+        Bucket=services.settings.uploads_bucket, Key=stored["key"], Body=data.data
     )
     bill, _ = measure(meters, flows.retry, browser, first["job_url"], first["status_url"])
     return bill
 
 
+# An etag as S3 gives one (quoted MD5): the site looks such a file up, where it refuses a
+# malformed one without a call.
+ETAG = requests.utils.quote('"' + "0" * 32 + '"', safe="")
 FLOODS = {
     "the upload page": lambda b, t, prefix: b.site.get("/", headers={"Accept": "text/html"}),
     "a job page, its file not arrived": lambda b, t, prefix: b.site.get(f"/jobs/{t}"),
@@ -137,7 +212,7 @@ FLOODS = {
         f"/jobs/{t}/status?wait=10&since=awaiting_upload", headers={"Accept": "application/json"}
     ),
     "the upload's redirect, naming a file that never arrived": lambda b, t, prefix: b.site.get(
-        f"/jobs/{t}/uploaded?bucket=thumbs-{STAGE}-uploads&key={prefix}never.jpg&etag=e"
+        f"/jobs/{t}/uploaded?bucket=thumbs-{STAGE}-uploads&key={prefix}never.jpg&etag={ETAG}"
     ),
 }
 
@@ -238,7 +313,7 @@ def _seed(services, start: int, end: int) -> None:
         list(pool.map(job, range(start, end)))
 
 
-def lost_events(endpoint: str, data: bytes) -> tuple[list[float], flows.Bill]:
+def lost_events(endpoint: str, data: flows.Photo) -> tuple[list[float], flows.Bill]:
     """Uploads whose S3 event is lost, each watched by its page: seconds from the upload to
     done, and what one cost."""
     from local.meter import Meter
@@ -322,18 +397,34 @@ def main(argv: list[str]) -> int:
         os.environ.pop(name, None)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     data = photo()
+    sent = as_the_page_sends(data)
     from bench.latency import photo_12mp
 
     big = photo_12mp().read_bytes()
     with launch() as endpoint:
-        measured = run_flows(endpoint, data)
-        measured["naive"], measured["refused"] = naive(endpoint, data, big)
+        measured = run_flows(endpoint, sent)
+        # The naive page sends what the same script would: the design differs, not the file.
+        measured["naive"], measured["refused"] = naive(endpoint, sent.data, big)
         measured["reconciler"] = reconciler_runs(endpoint)
     with launch(LOCAL_EVENT_LOSS="1") as endpoint:
         measured["lost"], measured["bills"]["a lost event, recovered while watched"] = lost_events(
-            endpoint, data
+            endpoint, sent
         )
+    from app.config import Settings
+
+    qualities = Settings().rendition_qualities
+    own = measured["own_quality"] = qualities[max(qualities)]
+    measured["qualities"] = {
+        own: {
+            "bill": measured["bills"][cost_report.RETURNING],
+            "results_bytes": measured["results_bytes"],
+            "sizes": measured["sizes"],
+            "ssim": _closeness(sent.data, qualities),
+        },
+        **{q: at_quality(q, sent) for q in QUALITIES if q != own},
+    }
     measured["photo_bytes"] = len(data)
+    measured["sent_bytes"] = len(sent.data)
     text, summary = report(measured)
     (out / "cost.md").write_text(text)
     print(text)

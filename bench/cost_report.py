@@ -5,12 +5,17 @@ copied into docs/cost.md as they stand (tests/test_docs.py holds the two alike).
 
 from __future__ import annotations
 
+import json
 import statistics
 
+from bench import FOLDER
 from bench import prices as p
 from bench.cost_flows import Bill
 
-MEMORY_GB = 1.0  # zappa_settings.json's memory_size
+# The function's memory as its stages set it (zappa_settings.json's memory_size, in MB): the
+# GB a measured second is billed at.
+MEMORY_MB = json.loads((FOLDER.parent / "zappa_settings.json").read_text())["dev"]["memory_size"]
+MEMORY_GB = MEMORY_MB / 1024
 WAYS = {"REST": p.API_GATEWAY_REST_REQUEST, "direct": p.FUNCTION_URL_REQUEST}
 S3_CLASS_A = {"PutObject", "PostObject", "ListObjectsV2", "ListObjects", "CopyObject"}
 S3_FREE = {"DeleteObject", "DeleteObjects"}
@@ -95,6 +100,16 @@ def _n(value: float) -> str:
     return f"{value:,.1f}".removesuffix(".0")
 
 
+def _photo(measured: dict) -> str:
+    chosen, sent = measured["photo_bytes"], measured.get("sent_bytes", measured["photo_bytes"])
+    if sent == chosen:
+        return f"a 12 MP JPEG of {chosen / 1e6:.2f} MB, sent as it is (no Chromium to shrink it)"
+    return (
+        f"a 12 MP JPEG of {chosen / 1e6:.2f} MB, sent as the upload page sends it: shrunk by "
+        f"Chromium to {sent / 1e6:.2f} MB"
+    )
+
+
 def report(measured: dict) -> tuple[str, str]:
     """Return bench/cost.md's text, and the summary line."""
     bills = measured["bills"]
@@ -103,8 +118,9 @@ def report(measured: dict) -> tuple[str, str]:
         "",
         "Written by `python -m bench.cost`: real flows against the site on the embedded AWS,",
         "every AWS request counted by the embedded AWS, every invocation of the function metered",
-        f"(durations measured on this machine, at {MEMORY_GB:g} GB), priced from AWS's list prices",
-        f"for US East (N. Virginia) as read in {p.PRICES_DATE} (bench/prices.py).",
+        f"(durations measured on this machine, billed at the function's {MEMORY_MB:,} MB),",
+        f"priced from AWS's list prices for US East (N. Virginia) as read in {p.PRICES_DATE}",
+        f"(bench/prices.py). The photo: {_photo(measured)}.",
         "arm64 is priced at the durations measured here on x86_64: Graviton's own speed for",
         "this work is not measured. REST is a stage behind API Gateway's REST API; direct, a",
         "stage on a Lambda function URL. Not measured but estimated: log lines at 1 kB an",
@@ -160,7 +176,11 @@ def report(measured: dict) -> tuple[str, str]:
     out += _table(
         ["per 1,000 conversions", "REST, x86", "REST, arm64", "direct, x86", "direct, arm64"], rows
     )
+    out += ["<!-- end -->", "", "<!-- figures: split -->", *split_lines(bills[RETURNING])]
     out += ["<!-- end -->", ""]
+    # The quality setting.
+    if measured.get("qualities"):
+        out += ["<!-- figures: quality -->", *quality_table(measured), "<!-- end -->", ""]
     # The naive baseline.
     naive = per_naive(measured)
     ratio = totals[("REST", "x86_64")] / naive
@@ -169,9 +189,11 @@ def report(measured: dict) -> tuple[str, str]:
         "<!-- figures: naive -->",
         f"- naive baseline, REST, x86: **{_money(naive, 3)}** per 1,000 conversions; Thumbs "
         f"{_money(totals[('REST', 'x86_64')], 3)}: **{ratio:.2f}x**.",
-        f"- the naive baseline refuses a {refused[1] / 1e6:.2f} MB photo (HTTP {refused[0]}): "
-        f"its event would be {refused[2] / 1e6:.2f} MB, base64 included, over Lambda's 6 MB;"
-        f" the photo priced here is {measured['photo_bytes'] / 1e6:.2f} MB.",
+        f"- the photo priced here: {_photo(measured)}; the naive baseline gets the same bytes.",
+        f"- the naive baseline refuses a {refused[1] / 1e6:.2f} MB photo sent as it is (HTTP "
+        f"{refused[0]}: its event would be {refused[2] / 1e6:.2f} MB, base64 included, over "
+        "Lambda's 6 MB), as it would any file the browser cannot shrink (a PNG, a HEIC in "
+        "Chromium).",
         "",
     ]
     naive_lines = price(measured["naive"], "REST", stored_bytes=measured.get("results_bytes", 0))
@@ -227,6 +249,53 @@ def report(measured: dict) -> tuple[str, str]:
     return "\n".join(out + [summary, ""]), summary
 
 
+# The memory the pages would need in a function of their own (bench/memory.md: a page peaks
+# far below it).
+PAGES_MB = 512
+
+
+def split_lines(bill: Bill) -> list[str]:
+    """Where the flow's function seconds go (pages, worker), and the most a function of the
+    pages' own at PAGES_MB could save of them."""
+    pages, worker = (bill.function.get(kind, {}).get("seconds", 0) for kind in ("site", "worker"))
+    price = p.LAMBDA_GB_SECOND["x86_64"] * 1000
+    saved = pages * (MEMORY_MB - PAGES_MB) / 1024 * price
+    return [
+        f"- the function's seconds in this flow: the pages {pages:.3f} s (their long poll waits "
+        f"on the conversion), the worker {worker:.3f} s: {_money(pages * MEMORY_GB * price)} "
+        f"and {_money(worker * MEMORY_GB * price)} per 1,000 at {MEMORY_MB:,} MB, x86.",
+        f"- the pages in a function of their own at {PAGES_MB} MB would save at most "
+        f"{_money(saved)} per 1,000 (if they ran no slower there: most of their time is waiting).",
+    ]
+
+
+def quality_table(measured: dict) -> list[str]:
+    """The returning visitor's conversion at each quality of the largest rendition measured:
+    what the renditions weigh, how close they are to their exact pixels, and the bill."""
+    rows = []
+    for quality, run in sorted(measured["qualities"].items(), reverse=True):
+        at = dict(measured, bills={RETURNING: run["bill"]}, results_bytes=run["results_bytes"])
+        sizes, ssim = run["sizes"], run["ssim"]
+        rows.append(
+            [
+                f"{quality} (the site's)"
+                if quality == measured.get("own_quality")
+                else str(quality),
+                *[f"{sizes[name] / 1000:,.0f} kB, {ssim[name]:.3f}" for name in sorted(ssim)],
+                *[_money(sum(per_thousand(at, way).values()), 3) for way in WAYS],
+            ]
+        )
+    names = sorted(next(iter(measured["qualities"].values()))["ssim"])
+    return _table(
+        [
+            "the preview's quality",
+            *[f"{name}: size, SSIM" for name in names],
+            *[f"{way}, x86, per 1,000" for way in WAYS],
+        ],
+        rows,
+    )
+
+
 def per_naive(measured: dict) -> float:
     stored = measured.get("results_bytes", 0)
     return sum(price(measured["naive"], "REST", stored_bytes=stored).values()) * 1000
@@ -278,8 +347,9 @@ def capacity_table(bill: Bill, totals: dict) -> list[str]:
         ["API requests a second", *[_n(k["site requests"] * r) for r in rates]],
         ["invocations a second", *[_n(k["invocations"] * r) for r in rates]],
         [
-            "concurrent executions (GB-s a second)",
-            *[_n(round(k["GB-seconds"] * r, 1)) for r in rates],
+            # An instance busy a second is one execution, whatever its memory.
+            "concurrent executions (busy seconds a second)",
+            *[_n(round(k["GB-seconds"] / MEMORY_GB * r, 1)) for r in rates],
         ],
         [
             "S3 writes / reads a second",

@@ -14,17 +14,21 @@ Writes bench/formats.md (with --quick, under bench/out/).
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import sys
 
 from PIL import Image, ImageChops, ImageDraw
 
-from bench import corpus, rounds_and_folder
+from bench import FOLDER, corpus, rounds_and_folder
 from bench.imaging import _measure
 from bench.measure import _load_engine
 
 SPECS = [("thumb", 256), ("preview", 1024)]
-LAMBDA_VCPU = 1024 / 1769  # Lambda gives a function one vCPU at 1,769 MB
+# The function's memory, and the share of a vCPU Lambda gives it (one vCPU at 1,769 MB; a
+# conversion runs on one thread, so no more than one counts).
+MEMORY_MB = json.loads((FOLDER.parent / "zappa_settings.json").read_text())["dev"]["memory_size"]
+LAMBDA_VCPU = min(1.0, MEMORY_MB / 1769)
 MOVING, STILL = "engine thumb+preview, moving", "engine thumb+preview"
 
 
@@ -231,8 +235,8 @@ def _at_the_limit(fastest: float, slowest: float) -> list[str]:
     return [
         "",
         f"At the default MAX_ANIMATION_PIXELS ({limit:g} megapixels), the kinds measured would "
-        f"take from {here[0]:.0f} to {here[1]:.0f} s here; on a 1,024 MB Lambda "
-        f"({LAMBDA_VCPU:.2f} of a vCPU, if a core here is as fast as Lambda's) from "
+        f"take from {here[0]:.0f} to {here[1]:.0f} s here; on a {MEMORY_MB:,} MB Lambda "
+        f"({LAMBDA_VCPU:.2f} of a vCPU for one thread, if a core here is as fast as Lambda's) from "
         f"{there[0]:.0f} to {there[1]:.0f} s. The worker gives an animation half of the "
         "invocation's time left (about 30 s of 60), checked between frames, and shows the first "
         "frame of one that needs more, with a note.",

@@ -54,7 +54,11 @@ def create_naive_app(settings: Settings) -> Flask:
         made = imaging.make_renditions(
             data,
             settings.rendition_specs,
-            imaging.Options(output_format=settings.output_format, quality=settings.jpeg_quality),
+            imaging.Options(
+                output_format=settings.output_format,
+                quality=settings.jpeg_quality,
+                qualities=settings.rendition_qualities,
+            ),
         )
         job_id = uuid.uuid4().hex
         keys = {r.name: services.storage.write_rendition(job_id, r) for r in made}

@@ -11,6 +11,7 @@ it is: its renditions are the reference, its size the ratio's denominator.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
@@ -33,7 +34,38 @@ SET_QUALITY = """new MutationObserver((_, watching) => {
 }).observe(document, {childList: true, subtree: true});"""
 
 
-def sent_file(page, url: str, path: Path, quality: float) -> bytes:
+@contextlib.contextmanager
+def page_shrinking():
+    """Serve the site and start Chromium; yield `shrunk(path, quality)`, the file the upload
+    page sends when `path` is chosen (at that JPEG quality, or at the page's own)."""
+    from playwright.sync_api import sync_playwright
+
+    folder = tempfile.TemporaryDirectory()
+    log = Path(folder.name) / "site.log"
+    with log.open("w") as out:
+        site, url = serve_site(out)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+            )
+
+            def shrunk(path: Path, quality: float | None = None) -> bytes:
+                page = browser.new_page()
+                try:
+                    return sent_file(page, url, path, quality)
+                finally:
+                    page.close()
+
+            yield shrunk
+            browser.close()
+    finally:
+        site.terminate()
+        site.wait(timeout=10)
+        folder.cleanup()
+
+
+def sent_file(page, url: str, path: Path, quality: float | None) -> bytes:
     """Choose `path` on the upload page at `quality`; return the file part of the POST to S3
     (the request is then refused, so nothing is stored or converted)."""
     caught: list[bytes] = []
@@ -43,7 +75,8 @@ def sent_file(page, url: str, path: Path, quality: float) -> bytes:
         route.abort()
 
     page.route("**/*uploads*", catch)
-    page.add_init_script(SET_QUALITY % quality)
+    if quality is not None:  # else the page's own
+        page.add_init_script(SET_QUALITY % quality)
     page.goto(url + "/")
     page.set_input_files("#file", str(path))
     page.click("#upload-button")
@@ -64,15 +97,21 @@ def file_part(body: bytes) -> tuple[str, bytes]:
     raise ValueError("no file part")
 
 
-def renditions(data: bytes, output_format: str = "auto") -> dict:
-    """Return the server's renditions of `data`, by name, as images."""
+def renditions(data: bytes, output_format: str = "auto", qualities: dict | None = None) -> dict:
+    """Return the server's renditions of `data`, by name, as images (at the settings'
+    qualities, or at `qualities`, by longest side)."""
     from PIL import Image
 
     from app import imaging
     from app.config import Settings
 
-    options = imaging.Options(output_format=output_format)
-    made = imaging.make_renditions(data, Settings().rendition_specs, options)
+    settings = Settings()
+    options = imaging.Options(
+        output_format=output_format,
+        quality=settings.jpeg_quality,
+        qualities=settings.rendition_qualities if qualities is None else qualities,
+    )
+    made = imaging.make_renditions(data, settings.rendition_specs, options)
     return {r.name: Image.open(io.BytesIO(r.data)) for r in made}
 
 
@@ -97,35 +136,16 @@ def main(argv: list[str]) -> int:
     if not os.path.exists(CHROMIUM):
         print(f"Shrinking in the browser: skipped, no Chromium at {CHROMIUM}")
         return 0
-    from playwright.sync_api import sync_playwright
-
     corpus.ensure()
     names = SAMPLES[:1] if args.quick else SAMPLES
     samples = [s for s in corpus.SAMPLES if s.filename in names]
-    folder = tempfile.TemporaryDirectory()
-    log = Path(folder.name) / "site.log"
     rows = []
-    with log.open("w") as out:
-        site, url = serve_site(out)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-            )
-            for sample in samples:
-                original = sample.path.read_bytes()
-                for quality in QUALITIES:
-                    page = browser.new_page()
-                    sent = sent_file(page, url, sample.path, quality)
-                    page.close()
-                    rows.append(
-                        (sample, quality, len(original), len(sent), compare(original, sent))
-                    )
-            browser.close()
-    finally:
-        site.terminate()
-        site.wait(timeout=10)
-        folder.cleanup()
+    with page_shrinking() as shrunk:
+        for sample in samples:
+            original = sample.path.read_bytes()
+            for quality in QUALITIES:
+                sent = shrunk(sample.path, quality)
+                rows.append((sample, quality, len(original), len(sent), compare(original, sent)))
     report(rows)
     return 0
 

@@ -99,3 +99,21 @@ def test_only_the_arm64_stage_runs_on_graviton_and_its_package_is_built_for_it(s
     expected = "arm64" if stage == "arm64" else "x86_64"
     assert stage_settings(stage).get("architecture", "x86_64") == expected
     assert architecture(stage) == expected
+
+
+def test_each_rendition_may_name_its_own_quality_and_the_rest_take_jpeg_quality():
+    settings = Settings.from_env({"RENDITIONS": "thumb:256,preview:1024:75", "JPEG_QUALITY": "90"})
+    assert settings.rendition_specs == [("thumb", 256), ("preview", 1024)]
+    assert settings.rendition_qualities == {256: 90, 1024: 75}
+    assert Settings().rendition_qualities == {256: 85, 1024: 75}  # the defaults
+
+
+@pytest.mark.parametrize(
+    "renditions",
+    ["thumb:256,preview:1024:0", "preview:1024:101", "preview:1024:best", "preview", "a:1:2:3"],
+)
+def test_a_rendition_quality_out_of_range_or_unreadable_refuses_to_start(renditions):
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"RENDITIONS is .*: give each as name:longest side"):
+        Settings.from_env({"RENDITIONS": renditions})

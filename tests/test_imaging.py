@@ -759,3 +759,28 @@ def test_a_photos_preview_is_progressive_and_its_tiny_rendition_baseline():
     )
     assert decode(preview.data).info.get("progressive") == 1
     assert "progressive" not in decode(tiny.data).info
+
+
+def test_each_size_is_written_at_its_own_quality_and_the_rest_at_the_default():
+    photo = encode(_noisy_photo((1600, 1200)), "JPEG", quality=95)
+    specs = [("thumb", 256), ("preview", 1024)]
+    plain = {r.name: r for r in make_renditions(photo, specs, JPEG_OUT)}
+    low = Options(output_format="jpeg", qualities={1024: 40})
+    own = {r.name: r for r in make_renditions(photo, specs, low)}
+    assert own["thumb"].data == plain["thumb"].data  # at `quality`, 85
+    assert decode(own["preview"].data).quantization == _tables(40)
+    assert decode(plain["preview"].data).quantization == _tables(85)
+
+
+def test_renditions_sharing_a_size_share_the_higher_quality():
+    small = encode(_noisy_photo((200, 150)), "PNG")  # both renditions are the image itself
+    options = Options(output_format="jpeg", qualities={256: 90, 1024: 40})
+    thumb, preview = make_renditions(small, [("thumb", 256), ("preview", 1024)], options)
+    assert thumb.data == preview.data
+    assert decode(preview.data).quantization == _tables(90, subsampling=0)
+
+
+def _tables(quality: int, **params) -> dict:
+    """libjpeg's quantization tables at `quality`, as Pillow reads them back."""
+    sample = encode(Image.new("RGB", (16, 16)), "JPEG", quality=quality, **params)
+    return decode(sample).quantization

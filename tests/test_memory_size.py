@@ -23,6 +23,14 @@ def test_every_stage_runs_at_the_memory_the_bench_chose():
     assert all("memory_size" not in s for name, s in stages.items() if name != "dev")  # extends
 
 
+def test_the_cost_report_bills_each_second_at_the_functions_memory():
+    # bench/cost.md once priced every second at 1 GB while the function ran at 2,304 MB.
+    report = (ROOT / "bench" / "cost.md").read_text()
+    billed = re.search(r"billed at the function's ([\d,]+) MB", report)
+    assert billed, "bench/cost.md names no memory: run python -m bench.cost"
+    assert int(billed.group(1).replace(",", "")) == chosen_in_the_report()
+
+
 def test_the_docs_give_the_chosen_memory_and_its_worst_case():
     report = (ROOT / "bench" / "memory.md").read_text()
     worst = re.search(r"holds the worst peak \(([^)]*)\)", report).group(1)

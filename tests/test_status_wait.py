@@ -31,6 +31,7 @@ class Clock:
 
     def __init__(self):
         self.now = self.slept = 0.0
+        self.sleeps = 0
         self._due: list = []
 
     def at(self, when: float, action, *args) -> None:
@@ -42,6 +43,7 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
         self.slept += seconds
+        self.sleeps += 1
         for due in [d for d in self._due if d[0] <= self.now + 1e-9]:
             self._due.remove(due)
             due[1](*due[2])
@@ -70,7 +72,27 @@ def test_a_waiting_status_answers_as_soon_as_the_job_is_done(client, services, c
     clock.at(0.6, services.jobs.finish, form.job_id, [])
     body = status(client, form, "wait=10&since=processing")
     assert body["status"] == DONE and body["finished"] is True
-    assert 0.6 <= clock.slept <= 0.7  # read every 100 ms: answered at the first read after
+    assert 0.6 <= clock.slept <= 0.7  # read every 100 ms by then: the first read after
+
+
+def test_a_quick_conversion_is_seen_within_25_ms_and_a_long_wait_reads_less_often(
+    client, services, clock
+):
+    # A wait is billed by the millisecond, a read by the unit: early on a read is cheaper than
+    # the wait it saves, later it is not.
+    form = open_upload_page(client)
+    claimed(services, form)
+    clock.at(0.03, services.jobs.finish, form.job_id, [])
+    assert status(client, form, "wait=10&since=processing")["status"] == DONE
+    assert clock.slept == pytest.approx(0.05)
+    other = open_upload_page(client)
+    claimed(services, other)
+    clock.slept = clock.sleeps = 0
+    assert status(client, other, "wait=10&since=processing")["status"] == PROCESSING
+    assert clock.slept == pytest.approx(10)
+    # 4 + 6 + 11 + 22.5 + 8 (and a short one where a step ends between two reads): fewer
+    # reads than the 60 of a read every 100 ms for 5 s, then every 500 ms.
+    assert clock.sleeps <= 53
 
 
 def test_a_wait_without_news_ends_when_asked(client, services, clock):

@@ -416,3 +416,19 @@ def test_the_renditions_are_stored_at_once_and_a_failed_put_is_retried_whole(
     assert sorted(stored_keys(services, services.storage.results_bucket)) == sorted(
         r["key"] for r in job.renditions
     )
+
+
+def test_the_preview_is_written_at_its_own_quality_and_the_thumbnail_at_jpeg_quality(
+    services, upload
+):
+    job_id, key = upload(jpeg_bytes((3000, 2000)))
+    run(services, key)
+    made = {r["name"]: result(services, r["key"]) for r in services.jobs.get(job_id).renditions}
+
+    def tables(quality: int) -> dict:
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16)).save(out, "JPEG", quality=quality)
+        return Image.open(out).quantization
+
+    assert made["preview"].quantization == tables(75)  # RENDITIONS: preview:1024:75
+    assert made["thumb"].quantization == tables(85)  # JPEG_QUALITY
