@@ -62,8 +62,8 @@ class Settings:
     # API Gateway's 29 s and the function's timeout. 0: answer at once, always.
     status_wait_seconds: int = 10
     # name:longest side[:quality]. The preview, about nine tenths of what a job sends and
-    # shown scaled down, at 75 (libjpeg's own default): 25% fewer bytes than at 85, which
-    # the eye does not see there (bench/cost.md, "quality"); the thumbnail at JPEG_QUALITY.
+    # shown scaled down, at 75 (libjpeg's own default): about a quarter fewer bytes than at
+    # 85 (bench/cost.md prices each, with its SSIM); the thumbnail at JPEG_QUALITY.
     renditions: tuple[str, ...] = ("thumb:256", "preview:1024:75")
     output_format: str = "auto"
     jpeg_quality: int = 85

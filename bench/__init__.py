@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
+# The function's memory as zappa_settings.json sets it for every stage (they extend dev), MB.
+MEMORY_MB = json.loads((FOLDER.parent / "zappa_settings.json").read_text())["dev"]["memory_size"]
 
 
 def rounds_and_folder(prog: str, argv: list[str]) -> tuple[int, Path]:

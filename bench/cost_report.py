@@ -5,16 +5,13 @@ copied into docs/cost.md as they stand (tests/test_docs.py holds the two alike).
 
 from __future__ import annotations
 
-import json
 import statistics
 
-from bench import FOLDER
+from bench import MEMORY_MB
 from bench import prices as p
 from bench.cost_flows import Bill
 
-# The function's memory as its stages set it (zappa_settings.json's memory_size, in MB): the
-# GB a measured second is billed at.
-MEMORY_MB = json.loads((FOLDER.parent / "zappa_settings.json").read_text())["dev"]["memory_size"]
+# The GB a measured second is billed at: the function's memory (bench.MEMORY_MB).
 MEMORY_GB = MEMORY_MB / 1024
 WAYS = {"REST": p.API_GATEWAY_REST_REQUEST, "direct": p.FUNCTION_URL_REQUEST}
 S3_CLASS_A = {"PutObject", "PostObject", "ListObjectsV2", "ListObjects", "CopyObject"}

@@ -14,20 +14,18 @@ Writes bench/formats.md (with --quick, under bench/out/).
 from __future__ import annotations
 
 import io
-import json
 import statistics
 import sys
 
 from PIL import Image, ImageChops, ImageDraw
 
-from bench import FOLDER, corpus, rounds_and_folder
+from bench import MEMORY_MB, corpus, rounds_and_folder
 from bench.imaging import _measure
 from bench.measure import _load_engine
 
 SPECS = [("thumb", 256), ("preview", 1024)]
-# The function's memory, and the share of a vCPU Lambda gives it (one vCPU at 1,769 MB; a
-# conversion runs on one thread, so no more than one counts).
-MEMORY_MB = json.loads((FOLDER.parent / "zappa_settings.json").read_text())["dev"]["memory_size"]
+# The share of a vCPU Lambda gives the function (one vCPU at 1,769 MB; a conversion runs on
+# one thread, so no more than one counts).
 LAMBDA_VCPU = min(1.0, MEMORY_MB / 1769)
 MOVING, STILL = "engine thumb+preview, moving", "engine thumb+preview"
 

@@ -14,6 +14,7 @@ uploads of the original as it is (the page told not to shrink it, as before it c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -89,6 +90,22 @@ document.addEventListener("load", (event) => {
 
 # The development server's access log: one line for each request that reached the site.
 ACCESS = re.compile(r'"(?:\x1b\[[\d;]*m)?(?:GET|POST) (\S+) HTTP')
+
+
+@contextlib.contextmanager
+def site_served():
+    """Serve the site (serve_site) in a folder of its own; yield its URL, the access log's path
+    and the folder; stop it and remove the folder after."""
+    folder = tempfile.TemporaryDirectory()
+    log = Path(folder.name) / "site.log"
+    with log.open("w") as out:
+        site, url = serve_site(out)
+    try:
+        yield url, log, Path(folder.name)
+    finally:
+        site.terminate()
+        site.wait(timeout=10)
+        folder.cleanup()
 
 
 def serve_site(log) -> tuple[subprocess.Popen, str]:
@@ -194,44 +211,35 @@ def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
     path = photo_12mp()
-    folder = tempfile.TemporaryDirectory()
-    log = Path(folder.name) / "site.log"
-    with log.open("w") as out:
-        site, url = serve_site(out)
-    try:
-        with sync_playwright() as playwright:
-            # A profile on disk, as a returning visitor's: its cache keeps the stylesheet.
-            context = playwright.chromium.launch_persistent_context(
-                str(Path(folder.name) / "profile"),
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu"],
-                viewport={"width": 1280, "height": 800},
-                base_url=url,
-            )
-            context.add_init_script(CLOCK)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(180_000)
-            throttle(page, profile)
-            # A first visit: fills the cache, warms the worker.
-            _, first = one_upload(page, url, path, log)
-            moments, requests = [], []
-            for _ in range(uploads):
-                marks, hits = one_upload(page, url, path, log)
-                moments.append(marks)
-                requests.append(hits)
-            baseline = []
-            if profile.baseline_uploads:
-                as_is = context.new_page()
-                as_is.set_default_timeout(180_000)
-                as_is.add_init_script(SEND_AS_IS)
-                throttle(as_is, profile)
-                for _ in range(profile.baseline_uploads):
-                    baseline.append(one_upload(as_is, url, path, log)[0])
-            context.close()
-    finally:
-        site.terminate()
-        site.wait(timeout=10)
-        folder.cleanup()
+    with site_served() as (url, log, folder), sync_playwright() as playwright:
+        # A profile on disk, as a returning visitor's: its cache keeps the stylesheet.
+        context = playwright.chromium.launch_persistent_context(
+            str(folder / "profile"),
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu"],
+            viewport={"width": 1280, "height": 800},
+            base_url=url,
+        )
+        context.add_init_script(CLOCK)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(180_000)
+        throttle(page, profile)
+        # A first visit: fills the cache, warms the worker.
+        _, first = one_upload(page, url, path, log)
+        moments, requests = [], []
+        for _ in range(uploads):
+            marks, hits = one_upload(page, url, path, log)
+            moments.append(marks)
+            requests.append(hits)
+        baseline = []
+        if profile.baseline_uploads:
+            as_is = context.new_page()
+            as_is.set_default_timeout(180_000)
+            as_is.add_init_script(SEND_AS_IS)
+            throttle(as_is, profile)
+            for _ in range(profile.baseline_uploads):
+                baseline.append(one_upload(as_is, url, path, log)[0])
+        context.close()
     report(moments, requests, first, path, args.profile, baseline)
     return 0
 

@@ -16,11 +16,10 @@ import io
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from bench import corpus
-from bench.latency import CHROMIUM, serve_site
+from bench.latency import CHROMIUM, site_served
 from bench.ssim import ssim
 
 QUALITIES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -40,29 +39,20 @@ def page_shrinking():
     page sends when `path` is chosen (at that JPEG quality, or at the page's own)."""
     from playwright.sync_api import sync_playwright
 
-    folder = tempfile.TemporaryDirectory()
-    log = Path(folder.name) / "site.log"
-    with log.open("w") as out:
-        site, url = serve_site(out)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-            )
+    with site_served() as (url, _, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
 
-            def shrunk(path: Path, quality: float | None = None) -> bytes:
-                page = browser.new_page()
-                try:
-                    return sent_file(page, url, path, quality)
-                finally:
-                    page.close()
+        def shrunk(path: Path, quality: float | None = None) -> bytes:
+            page = browser.new_page()
+            try:
+                return sent_file(page, url, path, quality)
+            finally:
+                page.close()
 
-            yield shrunk
-            browser.close()
-    finally:
-        site.terminate()
-        site.wait(timeout=10)
-        folder.cleanup()
+        yield shrunk
+        browser.close()
 
 
 def sent_file(page, url: str, path: Path, quality: float | None) -> bytes:
